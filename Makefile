@@ -1,0 +1,65 @@
+# celeba-lab: two commands do everything.
+#   make book   set up .venv when missing, then build the whole book, executing every chapter
+#   make test   set up .venv when missing, then run the unit tests (once per Keras backend)
+#               and nbval over every chapter
+# Other targets: check-book (build + browser check of the HTML), sync (md -> ipynb),
+# bench (speed and memory against the standard Keras ways), clean.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Keras backends the unit tests run under (each must be installed; see `install`).
+BACKENDS ?= tensorflow jax torch
+
+# One cache for chapters, nbval and the book build: the second execution of a chapter reuses the
+# synthetic data, decoded images and trained models of the first.
+export CELEBA_LAB_CACHE ?= $(CURDIR)/.cache
+# The kernel profile that keeps TensorFlow's C++ log lines out of rendered pages.
+export IPYTHONDIR := $(CURDIR)/.ipython
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+NOTEBOOK_SOURCES := $(shell grep -l '^jupytext:' book/*.md)
+NOTEBOOKS := $(NOTEBOOK_SOURCES:.md=.ipynb)
+
+.PHONY: install test unit chapters book check-book sync bench bench-full clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch 2.13.0 is pinned to get a CPU build; see the README ("Keras backends").
+	$(BIN)/python -m pip install --quiet -e ".[cpu,jax,book,test,browser]" "torch==2.13.0"
+	touch $@
+
+install: $(BIN)/.installed
+
+test: install unit chapters
+
+unit: install
+	@for backend in $(BACKENDS); do \
+	  echo "== unit tests, KERAS_BACKEND=$$backend"; \
+	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -p no:cacheprovider tests || exit 1; \
+	done
+
+chapters: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=3600 $(NOTEBOOKS)
+
+book: install
+	$(BIN)/jupyter-book build . -W --keep-going
+
+check-book: book
+	$(BIN)/python scripts/check_html.py _build/html
+
+sync: install
+	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+
+bench: install
+	$(BIN)/python -m bench
+
+bench-full: install
+	$(BIN)/python -m bench --full
+
+clean:
+	rm -rf _build .cache .pytest_cache

@@ -1,0 +1,159 @@
+"""Where data and caches live, and which run profile the book uses.
+
+Three settings, each an environment variable so that a notebook, a shell and CI agree:
+
+``CELEBA_ROOT``
+    A folder holding real CelebA in any layout :func:`celeba_lab.load_celeba` reads. When
+    unset, the package uses its synthetic CelebA (written once into the cache).
+``CELEBA_LAB_CACHE``
+    Where decoded-image caches, the synthetic data set and trained models are kept
+    (default ``~/.cache/celeba-lab``).
+``CELEBA_LAB_PROFILE``
+    ``quick`` (default: small samples and few epochs, so every chapter runs on a laptop CPU in
+    minutes) or ``full`` (the source report's recipe: 10,000 / 2,000 / 1,000 images per
+    attribute, 15 classifier epochs, 30 GAN epochs over all images).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT_ENV = "CELEBA_ROOT"
+CACHE_ENV = "CELEBA_LAB_CACHE"
+PROFILE_ENV = "CELEBA_LAB_PROFILE"
+
+#: The public repository of the book and package; launch buttons and Colab setup cells use it.
+REPOSITORY_URL = "https://github.com/celeba-lab/celeba-lab"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a chapter does: sample sizes, epochs and steps.
+
+    Attributes:
+        name: ``"quick"`` or ``"full"``.
+        synthetic_images: Images in the synthetic CelebA used when no real data is configured.
+        classifier_sizes: Balanced sample sizes (train, validation, test) per attribute.
+        classifier_epochs: Epochs for each attribute classifier.
+        classifier_batch: Batch size for the classifiers (the report: 50).
+        gan_epochs: Epochs of GAN training.
+        gan_batch: GAN batch size (the report: 32).
+        gan_steps_per_epoch: Batches per GAN epoch; ``None`` means one pass over all images.
+        collapse_samples: Generated and real faces compared in the mode-collapse chapter.
+        natural_test_images: Images of the natural (imbalanced) official test split used for
+            evaluation; ``None`` means all of it.
+    """
+
+    name: str
+    synthetic_images: int
+    classifier_sizes: tuple[int, int, int]
+    classifier_epochs: int
+    classifier_batch: int
+    gan_epochs: int
+    gan_batch: int
+    gan_steps_per_epoch: int | None
+    collapse_samples: int
+    natural_test_images: int | None
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        synthetic_images=10_000,
+        classifier_sizes=(800, 100, 100),
+        classifier_epochs=4,
+        classifier_batch=50,
+        gan_epochs=3,
+        gan_batch=32,
+        gan_steps_per_epoch=25,
+        collapse_samples=500,
+        natural_test_images=None,
+    ),
+    "full": Profile(
+        name="full",
+        synthetic_images=50_000,
+        classifier_sizes=(10_000, 2_000, 1_000),
+        classifier_epochs=15,
+        classifier_batch=50,
+        gan_epochs=30,
+        gan_batch=32,
+        gan_steps_per_epoch=None,
+        collapse_samples=10_000,
+        natural_test_images=None,
+    ),
+}
+
+_overrides: dict[str, str | None] = {}
+
+
+def _setting(env: str) -> str | None:
+    if env in _overrides:
+        return _overrides[env]
+    value = os.environ.get(env)
+    return value if value else None
+
+
+def get_profile(name: str | None = None, **changes) -> Profile:
+    """Return the run profile ``name`` (default: ``$CELEBA_LAB_PROFILE`` or ``"quick"``).
+
+    Keyword arguments replace single fields, e.g. ``get_profile("quick", gan_epochs=5)``.
+
+    Raises:
+        ValueError: ``name`` is not a known profile.
+    """
+    name = name or _setting(PROFILE_ENV) or "quick"
+    if name not in PROFILES:
+        raise ValueError(
+            f"Unknown profile {name!r}; choose one of {sorted(PROFILES)} "
+            f"(set {PROFILE_ENV} or call celeba_lab.set_profile)."
+        )
+    return replace(PROFILES[name], **changes) if changes else PROFILES[name]
+
+
+def set_profile(name: str) -> Profile:
+    """Select the run profile for this process (overrides ``$CELEBA_LAB_PROFILE``)."""
+    profile = get_profile(name)
+    _overrides[PROFILE_ENV] = name
+    return profile
+
+
+def data_root() -> Path | None:
+    """The configured real-CelebA folder, or ``None`` when the synthetic set is to be used."""
+    value = _setting(ROOT_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def set_data_root(path: str | os.PathLike | None) -> None:
+    """Point the package at a CelebA folder for this process (``None``: back to synthetic)."""
+    _overrides[ROOT_ENV] = None if path is None else str(Path(path).expanduser())
+
+
+def cache_dir() -> Path:
+    """The cache folder (created when missing): decoded images, synthetic data, trained models."""
+    value = _setting(CACHE_ENV)
+    path = Path(value).expanduser() if value else Path.home() / ".cache" / "celeba-lab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_cache_dir(path: str | os.PathLike | None) -> Path:
+    """Use another cache folder for this process (``None``: back to the environment/default)."""
+    if path is None:
+        _overrides.pop(CACHE_ENV, None)
+    else:
+        _overrides[CACHE_ENV] = str(Path(path).expanduser())
+    return cache_dir()
+
+
+def runs_dir() -> Path:
+    """Where trained models, checkpoints and their metadata are saved (inside the cache)."""
+    path = cache_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+__all__ = [
+    "Profile", "PROFILES", "REPOSITORY_URL", "get_profile", "set_profile", "data_root",
+    "set_data_root", "cache_dir", "set_cache_dir", "runs_dir",
+]

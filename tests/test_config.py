@@ -1,0 +1,75 @@
+"""The settings module and the atomic writes every cache relies on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from celeba_lab import _io, config
+
+
+def test_profile_defaults_to_quick(monkeypatch, tmp_cache):
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    assert config.get_profile().name == "quick"
+
+
+def test_profile_from_environment(monkeypatch, tmp_cache):
+    monkeypatch.setenv(config.PROFILE_ENV, "full")
+    profile = config.get_profile()
+    assert profile.classifier_sizes == (10_000, 2_000, 1_000)
+    assert profile.classifier_epochs == 15 and profile.gan_epochs == 30
+    assert profile.classifier_batch == 50 and profile.gan_batch == 32
+
+
+def test_set_profile_overrides_environment(monkeypatch, tmp_cache):
+    monkeypatch.setenv(config.PROFILE_ENV, "full")
+    config.set_profile("quick")
+    assert config.get_profile().name == "quick"
+
+
+def test_profile_field_changes():
+    assert config.get_profile("quick", gan_epochs=7).gan_epochs == 7
+    assert config.get_profile("quick").gan_epochs != 7  # the stored profile is untouched
+
+
+def test_unknown_profile_names_the_choices():
+    with pytest.raises(ValueError, match=r"'quick'.*'full'|'full'.*'quick'"):
+        config.get_profile("fast")
+
+
+def test_data_root_and_cache(tmp_path, tmp_cache, monkeypatch):
+    assert config.data_root() is None
+    monkeypatch.setenv(config.ROOT_ENV, str(tmp_path / "celeba"))
+    assert config.data_root() == tmp_path / "celeba"
+    config.set_data_root(None)
+    assert config.data_root() is None
+    assert config.runs_dir().is_dir() and config.runs_dir().parent == tmp_cache
+
+
+def test_atomic_file_write_is_all_or_nothing(tmp_path):
+    target = tmp_path / "state.json"
+    _io.write_json_atomic(target, {"epoch": 1})
+    with pytest.raises(RuntimeError):
+        with _io.atomic_path(target) as tmp:
+            tmp.write_text('{"epoch": 2, "trunc')
+            raise RuntimeError("killed mid-write")
+    assert json.loads(target.read_text()) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp file left behind
+
+
+def test_atomic_directory_replaces_whole(tmp_path):
+    target = tmp_path / "run"
+    with _io.atomic_path(target, directory=True) as tmp:
+        (tmp / "a.txt").write_text("first")
+    with _io.atomic_path(target, directory=True) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_json_handles_numpy(tmp_path):
+    import numpy as np
+
+    path = _io.write_json_atomic(tmp_path / "m.json", {"acc": np.float32(0.5), "cm": np.eye(2)})
+    assert json.loads(path.read_text()) == {"acc": 0.5, "cm": [[1.0, 0.0], [0.0, 1.0]]}
