@@ -37,6 +37,10 @@ def _module(name: str):
 def __getattr__(name: str):
     if name.startswith("__"):
         raise AttributeError(name)
+    if name in _MODULES or name == "_io":
+        # `from . import config` looks the submodule up before importing it: import only it,
+        # not every module (which would start Keras from the data layer).
+        return _module(name)
     for module_name in _MODULES:
         try:
             module = _module(module_name)
