@@ -1,0 +1,309 @@
+"""Figures of the data chapter: faces, attribute statistics, partitions, samples, memory.
+
+Every function returns a :class:`matplotlib.figure.Figure` that is already closed in pyplot,
+so a notebook shows it once (as a cell's value or through ``glue``) and never twice.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from ..attributes import ATTRIBUTES, PARTITION_SIZES, PARTITIONS, REPORT_ATTRIBUTES
+from ..data import (CELEBA_PREVALENCE, CELEBA_PREVALENCE_BY_SEX, BalancedSample, CelebA,
+                    attribute_prevalence, check_attribute)
+
+__all__ = [
+    "plot_face_grid", "plot_prevalence", "plot_attribute_correlation", "plot_prevalence_by",
+    "plot_partition_sizes", "plot_balanced_sample", "plot_memory",
+]
+
+#: Attributes named under each face in :func:`plot_face_grid` when present.
+GRID_ATTRIBUTES: tuple[str, ...] = (
+    "Male", "Smiling", "Eyeglasses", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
+    "Bald", "Wearing_Hat", "Wearing_Lipstick", "Mustache", "Goatee", "Pale_Skin",
+)
+
+_POSITIVE, _NEGATIVE = sns.color_palette("deep")[0], sns.color_palette("deep")[1]
+
+
+def _style():
+    return sns.axes_style("whitegrid")
+
+
+def _done(fig: Figure) -> Figure:
+    fig.tight_layout()
+    plt.close(fig)   # the caller displays it; pyplot must not show it a second time
+    return fig
+
+
+def _source(data: CelebA) -> str:
+    return "synthetic CelebA" if data.synthetic else "CelebA"
+
+
+def plot_face_grid(data: CelebA, ids: Iterable[str] | None = None, *,
+                   attributes: Sequence[str] = GRID_ATTRIBUTES, n: int = 12, ncols: int = 6,
+                   seed: int = 0) -> Figure:
+    """Faces with the attributes they carry written underneath.
+
+    Args:
+        data: The data set.
+        ids: The images to show (default: ``n`` drawn at random with ``seed``).
+        attributes: Which positive attributes to name under each face (``Male`` is written as
+            "male" or "female").
+        n: Number of faces when ``ids`` is not given.
+        ncols: Faces per row.
+        seed: Seed of the random choice.
+
+    Returns:
+        The figure.
+
+    Raises:
+        UnknownAttributeError: an attribute name is not one of the 40.
+
+    Example:
+        >>> fig = plot_face_grid(cl.load_celeba(), n=12)   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    from PIL import Image
+
+    attributes = [check_attribute(a) for a in attributes]
+    if ids is None:
+        rng = np.random.default_rng(seed)
+        ids = data.attributes.index[np.sort(rng.choice(len(data), min(n, len(data)),
+                                                       replace=False))]
+    ids = list(ids)
+    nrows = int(np.ceil(len(ids) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 3.2 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image_id in zip(axes.flat, ids):
+        with Image.open(data.path(image_id)) as image:
+            ax.imshow(np.asarray(image.convert("RGB")))
+        row = data.attributes.loc[image_id]
+        words = [("male" if row["Male"] else "female")] if "Male" in attributes else []
+        words += [a.replace("_", " ").lower() for a in attributes if a != "Male" and row[a]]
+        ax.set_title(f"{image_id}\n" + _wrap(words), fontsize=7.5)
+    fig.suptitle(f"{len(ids)} faces of {_source(data)} and their attributes", fontsize=11)
+    return _done(fig)
+
+
+def _wrap(words: list[str], width: int = 24) -> str:
+    lines, line = [], ""
+    for word in words or ["(none of these)"]:
+        candidate = f"{line}, {word}" if line else word
+        if len(candidate) > width and line:
+            lines.append(line + ",")
+            line = word
+        else:
+            line = candidate
+    lines.append(line)
+    return "\n".join(lines[:3])
+
+
+def plot_prevalence(data: CelebA, *, published: bool = True) -> Figure:
+    """Percent of images with each of the 40 attributes, beside real CelebA's published rates.
+
+    Args:
+        data: The data set.
+        published: Also draw :data:`celeba_lab.data.CELEBA_PREVALENCE` (real CelebA, first
+            20,000 images).
+
+    Returns:
+        The figure (attributes sorted by published prevalence).
+
+    Example:
+        >>> fig = plot_prevalence(cl.load_celeba())   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    ours = attribute_prevalence(data)
+    order = sorted(ATTRIBUTES, key=lambda a: -CELEBA_PREVALENCE[a])
+    rows = [(a, ours[a], _source(data)) for a in order]
+    if published:
+        rows += [(a, CELEBA_PREVALENCE[a], "real CelebA (published)") for a in order]
+    table = pd.DataFrame(rows, columns=["attribute", "percent positive", "data"])
+    with _style():
+        fig, ax = plt.subplots(figsize=(7.5, 10))
+        sns.barplot(table, y="attribute", x="percent positive", hue="data", order=order, ax=ax,
+                    palette="deep")
+        ax.set_xlim(0, 100)
+        ax.set_ylabel("")
+        ax.set_title("How common each attribute is")
+        ax.legend(title=None, loc="lower right")
+    return _done(fig)
+
+
+def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = None) -> Figure:
+    """Correlation (phi coefficient) between every pair of attributes, as a heatmap.
+
+    Args:
+        data: The data set.
+        attributes: The attributes to include (default: all 40, in file order).
+
+    Returns:
+        The figure.
+
+    Raises:
+        UnknownAttributeError: an attribute name is not one of the 40.
+
+    Example:
+        >>> fig = plot_attribute_correlation(cl.load_celeba())   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    columns = list(ATTRIBUTES) if attributes is None else [check_attribute(a)
+                                                             for a in attributes]
+    table = data.attributes[columns].astype(np.float32)
+    # A constant column has no correlation; show 0 rather than a blank.
+    corr = table.corr().fillna(0.0)
+    # Each pair once: the upper triangle and the diagonal (always 1) would only repeat it.
+    upper = np.triu(np.ones(corr.shape, dtype=bool))
+    with _style():
+        fig, ax = plt.subplots(figsize=(11, 9.5))
+        sns.heatmap(corr, mask=upper, cmap="vlag", vmin=-1, vmax=1, center=0, square=True, ax=ax,
+                    xticklabels=True, yticklabels=True, cbar_kws={"shrink": 0.7,
+                                                                  "label": "correlation"})
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"Correlation between attributes ({_source(data)})")
+    return _done(fig)
+
+
+def plot_prevalence_by(data: CelebA, by: str = "Male", attributes: Sequence[str] | None = None,
+                       *, published: bool = True) -> Figure:
+    """Percent with each attribute among men and among women (or any ``by`` attribute).
+
+    Args:
+        data: The data set.
+        by: The attribute to condition on (default ``Male``).
+        attributes: Attributes to show (default: those of
+            :data:`celeba_lab.data.CELEBA_PREVALENCE_BY_SEX`).
+        published: With ``by="Male"``, mark real CelebA's published rates as black ticks.
+
+    Returns:
+        The figure.
+
+    Raises:
+        UnknownAttributeError: an attribute name is not one of the 40.
+
+    Example:
+        >>> fig = plot_prevalence_by(cl.load_celeba(), "Male")   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    check_attribute(by)
+    names = list(CELEBA_PREVALENCE_BY_SEX) if attributes is None else [
+        check_attribute(a) for a in attributes]
+    table = attribute_prevalence(data, by=by).loc[names]
+    labels = {f"{by}=1": "male" if by == "Male" else f"{by}",
+              f"{by}=0": "female" if by == "Male" else f"not {by}"}
+    long = table.rename(columns=labels).reset_index(names="attribute").melt(
+        id_vars="attribute", var_name="group", value_name="percent positive")
+    with _style():
+        fig, ax = plt.subplots(figsize=(9, 4.8))
+        sns.barplot(long, x="attribute", y="percent positive", hue="group", ax=ax,
+                    palette="deep", hue_order=list(labels.values()))
+        if published and by == "Male":
+            ref = np.array([CELEBA_PREVALENCE_BY_SEX.get(a, (np.nan, np.nan)) for a in names])
+            for offset, column in ((-0.2, 0), (0.2, 1)):
+                ax.scatter(np.arange(len(names)) + offset, ref[:, column], marker="_", s=160,
+                           color="black", zorder=3,
+                           label="real CelebA (published)" if column == 0 else None)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", labelrotation=60, labelsize=8)
+        ax.legend(title=None, fontsize=8)
+        ax.set_title(f"Attributes among {labels[f'{by}=1']} and {labels[f'{by}=0']} images "
+                     f"({_source(data)})")
+    return _done(fig)
+
+
+def plot_partition_sizes(data: CelebA) -> Figure:
+    """Images per official partition, with their share beside real CelebA's.
+
+    Args:
+        data: The data set.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> fig = plot_partition_sizes(cl.load_celeba())   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    counts = data.partition.value_counts(sort=False).reindex(list(PARTITIONS), fill_value=0)
+    real = pd.Series(PARTITION_SIZES)
+    with _style():
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        sns.barplot(x=list(PARTITIONS), y=counts.to_numpy(), ax=ax, color=_POSITIVE)
+        for i, name in enumerate(PARTITIONS):
+            ax.annotate(f"{counts[name]:,}\n{100 * counts[name] / counts.sum():.1f} % "
+                        f"(real: {100 * real[name] / real.sum():.1f} %)",
+                        (i, counts[name]), ha="center", va="bottom", fontsize=8)
+        ax.set_ylim(0, counts.max() * 1.3)
+        ax.set_ylabel("images")
+        ax.set_title(f"Official partitions of {_source(data)}")
+    return _done(fig)
+
+
+def plot_balanced_sample(sample: BalancedSample) -> Figure:
+    """Positive and negative images in each split of a balanced sample.
+
+    Args:
+        sample: From :func:`celeba_lab.data.balanced_sample`.
+
+    Returns:
+        The figure: one pair of bars per split, each annotated with its count.
+
+    Example:
+        >>> fig = plot_balanced_sample(cl.balanced_sample(data, "Male"))   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    rows = []
+    for split in PARTITIONS:
+        labels = sample.split(split)
+        rows += [(split, f"{sample.attribute} = 1", int((labels == 1).sum())),
+                 (split, f"{sample.attribute} = 0", int((labels == 0).sum()))]
+    table = pd.DataFrame(rows, columns=["split", "label", "images"])
+    with _style():
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        sns.barplot(table, x="split", y="images", hue="label", ax=ax,
+                    palette=[_POSITIVE, _NEGATIVE])
+        for container in ax.containers:
+            ax.bar_label(container, fmt="{:,.0f}", fontsize=8)
+        ax.set_ylim(0, table["images"].max() * 1.2)
+        ax.legend(title=None, fontsize=8)
+        ax.set_title(f"Balanced sample for {sample.attribute} (seed {sample.seed})")
+    return _done(fig)
+
+
+def plot_memory(streaming: pd.DataFrame, in_memory: pd.DataFrame, *,
+                labels: tuple[str, str] = ("streamed batches (ImageBatches)",
+                                           "all images in one float32 array")) -> Figure:
+    """Resident memory as images are used: streamed from the cache vs held in RAM.
+
+    Args:
+        streaming: From :func:`celeba_lab.data.trace_streaming_memory`.
+        in_memory: From :func:`celeba_lab.data.trace_in_memory_loading`.
+        labels: Legend entries of the two traces.
+
+    Returns:
+        The figure; memory is shown as growth over each trace's first measurement (MiB).
+
+    Example:
+        >>> fig = plot_memory(streaming, in_memory)   # doctest: +SKIP
+        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+    """
+    with _style():
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for trace, label, colour in ((streaming, labels[0], _POSITIVE),
+                                     (in_memory, labels[1], _NEGATIVE)):
+            growth = trace["rss_mib"] - trace["rss_mib"].iloc[0]
+            ax.plot(trace["images"], growth, label=label, color=colour, lw=2)
+        ax.set_xlabel("images used")
+        ax.set_ylabel("memory growth (MiB, RSS)")
+        ax.set_title("Memory while using the images")
+        ax.legend(fontsize=8)
+    return _done(fig)

@@ -1,0 +1,670 @@
+"""The data layer: loading every layout, the balanced sampler, the image cache, the batches,
+and every error a reader can hit."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from celeba_lab import config, data as D
+from celeba_lab.attributes import ATTRIBUTES, PARTITIONS
+
+# ---------------------------------------------------------------------------------------------
+# Hand-made fixtures in the real text format
+# ---------------------------------------------------------------------------------------------
+
+N_HAND = 30
+HAND_PARTITION = np.array([0] * 20 + [1] * 5 + [2] * 5)
+
+
+def hand_labels(n: int = N_HAND, seed: int = 0) -> np.ndarray:
+    """0/1 labels (n, 40); Male alternates so every partition has both classes."""
+    labels = (np.random.default_rng(seed).random((n, 40)) < 0.4).astype(np.int8)
+    labels[:, ATTRIBUTES.index("Male")] = np.arange(n) % 2
+    return labels
+
+
+def grey(i: int) -> int:
+    """The flat grey level of hand-made image i: it lets a test recognise an image."""
+    return 20 + 7 * i
+
+
+def attr_txt(names, labels, crlf=False, count=None) -> bytes:
+    nl = "\r\n" if crlf else "\n"
+    lines = [str(len(names) if count is None else count), " ".join(ATTRIBUTES) + " "]
+    lines += [name + " " + " ".join(f"{2 * v - 1:2d}" for v in row)
+              for name, row in zip(names, labels)]
+    return (nl.join(lines) + nl).encode()
+
+
+def partition_txt(names, codes, crlf=False) -> bytes:
+    nl = "\r\n" if crlf else "\n"
+    return nl.join(f"{n} {c}" for n, c in zip(names, codes)).encode() + nl.encode()
+
+
+def attr_csv(names, labels, crlf=False) -> bytes:
+    nl = "\r\n" if crlf else "\n"
+    lines = ["image_id," + ",".join(ATTRIBUTES)]
+    lines += [name + "," + ",".join(str(2 * v - 1) for v in row) for name, row in zip(names, labels)]
+    return (nl.join(lines) + nl).encode()
+
+
+def partition_csv(names, codes, crlf=False) -> bytes:
+    nl = "\r\n" if crlf else "\n"
+    return (nl.join(["image_id,partition"] + [f"{n},{c}" for n, c in zip(names, codes)])
+            + nl).encode()
+
+
+def write_hand_celeba(root, layout="original", crlf=False, n=N_HAND, labels=None):
+    """A tiny CelebA in the real on-disk format; image i is a flat 178x218 JPEG of grey(i)."""
+    labels = hand_labels(n) if labels is None else labels
+    names = [f"{i + 1:06d}.jpg" for i in range(n)]
+    codes = HAND_PARTITION if n == N_HAND else np.minimum(np.arange(n) * 3 // n, 2)
+    base = root / "celeba" if layout == "torchvision" else root
+    images = base / "img_align_celeba"
+    if layout == "kaggle":
+        images = images / "img_align_celeba"
+    images.mkdir(parents=True)
+    for i, name in enumerate(names):
+        Image.new("RGB", (178, 218), (grey(i),) * 3).save(images / name, quality=95)
+    if layout == "kaggle":
+        (base / "list_attr_celeba.csv").write_bytes(attr_csv(names, labels, crlf))
+        (base / "list_eval_partition.csv").write_bytes(partition_csv(names, codes, crlf))
+    else:
+        (base / "list_attr_celeba.txt").write_bytes(attr_txt(names, labels, crlf))
+        (base / "list_eval_partition.txt").write_bytes(partition_txt(names, codes, crlf))
+    return root
+
+
+@pytest.fixture
+def hand_root(tmp_path):
+    return write_hand_celeba(tmp_path / "celeba")
+
+
+@pytest.fixture
+def hand_data(hand_root, tmp_cache):
+    return D.load_celeba(hand_root)
+
+
+def frame_celeba(labels: np.ndarray, codes: np.ndarray) -> D.CelebA:
+    """A CelebA built in memory (no files): enough for sampling tests."""
+    index = pd.Index([f"{i + 1:06d}.jpg" for i in range(len(labels))], name="image_id")
+    attributes = pd.DataFrame(labels.astype(np.int8), index=index, columns=list(ATTRIBUTES))
+    partition = pd.Series(pd.Categorical.from_codes(codes, categories=list(PARTITIONS)),
+                          index=index, name="partition")
+    return D.CelebA(root=None, layout="original", image_dir=None, attributes=attributes,
+                    partition=partition, fingerprint="test")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["original", "kaggle", "torchvision"])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_hand_made_layouts_load_exactly(tmp_path, layout, crlf):
+    root = write_hand_celeba(tmp_path / "root", layout, crlf)
+    data = D.load_celeba(root)
+    assert data.layout == layout
+    assert not data.synthetic
+    assert list(data.attributes.columns) == list(ATTRIBUTES)
+    assert data.attributes.index.name == "image_id"
+    assert (data.attributes.dtypes == np.int8).all()
+    np.testing.assert_array_equal(data.attributes.to_numpy(), hand_labels())
+    assert list(data.partition) == [PARTITIONS[c] for c in HAND_PARTITION]
+    assert data.path("000003.jpg").is_file()
+    assert data.paths(["000001.jpg", "000002.jpg"])[1].name == "000002.jpg"
+    assert len(data) == N_HAND
+    assert list(data.split("validation")) == [f"{i:06d}.jpg" for i in range(21, 26)]
+
+
+def test_fingerprint_identifies_the_annotations_not_the_layout(tmp_path):
+    fingerprints = {D.load_celeba(write_hand_celeba(tmp_path / f"{lay}{crlf}", lay, crlf))
+                    .fingerprint for lay in ("original", "kaggle") for crlf in (False, True)}
+    assert len(fingerprints) == 1
+    other = hand_labels()
+    other[0, 0] ^= 1
+    changed = D.load_celeba(write_hand_celeba(tmp_path / "changed", labels=other))
+    assert changed.fingerprint not in fingerprints
+
+
+@pytest.mark.parametrize("layout,crlf", [("original", True), ("kaggle", False),
+                                         ("torchvision", False)])
+def test_synthetic_writer_layouts_load(tmp_path, layout, crlf):
+    from celeba_lab.synthetic import write_synthetic_celeba
+
+    root = write_synthetic_celeba(tmp_path / layout, n=24, seed=3, layout=layout, crlf=crlf)
+    data = D.load_celeba(root)
+    reference = D.load_celeba(write_synthetic_celeba(tmp_path / "ref", n=24, seed=3))
+    assert data.layout == layout and data.synthetic
+    assert data.fingerprint == reference.fingerprint
+    pd.testing.assert_frame_equal(data.attributes, reference.attributes)
+
+
+def test_session_synthetic_set(synthetic_data):
+    assert synthetic_data.synthetic and len(synthetic_data) == 3000
+    assert set(synthetic_data.partition.unique()) == set(PARTITIONS)
+    assert set(np.unique(synthetic_data.attributes.to_numpy())) == {0, 1}
+
+
+def test_labels_and_split(hand_data):
+    labels = hand_data.labels("Male", ["000004.jpg", "000001.jpg"])
+    assert list(labels) == [1, 0] and list(labels.index) == ["000004.jpg", "000001.jpg"]
+    assert len(hand_data.labels("Smiling")) == N_HAND
+    with pytest.raises(KeyError, match="not in this data set"):
+        hand_data.labels("Male", ["999999.jpg"])
+    with pytest.raises(ValueError, match="train"):
+        hand_data.split("val")
+
+
+def test_root_none_uses_configured_root(hand_root, tmp_cache, monkeypatch):
+    monkeypatch.setenv(config.ROOT_ENV, str(hand_root))
+    assert D.load_celeba().root == hand_root
+
+
+def test_root_none_falls_back_to_profile_synthetic_set(hand_root, tmp_cache, monkeypatch):
+    import celeba_lab.synthetic as synthetic
+
+    calls = []
+    monkeypatch.setattr(synthetic, "ensure_synthetic_celeba",
+                        lambda n, seed=0: calls.append(n) or hand_root)
+    assert D.load_celeba().root == hand_root
+    assert calls == [config.get_profile().synthetic_images]
+
+
+def test_attribute_prevalence(hand_data):
+    overall = D.attribute_prevalence(hand_data)
+    assert overall["Male"] == pytest.approx(50.0)
+    by_sex = D.attribute_prevalence(hand_data, by="Male")
+    assert by_sex.loc["Male", "Male=1"] == 100 and by_sex.loc["Male", "Male=0"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading errors
+# ---------------------------------------------------------------------------------------------
+
+
+def test_missing_folder_says_how_to_get_celeba(tmp_path):
+    with pytest.raises(D.DataNotFoundError, match="does not exist") as error:
+        D.load_celeba(tmp_path / "nowhere")
+    assert "download_celeba" in str(error.value) and "synthetic" in str(error.value)
+
+
+def test_folder_without_images_lists_layouts_and_unzip_hint(tmp_path):
+    (tmp_path / "img_align_celeba.zip").write_bytes(b"zip")
+    with pytest.raises(D.DataNotFoundError) as error:
+        D.load_celeba(tmp_path)
+    message = str(error.value)
+    assert all(layout in message for layout in ("original", "kaggle", "torchvision"))
+    assert "unzip" in message
+
+
+@pytest.mark.parametrize("missing", ["list_attr_celeba.txt", "list_eval_partition.txt"])
+def test_missing_annotation_file_is_named(hand_root, missing):
+    (hand_root / missing).unlink()
+    stem = missing.removesuffix(".txt")
+    with pytest.raises(D.DataNotFoundError, match=f"{stem}.txt or {stem}.csv") as error:
+        D.load_celeba(hand_root)
+    assert "kaggle" in str(error.value)      # the layouts tried
+
+
+def _rewrite_line(path, number, new_line):
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] = new_line.encode()
+    path.write_bytes(b"\n".join(lines))
+
+
+@pytest.mark.parametrize("line,problem", [
+    ("000007.jpg -1  1", "found 3 fields"),
+    ("000007.jpg " + " ".join(["1"] * 39) + " 2", "value '2'"),
+    ("000007.jpg " + " ".join(["1"] * 39) + " x", "value 'x'"),
+    ("000006.jpg " + " ".join(["1"] * 40), "listed twice"),
+])
+def test_malformed_attribute_line_names_file_and_line(hand_root, line, problem):
+    path = hand_root / "list_attr_celeba.txt"
+    _rewrite_line(path, 9, line)           # image 7 is on line 9 (after two header lines)
+    with pytest.raises(D.AnnotationError) as error:
+        D.load_celeba(hand_root)
+    message = str(error.value)
+    assert "list_attr_celeba.txt, line 9" in message and problem in message
+    assert "1 or -1" in message
+
+
+def test_malformed_csv_line(tmp_path):
+    root = write_hand_celeba(tmp_path / "k", "kaggle", crlf=True)
+    path = root / "list_eval_partition.csv"
+    lines = path.read_bytes().split(b"\r\n")
+    lines[4] = b"000004.jpg,7"
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(D.AnnotationError, match=r"list_eval_partition.csv, line 5: .*0, 1 or 2"):
+        D.load_celeba(root)
+
+
+def test_bad_count_line(hand_root):
+    _rewrite_line(hand_root / "list_attr_celeba.txt", 1, "many")
+    with pytest.raises(D.AnnotationError, match="line 1: expected the number of images"):
+        D.load_celeba(hand_root)
+
+
+def test_count_line_disagreeing_with_rows(hand_root):
+    names = [f"{i + 1:06d}.jpg" for i in range(N_HAND)]
+    (hand_root / "list_attr_celeba.txt").write_bytes(
+        attr_txt(names, hand_labels(), count=N_HAND + 5))
+    with pytest.raises(D.AnnotationError, match="says 35 images but the file lists 30"):
+        D.load_celeba(hand_root)
+
+
+def test_wrong_attribute_names(hand_root):
+    _rewrite_line(hand_root / "list_attr_celeba.txt", 2, " ".join(ATTRIBUTES[:-1]) + " Old")
+    with pytest.raises(D.AnnotationError, match=r"line 2: .*unknown: \['Old'\]"):
+        D.load_celeba(hand_root)
+
+
+def test_partition_file_listing_other_images(hand_root):
+    names = [f"{i + 1:06d}.jpg" for i in range(N_HAND - 1)] + ["999999.jpg"]
+    (hand_root / "list_eval_partition.txt").write_bytes(partition_txt(names, HAND_PARTITION))
+    with pytest.raises(D.AnnotationError, match="list different images.*000030.jpg"):
+        D.load_celeba(hand_root)
+
+
+def test_missing_images_are_counted_and_named(hand_root):
+    for name in ("000002.jpg", "000011.jpg", "000030.jpg"):
+        (hand_root / "img_align_celeba" / name).unlink()
+    with pytest.raises(D.MissingImagesError,
+                       match=r"3 of the 30 images .* 000002.jpg, 000011.jpg, 000030.jpg"):
+        D.load_celeba(hand_root)
+
+
+def test_unknown_attribute_suggests_closest():
+    with pytest.raises(D.UnknownAttributeError, match="Did you mean 'Eyeglasses'") as error:
+        D.check_attribute("Eyeglass")
+    assert all(name in str(error.value) for name in ATTRIBUTES)
+    with pytest.raises(D.UnknownAttributeError, match="'Smiling'"):
+        D.check_attribute("smiling")
+    assert D.check_attribute("Male") == "Male"
+
+
+def test_unknown_attribute_everywhere(hand_data):
+    with pytest.raises(D.UnknownAttributeError, match="Blond_Hair"):
+        D.balanced_sample(hand_data, "Blonde_Hair", (2, 2, 2))
+    with pytest.raises(D.UnknownAttributeError):
+        hand_data.labels("Beard")
+
+
+def test_errors_share_one_base_class():
+    for error in (D.DataNotFoundError, D.AnnotationError, D.UnknownAttributeError,
+                  D.MissingImagesError, D.CorruptImageError, D.NotEnoughImagesError):
+        assert issubclass(error, D.CelebAError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Balanced samples
+# ---------------------------------------------------------------------------------------------
+
+
+@st.composite
+def labelled_sets(draw):
+    n = draw(st.integers(6, 120))
+    labels = np.zeros((n, 40), dtype=np.int8)
+    labels[:, 0] = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    codes = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.int8)
+    return labels, codes
+
+
+@settings(max_examples=60, deadline=None)
+@given(labelled_sets(), st.integers(0, 2**32), st.data())
+def test_balanced_sample_properties(labelled, seed, choose):
+    labels, codes = labelled
+    data = frame_celeba(labels, codes)
+    attribute = ATTRIBUTES[0]
+    largest = []
+    for code in range(3):
+        in_part = codes == code
+        largest.append(2 * min(int((labels[in_part, 0] == 1).sum()),
+                               int((labels[in_part, 0] == 0).sum())))
+    sizes = tuple(2 * choose.draw(st.integers(0, m // 2)) for m in largest)
+    sample = D.balanced_sample(data, attribute, sizes, seed=seed)
+    again = D.balanced_sample(data, attribute, sizes, seed=seed)
+    seen = set()
+    for name, size in zip(PARTITIONS, sizes):
+        split = sample.split(name)
+        assert len(split) == size and int(split.sum()) == size // 2          # exact 50/50
+        assert (data.partition.loc[split.index] == name).all()                # own partition
+        assert split.index.is_unique and not (seen & set(split.index))       # disjoint
+        seen |= set(split.index)
+        pd.testing.assert_series_equal(split, data.labels(attribute, split.index),
+                                       check_names=False)                     # true labels
+        pd.testing.assert_series_equal(split, again.split(name))             # deterministic
+        assert split.index.is_monotonic_increasing
+
+
+@settings(max_examples=30, deadline=None)
+@given(labelled_sets(), st.integers(0, 1000))
+def test_balanced_sample_too_large_is_refused(labelled, seed):
+    labels, codes = labelled
+    data = frame_celeba(labels, codes)
+    in_train = codes == 0
+    positives = int((labels[in_train, 0] == 1).sum())
+    negatives = int(in_train.sum()) - positives
+    too_big = 2 * min(positives, negatives) + 2
+    with pytest.raises(D.NotEnoughImagesError) as error:
+        D.balanced_sample(data, ATTRIBUTES[0], (too_big, 0, 0), seed=seed)
+    message = str(error.value)
+    assert "train partition" in message
+    assert f"largest possible is {2 * min(positives, negatives):,}" in message
+
+
+def test_balanced_sample_on_synthetic_data(synthetic_data):
+    sizes = (200, 20, 20)
+    sample = D.balanced_sample(synthetic_data, "Eyeglasses", sizes, seed=5)
+    assert sample.sizes == dict(zip(PARTITIONS, sizes))
+    assert all(sample.split(s).mean() == 0.5 for s in PARTITIONS)
+    other = D.balanced_sample(synthetic_data, "Eyeglasses", sizes, seed=6)
+    assert not sample.train.index.equals(other.train.index)
+    # Each split has its own random stream: a bigger train sample leaves the test sample alone.
+    bigger = D.balanced_sample(synthetic_data, "Eyeglasses", (260, 20, 20), seed=5)
+    pd.testing.assert_series_equal(bigger.test, sample.test)
+
+
+def test_sample_summary_proves_balance_and_catches_a_bad_sample(hand_data):
+    sample = D.balanced_sample(hand_data, "Male", (10, 4, 4), seed=2)
+    summary = D.sample_summary(hand_data, sample)
+    assert list(summary["images"]) == [10, 4, 4]
+    assert (summary["percent_positive"] == 50).all() and summary["labels_match"].all()
+    assert (summary["in_own_partition"] == summary["images"]).all()
+    assert (summary["shared_with_other_splits"] == 0).all()
+    # A hand-broken sample: a training image reused in the test split with a flipped label.
+    leaked = sample.train.index[:1]
+    bad_test = pd.concat([sample.test, pd.Series(1 - sample.train.iloc[:1].to_numpy(),
+                                                 index=leaked)])
+    bad = D.BalancedSample("Male", 2, sample.train, sample.validation, bad_test)
+    summary = D.sample_summary(hand_data, bad)
+    assert summary.loc["test", "shared_with_other_splits"] == 1
+    assert summary.loc["test", "in_own_partition"] == 4
+    assert not summary.loc["test", "labels_match"]
+
+
+def test_not_enough_images_message(hand_data):
+    # Validation holds images 21-25: Male = 1 for 22 and 24 only, so 4 is the largest sample.
+    with pytest.raises(D.NotEnoughImagesError,
+                       match=r"validation partition has only 2 positive .* largest possible is 4"):
+        D.balanced_sample(hand_data, "Male", (2, 6, 2))
+
+
+@pytest.mark.parametrize("sizes", [(3, 2, 2), (2, -2, 2), (2, 2)])
+def test_bad_sizes(hand_data, sizes):
+    with pytest.raises(ValueError):
+        D.balanced_sample(hand_data, "Male", sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The decoded-image cache
+# ---------------------------------------------------------------------------------------------
+
+
+def recognise(x: np.ndarray) -> np.ndarray:
+    """Which hand-made image each float image in [0, 1] is (from its flat grey level)."""
+    return np.rint((x.reshape(len(x), -1).mean(axis=1) * 255 - 20) / 7).astype(int)
+
+
+def test_decoded_images_shape_order_and_read_only(hand_data):
+    ids = list(hand_data.attributes.index[::-1][:10])
+    images = D.decoded_images(hand_data, ids, size=64)
+    assert images.shape == (10, 64, 64, 3) and images.dtype == np.uint8
+    assert isinstance(images, np.memmap) and not images.flags.writeable
+    assert list(recognise(images / 255.0)) == list(range(29, 19, -1))
+    full = D.decoded_images(hand_data, ids[:2])
+    assert full.shape == (2, 218, 178, 3)
+
+
+def test_center_crop_cuts_top_and_bottom(tmp_path, tmp_cache):
+    root = write_hand_celeba(tmp_path / "c", n=3)
+    stripes = np.full((218, 178, 3), 128, np.uint8)
+    stripes[:16] = (255, 0, 0)      # rows 0-15: whole JPEG blocks, so no colour bleeds
+    stripes[-16:] = (0, 0, 255)
+    Image.fromarray(stripes).save(root / "img_align_celeba" / "000001.jpg", quality=100,
+                                  subsampling=0)
+    data = D.load_celeba(root)
+    squash = D.decoded_images(data, ["000001.jpg"], size=64, crop="squash")[0].astype(int)
+    center = D.decoded_images(data, ["000001.jpg"], size=64, crop="center")[0].astype(int)
+    assert squash[0, 32, 0] > 200 and squash[-1, 32, 2] > 200      # stripes kept
+    assert np.abs(center - 128).max() < 12                          # stripes cut away
+    with pytest.raises(ValueError, match="squash"):
+        D.decoded_images(data, ["000001.jpg"], size=64, crop="zoom")
+
+
+def test_cache_is_reused_without_decoding(hand_data, monkeypatch):
+    ids = list(hand_data.attributes.index[:8])
+    first = D.decoded_images(hand_data, ids, size=32)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(D, "decode_image", refuse)
+    again = D.decoded_images(hand_data, ids, size=32)
+    assert again.filename == first.filename
+    np.testing.assert_array_equal(again, first)
+    files = list((config.cache_dir() / "images").iterdir())
+    assert len(files) == 1
+
+
+def test_interrupted_write_leaves_nothing_trusted(hand_data, monkeypatch):
+    ids = list(hand_data.attributes.index)
+    real_decode = D.decode_image
+    calls = []
+
+    def dying(path, size, crop):
+        calls.append(path)
+        if len(calls) == 12:
+            raise KeyboardInterrupt   # the reader stops the build half-way
+        return real_decode(path, size, crop)
+
+    monkeypatch.setattr(D, "_CHUNK_BYTES", 5 * 32 * 32 * 3)  # several chunks
+    monkeypatch.setattr(D, "decode_image", dying)
+    with pytest.raises(KeyboardInterrupt):
+        D.decoded_images(hand_data, ids, size=32, workers=1)
+    folder = config.cache_dir() / "images"
+    assert list(folder.iterdir()) == []
+    monkeypatch.setattr(D, "decode_image", real_decode)
+    images = D.decoded_images(hand_data, ids, size=32)
+    assert list(recognise(images / 255.0)) == list(range(N_HAND))
+
+
+def test_temp_file_of_a_killed_process_is_ignored_then_cleaned(hand_data):
+    ids = list(hand_data.attributes.index[:4])
+    folder = config.cache_dir() / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = D._cache_key(hand_data, ids, (32, 32), "squash")
+    final = f"{key}-4x32x32.npy"
+    # What a process killed mid-write leaves: a half-written array under a temporary name.
+    fresh = folder / f".{final}.abc123.tmp.npy"
+    np.save(fresh, np.zeros((4, 32, 32, 3), np.uint8))
+    stale = folder / f".{final}.old999.tmp.npy"
+    np.save(stale, np.zeros((4, 32, 32, 3), np.uint8))
+    old = time.time() - D._STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    images = D.decoded_images(hand_data, ids, size=32)
+    assert list(recognise(images / 255.0)) == [0, 1, 2, 3]    # decoded, not the zeros
+    assert fresh.exists() and not stale.exists()               # a live writer's file is kept
+
+
+def test_corrupt_jpeg_is_named(hand_root, tmp_cache):
+    bad = hand_root / "img_align_celeba" / "000005.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])   # truncated download
+    data = D.load_celeba(hand_root)           # listing is fine; decoding is not
+    with pytest.raises(D.CorruptImageError, match="000005.jpg"):
+        D.decoded_images(data, data.attributes.index[:8], size=32)
+    assert list((config.cache_dir() / "images").iterdir()) == []
+    (hand_root / "img_align_celeba" / "000006.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(D.CorruptImageError, match="000006.jpg"):
+        D.decode_image(hand_root / "img_align_celeba" / "000006.jpg")
+
+
+def test_image_deleted_after_loading(hand_data):
+    (hand_data.image_dir / "000003.jpg").unlink()
+    with pytest.raises(D.MissingImagesError, match="000003.jpg"):
+        D.decoded_images(hand_data, hand_data.attributes.index[:5], size=32)
+
+
+def test_in_memory_baseline_matches_cache(hand_data):
+    ids = list(hand_data.attributes.index[:5])
+    in_ram = D.load_images_in_memory(hand_data, ids, size=32)
+    assert in_ram.dtype == np.float32
+    np.testing.assert_allclose(in_ram, D.decoded_images(hand_data, ids, size=32) / 255.0,
+                               atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+# ---------------------------------------------------------------------------------------------
+
+
+def test_classifier_batches_carry_each_image_label(hand_data):
+    labels = hand_data.labels("Male")          # image i has Male = i % 2
+    batches = D.classifier_batches(hand_data, labels, batch_size=8, shuffle=True, seed=1,
+                                   size=(48, 40))
+    assert len(batches) == 4
+    seen = []
+    for epoch in range(2):
+        order = []
+        for i in range(len(batches)):
+            x, y = batches[i]
+            assert x.dtype == np.float32 and y.dtype == np.float32
+            assert x.shape[1:] == (48, 40, 3) and y.shape[1:] == (2,)
+            assert 0.0 <= x.min() and x.max() <= 1.0
+            which = recognise(x)
+            np.testing.assert_array_equal(y.argmax(axis=1), which % 2)   # label of that image
+            assert list(batches.batch_ids(i)) == [f"{k + 1:06d}.jpg" for k in which]
+            order.extend(which)
+        assert sorted(order) == list(range(N_HAND))     # every image once per epoch
+        seen.append(order)
+        batches.on_epoch_end()
+    assert seen[0] != seen[1]                             # reshuffled
+    x, y = batches[len(batches) - 1]
+    assert len(x) == N_HAND - 3 * 8                       # last, partial batch
+    with pytest.raises(IndexError):
+        batches[len(batches)]
+
+
+def test_classifier_batches_plain_labels_and_fixed_order(hand_data):
+    labels = hand_data.labels("Male", hand_data.attributes.index[5:15])
+    batches = D.classifier_batches(hand_data, labels, batch_size=4, one_hot=False, size=32)
+    x, y = batches[0]
+    assert y.shape == (4,) and list(y) == [1, 0, 1, 0]
+    assert list(recognise(x)) == [5, 6, 7, 8]
+    same = D.classifier_batches(hand_data, labels, batch_size=4, one_hot=False, size=32,
+                                seed=3)
+    np.testing.assert_array_equal(same[1][0], batches[1][0])
+
+
+def test_shuffle_is_deterministic_for_a_seed(hand_data):
+    a = D.gan_batches(hand_data, batch_size=8, size=16, seed=4)
+    b = D.gan_batches(hand_data, batch_size=8, size=16, seed=4)
+    c = D.gan_batches(hand_data, batch_size=8, size=16, seed=5)
+    assert list(recognise(a[0])) == list(recognise(b[0]))
+    assert list(recognise(a[0])) != list(recognise(c[0]))
+
+
+def test_gan_batches_shapes_repeats_and_conditions(hand_data):
+    ids = ["000001.jpg", "000002.jpg", "000001.jpg", "000004.jpg"] * 3
+    conditions = hand_data.attributes[["Male", "Smiling"]]
+    batches = D.gan_batches(hand_data, ids, batch_size=5, conditions=conditions, seed=2)
+    assert len(batches) == 3 and len(batches.images) == 3      # each distinct image decoded once
+    for i in range(len(batches)):
+        x, c = batches[i]
+        assert x.shape[1:] == (64, 64, 3) and x.dtype == np.float32
+        assert c.dtype == np.float32 and c.shape[1] == 2
+        which = recognise(x)
+        expected = conditions.iloc[which].to_numpy(dtype=np.float32)
+        np.testing.assert_array_equal(c, expected)
+
+
+def test_gan_batches_steps_per_epoch(hand_data):
+    batches = D.gan_batches(hand_data, batch_size=4, size=16, steps_per_epoch=3, seed=0)
+    assert len(batches) == 3
+    first = np.concatenate([recognise(batches[i]) for i in range(3)])
+    assert len(set(first)) == 12                    # no repeats within an epoch
+    batches.on_epoch_end()
+    second = np.concatenate([recognise(batches[i]) for i in range(3)])
+    assert list(first) != list(second)               # a fresh subset
+    ordered = D.gan_batches(hand_data, batch_size=4, size=16, steps_per_epoch=5, shuffle=False)
+    ordered.on_epoch_end()
+    assert list(recognise(ordered[0])) == [20, 21, 22, 23]   # continues where epoch 1 ended
+    assert list(recognise(ordered[2])) == [28, 29, 0, 1]     # and wraps around
+
+
+def test_batches_from_an_in_ram_array():
+    images = np.arange(6, dtype=np.uint8)[:, None, None, None].repeat(2, 1).repeat(2, 2) \
+        .repeat(3, 3) * 40
+    batches = D.ImageBatches(images, np.arange(6), batch_size=4)
+    x, y = batches[1]
+    np.testing.assert_allclose(x[:, 0, 0, 0], np.array([4, 5]) * 40 / 255, rtol=1e-6)
+    assert list(y) == [4, 5]
+    with pytest.raises(ValueError, match="targets"):
+        D.ImageBatches(images, np.arange(5))
+
+
+def test_keras_reads_batches_in_order(hand_data):
+    keras = pytest.importorskip("keras")
+    assert isinstance(D.ImageBatches(np.zeros((2, 2, 2, 3), np.uint8)), keras.utils.PyDataset)
+    batches = D.gan_batches(hand_data, size=16, batch_size=7, shuffle=False)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D()])
+    means = model.predict(batches, verbose=0)
+    assert means.shape == (N_HAND, 3)
+    assert list(np.rint((means[:, 0] * 255 - 20) / 7).astype(int)) == list(range(N_HAND))
+
+
+def test_data_layer_does_not_import_tensorflow():
+    import subprocess
+
+    code = ("import sys, celeba_lab.data, celeba_lab.download, celeba_lab.plots.data; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_memory_traces(hand_data):
+    batches = D.gan_batches(hand_data, size=16, batch_size=10)
+    streaming = D.trace_streaming_memory(batches)
+    assert list(streaming["images"]) == [0, 10, 20, 30] and (streaming["rss_mib"] > 0).all()
+    loading = D.trace_in_memory_loading(hand_data, hand_data.attributes.index[:6], size=16,
+                                        points=3)
+    assert list(loading["images"]) == [0, 2, 4, 6]
+
+
+# ---------------------------------------------------------------------------------------------
+# Download
+# ---------------------------------------------------------------------------------------------
+
+
+def test_download_without_kagglehub_says_what_to_install(monkeypatch):
+    from celeba_lab.download import download_celeba
+
+    monkeypatch.setitem(sys.modules, "kagglehub", None)   # makes `import kagglehub` fail
+    with pytest.raises(ImportError, match=r"celeba-lab\[colab\]"):
+        download_celeba()
+
+
+def test_download_returns_kagglehub_folder(monkeypatch, tmp_path):
+    import types
+
+    from celeba_lab.download import KAGGLE_DATASET, download_celeba
+
+    asked = []
+    fake = types.SimpleNamespace(
+        dataset_download=lambda handle: asked.append(handle) or str(tmp_path / "kh"))
+    monkeypatch.setitem(sys.modules, "kagglehub", fake)
+    (tmp_path / "kh").mkdir()
+    assert download_celeba() == tmp_path / "kh" and asked == [KAGGLE_DATASET]
+    linked = download_celeba(tmp_path / "data" / "celeba")
+    assert linked.resolve() == (tmp_path / "kh").resolve()
