@@ -1,0 +1,248 @@
+"""What the performance appendix shows: results read from files, or measured live, as tables.
+
+The appendix never shows a number it did not measure or read from a results file that names its
+machine. :func:`load_results` reads what ``python -m bench`` wrote into ``bench/results/``;
+when that is missing it runs a small version of the benchmarks (a few hundred images, a few
+steps) in the build itself, and says so. :func:`load_gpu_results` reads the GPU check results
+committed under ``bench/gpu_results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import GPU_RESULTS_DIR, RESULTS_DIR
+
+__all__ = ["Results", "load_results", "run_live", "load_gpu_results", "data_table",
+           "training_table", "gpu_table", "projection_rows", "best_gpu_runs"]
+
+VARIANT_NAMES = {
+    "package": "celeba_lab (disk cache, streamed)",
+    "keras": "keras image_dataset_from_directory",
+    "numpy": "report: one NumPy array in RAM",
+}
+
+
+class Results(dict):
+    """``{"data": ..., "training": ..., "projection": ..., "machine": ...}`` plus their origin.
+
+    Attributes:
+        source: ``"file"`` (read from ``bench/results/``) or ``"live"`` (measured in this run).
+        folder: Where the files were read from or written to.
+    """
+
+    source: str = "file"
+    folder: Path | None = None
+
+
+def _read(folder: Path, name: str) -> dict[str, Any] | None:
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_results(folder: Path = RESULTS_DIR, *, live_if_missing: bool = True,
+                 **live) -> Results:
+    """The benchmark results in ``folder``; measured live (small) when any part is missing.
+
+    Args:
+        folder: Where ``python -m bench`` wrote its files.
+        live_if_missing: Run :func:`run_live` when ``data.json`` or ``training.json`` is absent.
+        **live: Passed to :func:`run_live`.
+
+    Returns:
+        The :class:`Results`.
+    """
+    found = {name: _read(Path(folder), name)
+             for name in ("machine", "data", "training", "projection")}
+    if (found["data"] is None or found["training"] is None) and live_if_missing:
+        return run_live(**live)
+    results = Results({k: v for k, v in found.items() if v is not None})
+    results.source, results.folder = "file", Path(folder)
+    return results
+
+
+def run_live(*, sizes: tuple[int, ...] = (800, 2400), targets: tuple[str, ...] = ("classifier",),
+             source_n: int | None = None, gan_steps: int = 3, classifier_steps: int = 5,
+             warmup: int = 2, out: Path | None = None, log=print) -> Results:
+    """A small run of the benchmarks (package against baselines, no GPU options), in minutes.
+
+    The default data benchmark prepares the classifier's 218 x 178 input only: both sizes then
+    fill at least one of the package's decoding chunks (576 images), so the memory comparison
+    across sizes is meaningful; the GAN input's chunk (5,461 images) needs larger sets.
+
+    Args:
+        sizes: Image counts for the data benchmark (the first N of one synthetic set).
+        targets: Inputs the data benchmark prepares (``"gan"``, ``"classifier"``).
+        source_n: Size of that synthetic set (default: the run profile's, which the other
+            chapters have already written into the cache).
+        gan_steps: Timed GAN steps per run.
+        classifier_steps: Timed classifier steps per run.
+        warmup: Untimed steps per run.
+        out: Where to write the result files (default: a temporary folder).
+        log: Where progress lines go.
+    """
+    from bench.__main__ import main
+    from celeba_lab.config import get_profile
+
+    source_n = source_n or max(get_profile().synthetic_images, max(sizes))
+    folder = Path(out or tempfile.mkdtemp(prefix="celeba-bench-"))
+    args = ["--sizes", *map(str, sizes), "--gan-steps", str(gan_steps),
+            "--classifier-steps", str(classifier_steps), "--warmup", str(warmup),
+            "--repeats", "1", "--no-options", "--targets", *targets,
+            "--source-images", str(source_n), "--train-images", str(source_n),
+            "--out", str(folder)]
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        main(args)
+    log(buffer.getvalue())
+    results = load_results(folder, live_if_missing=False)
+    results.source, results.folder = "live", folder
+    return results
+
+
+def load_gpu_results(folder: Path = GPU_RESULTS_DIR) -> list[dict[str, Any]]:
+    """Every GPU check result (``bench/gpu_results/*.json``), sorted by file name."""
+    out = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        payload["file"] = path.name
+        out.append(payload)
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def data_table(data: dict[str, Any]):
+    """One row per (input, N, way): images/s cold and warm, peak memory added (MiB)."""
+    import pandas as pd
+
+    rows = []
+    for r in data["rows"]:
+        row = {"input": r["target"], "N": r["n"], "way": VARIANT_NAMES.get(r["variant"],
+                                                                            r["variant"])}
+        if r.get("skipped"):
+            row.update({"cold epoch (img/s)": None, "warm epoch (img/s)": None,
+                        "memory added (MiB)": None, "note": f"not run: {r['reason']}"})
+        else:
+            row.update({"cold epoch (img/s)": round(r["epoch1_images_per_s"]),
+                        "warm epoch (img/s)": round(r["epoch2_images_per_s"]),
+                        "memory added (MiB)": round(r["delta_rss_mib"]),
+                        "note": ""})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_table(training: dict[str, Any]):
+    """One row per (model, variant): steps/s, ms per step, ratio to the baseline."""
+    import pandas as pd
+
+    ratios = {(r["model"], r["variant"]): r for r in training["ratios"]}
+    seen = []
+    for r in training["rows"]:
+        key = (r["model"], r["variant"])
+        if key in seen:
+            continue
+        seen.append(key)
+    rows = []
+    baselines = {r["model"]: r["baseline"] for r in training["ratios"]}
+    for model, variant in seen:
+        ratio = ratios.get((model, variant))
+        if variant == baselines.get(model):
+            ref = next(r for r in training["ratios"] if r["model"] == model)
+            rate, step, vs = ref["baseline_steps_per_s"], ref["baseline_median_step_s"], 1.0
+        elif ratio is not None:
+            rate, step, vs = ratio["steps_per_s"], ratio["median_step_s"], ratio["ratio"]
+        else:
+            continue
+        timed = sum(r["timed_steps"] for r in training["rows"]
+                    if (r["model"], r["variant"]) == (model, variant))
+        rows.append({"model": model, "variant": variant, "steps/s": round(rate, 3),
+                     "ms per step (median)": round(step * 1000, 1),
+                     "vs baseline": round(vs, 2), "timed steps": timed})
+    return pd.DataFrame(rows)
+
+
+def gpu_table(gpu_results: list[dict[str, Any]]):
+    """One row per (GPU result file, model, precision): steps/s, peak GPU memory, projection."""
+    import pandas as pd
+
+    from bench.projection import format_duration
+
+    rows = []
+    for payload in gpu_results:
+        for r in payload["results"]:
+            rows.append({
+                "device": payload["device"], "backend": payload["backend"],
+                "model": r["model"], "run": r.get("variant", ""), "precision": r["policy"],
+                "steps/s": round(r["steps_per_s"], 1),
+                "peak GPU memory (MiB)": (None if r.get("peak_gpu_mib") is None
+                                          else round(r["peak_gpu_mib"])),
+                "full recipe": format_duration(r.get("projected_recipe_s")),
+                "finite losses": bool(r["finite"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def projection_rows(results: Results, gpu_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's GAN (30 epochs) projected for every machine and variant measured.
+
+    Returns:
+        Rows with ``label`` and ``gan_s`` (seconds), the report's own six hours first.
+    """
+    from bench.machine import machine_line
+    from bench.projection import REPORT_GAN_SECONDS, project_recipe
+
+    rows = [{"label": "the report (Colab GPU, 2022)", "gan_s": REPORT_GAN_SECONDS,
+             "kind": "report"}]
+    for p in (results.get("projection") or {}).get("projections", []):
+        rows.append({"label": p["label"], "gan_s": p.get("gan_s"), "kind": "cpu"})
+    for payload in gpu_results:
+        for r in payload["results"]:
+            if r["model"] != "gan" or not r["finite"] or not payload.get("on_gpu"):
+                continue
+            projected = project_recipe(r["steps_per_s"])
+            run = r.get("variant", "").split(",")[0]
+            rows.append({"label": f"{payload['device']}, {payload['backend']}, {run}, "
+                                  f"{r['policy']}",
+                         "gan_s": projected["gan_s"], "kind": "gpu",
+                         "machine": machine_line(payload["machine"])})
+    return rows
+
+
+def best_gpu_runs(gpu_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each (device, backend, run), the GAN precision with the shortest projected recipe.
+
+    Returns:
+        Rows with ``device``, ``backend``, ``run``, ``policy``, ``steps_per_s``,
+        ``projected_recipe_s``, ``decode_s`` and ``date``, fastest first.
+    """
+    best: dict[tuple, dict[str, Any]] = {}
+    for payload in gpu_results:
+        if not payload.get("on_gpu"):
+            continue
+        for r in payload["results"]:
+            if r["model"] != "gan" or not r["finite"]:
+                continue
+            key = (payload["device"], payload["backend"], r.get("variant", ""))
+            if key not in best or r["projected_recipe_s"] < best[key]["projected_recipe_s"]:
+                best[key] = {"device": key[0], "backend": key[1], "run": key[2],
+                             "policy": r["policy"], "steps_per_s": r["steps_per_s"],
+                             "projected_recipe_s": r["projected_recipe_s"],
+                             "decode_s": payload.get("projected_decode_s"),
+                             "date": payload["machine"]["date"][:10]}
+    return sorted(best.values(), key=lambda r: r["projected_recipe_s"])

@@ -1,0 +1,205 @@
+"""Figures of the performance appendix: data throughput, memory, training speed, projections.
+
+The functions take the plain rows the benchmarks write (``bench/results/*.json``: lists of
+dictionaries), so they draw results read from a file exactly as results measured a moment ago.
+Every function returns a :class:`matplotlib.figure.Figure` that is already closed in pyplot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+__all__ = [
+    "plot_data_throughput", "plot_data_memory", "plot_training_speed", "plot_recipe_projection",
+    "WAY_LABELS",
+]
+
+#: How each way of preparing images is named in the figures.
+WAY_LABELS: dict[str, str] = {
+    "package": "celeba_lab: disk cache, streamed",
+    "keras": "Keras image_dataset_from_directory",
+    "numpy": "the report: one array in RAM",
+}
+
+_TARGET_LABELS = {"gan": "GAN input, 64 x 64", "classifier": "classifier input, 218 x 178"}
+_COLOURS = dict(zip(WAY_LABELS, sns.color_palette("deep")))
+
+
+def _done(fig: Figure) -> Figure:
+    fig.tight_layout()
+    plt.close(fig)  # the caller displays it; pyplot must not show it a second time
+    return fig
+
+
+def _measured(rows: Sequence[Mapping[str, Any]], target: str) -> list[Mapping[str, Any]]:
+    return [r for r in rows if r["target"] == target and not r.get("skipped")]
+
+
+def _targets(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [t for t in _TARGET_LABELS if any(r["target"] == t for r in rows)]
+
+
+def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None = None
+                         ) -> Figure:
+    """Images per second of each way, first (cold) and second (warm) epoch, for every N.
+
+    Args:
+        rows: The data benchmark's rows (``data.json``: ``n``, ``target``, ``variant``,
+            ``epoch1_images_per_s``, ``epoch2_images_per_s``; skipped runs are left out).
+        target: ``"gan"`` or ``"classifier"``; default: one row of panels per input measured.
+
+    Returns:
+        Panels for the cold and the warm epoch, grouped bars per N, on a log scale.
+
+    Raises:
+        ValueError: No measured row (for ``target``).
+    """
+    targets = [target] if target else [t for t in _targets(rows) if _measured(rows, t)]
+    if not targets or not all(_measured(rows, t) for t in targets):
+        raise ValueError(f"No measured data-benchmark rows for {target or 'any input'!r}.")
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(len(targets), 2, figsize=(10, 3.6 * len(targets)),
+                                 sharey="row", squeeze=False)
+        for row_axes, name in zip(axes, targets):
+            measured = _measured(rows, name)
+            sizes = sorted({r["n"] for r in measured})
+            ways = [w for w in WAY_LABELS if any(r["variant"] == w for r in measured)]
+            width = 0.8 / len(ways)
+            for ax, epoch, title in zip(row_axes, (1, 2),
+                                        ("first epoch (cold)", "second epoch (warm)")):
+                for i, way in enumerate(ways):
+                    values = [next((r[f"epoch{epoch}_images_per_s"] for r in measured
+                                    if r["n"] == n and r["variant"] == way), np.nan)
+                              for n in sizes]
+                    ax.bar(np.arange(len(sizes)) + (i - (len(ways) - 1) / 2) * width, values,
+                           width, label=WAY_LABELS[way], color=_COLOURS[way])
+                ax.set_xticks(np.arange(len(sizes)), [f"N = {n:,}" for n in sizes])
+                ax.set_yscale("log")
+                ax.set_title(f"{_TARGET_LABELS[name]}: {title}", fontsize=10)
+            row_axes[0].set_ylabel("images per second (log scale)")
+        axes[0][1].legend(loc="lower right", fontsize=8)
+    return _done(fig)
+
+
+def plot_data_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Peak memory each way adds as N grows, one panel per input.
+
+    Measured points are filled; runs of the in-RAM way that were skipped because they would
+    not fit are drawn hollow at the memory they would need (computed, never measured) and
+    labelled so.
+
+    Args:
+        rows: The data benchmark's rows (``delta_rss_mib``, the peak resident memory added,
+            for measured runs; ``needed_gib`` for skipped ones).
+
+    Returns:
+        A log-log figure of memory added (MiB) against N.
+    """
+    targets = _targets(rows)
+    if not targets:
+        raise ValueError("No data-benchmark rows to draw.")
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, len(targets), figsize=(5 * len(targets), 3.8), squeeze=False)
+        for ax, target in zip(axes[0], targets):
+            for way in WAY_LABELS:
+                mine = sorted((r for r in rows if r["target"] == target and r["variant"] == way),
+                              key=lambda r: r["n"])
+                done = [r for r in mine if not r.get("skipped")]
+                if done:
+                    ax.plot([r["n"] for r in done], [max(r["delta_rss_mib"], 1) for r in done],
+                            "o-", color=_COLOURS[way], label=WAY_LABELS[way])
+                skipped = [r for r in mine if r.get("skipped") and "needed_gib" in r]
+                if skipped:
+                    ax.plot([r["n"] for r in skipped], [r["needed_gib"] * 1024 for r in skipped],
+                            "o", mfc="none", color=_COLOURS[way], ls="none",
+                            label=f"{WAY_LABELS[way]}: would need (computed, not run)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("images N (log scale)")
+            ax.set_title(_TARGET_LABELS[target])
+        axes[0][0].set_ylabel("peak memory added (MiB, log scale)")
+        axes[0][-1].legend(fontsize=7, loc="upper left")
+    return _done(fig)
+
+
+def plot_training_speed(ratios: Sequence[Mapping[str, Any]]) -> Figure:
+    """Training steps per second of each variant beside its baseline, one panel per model.
+
+    Args:
+        ratios: The training benchmark's ratio rows (``model``, ``variant``, ``baseline``,
+            ``steps_per_s``, ``baseline_steps_per_s``, ``ratio``).
+
+    Returns:
+        Horizontal bars (the baseline grey), each labelled with its ratio to the baseline.
+    """
+    models = [m for m in ("gan", "classifier") if any(r["model"] == m for r in ratios)]
+    if not models:
+        raise ValueError("No training-benchmark rows to draw.")
+    titles = {"gan": "the report's DCGAN, batches of 32",
+              "classifier": "the report's classifier, batches of 50"}
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(len(models), 1, figsize=(9, 1.2 + 0.55 * len(ratios)),
+                                 squeeze=False)
+        for ax, model in zip(axes[:, 0], models):
+            mine = [r for r in ratios if r["model"] == model]
+            labels = [mine[0]["baseline"] + " (baseline)"] + [r["variant"] for r in mine]
+            values = [mine[0]["baseline_steps_per_s"]] + [r["steps_per_s"] for r in mine]
+            notes = ["1.00"] + [f"{r['ratio']:.2f}" for r in mine]
+            colours = ["0.6"] + [sns.color_palette("deep")[0]] * len(mine)
+            y = np.arange(len(labels))[::-1]
+            ax.barh(y, values, color=colours)
+            for yi, value, note in zip(y, values, notes):
+                ax.text(value, yi, f"  x{note}", va="center", fontsize=8)
+            ax.set_yticks(y, labels, fontsize=8)
+            ax.set_xlim(0, max(values) * 1.25)
+            ax.set_title(titles[model], fontsize=10)
+            ax.set_xlabel("training steps per second")
+    return _done(fig)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def plot_recipe_projection(rows: Sequence[Mapping[str, Any]], *, goal_s: float = 15 * 60
+                           ) -> Figure:
+    """The report's 30-epoch GAN: its six hours beside the projections from measured rates.
+
+    Args:
+        rows: ``label``, ``gan_s`` (seconds) and ``kind`` (``"report"``, ``"cpu"``, ``"gpu"``).
+        goal_s: The goal, drawn as a vertical line (default 15 minutes).
+
+    Returns:
+        Horizontal bars on a log scale of hours.
+    """
+    rows = [r for r in rows if r.get("gan_s") and math.isfinite(r["gan_s"])]
+    if not rows:
+        raise ValueError("No projections to draw.")
+    palette = {"report": "0.5", "cpu": sns.color_palette("deep")[1],
+               "gpu": sns.color_palette("deep")[2]}
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(10, 1.4 + 0.4 * len(rows)))
+        y = np.arange(len(rows))[::-1]
+        hours = [r["gan_s"] / 3600 for r in rows]
+        ax.barh(y, hours, color=[palette.get(r.get("kind"), "0.3") for r in rows])
+        ax.set_yticks(y, [r["label"] for r in rows], fontsize=8)
+        ax.set_xscale("log")
+        ax.axvline(goal_s / 3600, color="k", ls="--", lw=1)
+        ax.text(goal_s / 3600, y.max() + 0.6, f" goal: {goal_s / 60:.0f} min", fontsize=8,
+                va="bottom")
+        ax.set_ylim(-0.7, y.max() + 1.2)
+        ax.set_xlabel("hours for 30 epochs over 202,599 images (log scale)")
+        for yi, h in zip(y, hours):
+            ax.text(h, yi, f" {_duration(h * 3600)}", va="center", fontsize=7)
+        ax.set_xlim(right=max(hours) * 8)
+    return _done(fig)
