@@ -149,6 +149,11 @@ class SourceSample:
             correct this source's cell shares with before the divergence (``None``: observed
             shares; leave it ``None`` for annotated real faces, whose cells are not predicted).
         extra: More numeric columns for this row (e.g. ``{"NN ratio": 0.9}``).
+        target: Cells of the distribution this source was *trained to reproduce*, when that is
+            not the reference: an attribute-balanced GAN aims at equal cells, not at the real
+            shares, so its collapse is its distance from the balanced training set. ``None``:
+            the reference.
+        target_name: What ``target`` is, for the table's ``TV against`` column.
     """
 
     cells: pd.Series
@@ -157,6 +162,8 @@ class SourceSample:
     agreement: pd.DataFrame | None = None
     correction: pd.DataFrame | np.ndarray | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    target: pd.Series | None = None
+    target_name: str = "training set"
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,6 +439,61 @@ def _share_indicators(labels: pd.DataFrame, attributes: Sequence[str]) -> dict[s
 
 
 # --------------------------------------------------------------------------------------------
+# The instrument's training samples
+# --------------------------------------------------------------------------------------------
+
+def feasible_sizes(data, attribute: str, wanted: Sequence[int] | None = None
+                   ) -> tuple[int, int, int]:
+    """The largest balanced (train, validation, test) sizes, up to ``wanted``, the data allows.
+
+    A balanced sample needs as many faces without the attribute as with it in each partition;
+    a rare attribute (``Gray_Hair`` is on about 4 % of CelebA's faces) cannot fill the profile's
+    sizes in every partition. Each size is capped at twice the smaller class of its partition
+    (rounded down to an even number), so :func:`celeba_lab.data.balanced_sample` can always
+    draw it.
+
+    Args:
+        data: A :class:`celeba_lab.data.CelebA`.
+        attribute: The attribute to classify.
+        wanted: Desired sizes (default: the run profile's ``classifier_sizes``).
+
+    Returns:
+        ``(train, validation, test)`` sizes, each ``<=`` the wanted one.
+
+    Raises:
+        celeba_lab.data.UnknownAttributeError: Not a CelebA attribute.
+        celeba_lab.data.NotEnoughImagesError: A partition has no face with (or without) the
+            attribute, so no classifier can be trained or validated on it.
+        ValueError: ``wanted`` does not give three sizes.
+
+    Example:
+        >>> feasible_sizes(data, "Gray_Hair", (800, 100, 100))  # doctest: +SKIP
+        (682, 90, 100)
+    """
+    from . import config
+    from .attributes import PARTITIONS
+    from .data import NotEnoughImagesError, check_attribute
+
+    attribute = check_attribute(attribute)
+    wanted = tuple(int(s) for s in (wanted or config.get_profile().classifier_sizes))
+    if len(wanted) != len(PARTITIONS):
+        raise ValueError(f"wanted must give (train, validation, test) sizes, got {wanted}.")
+    labels = data.attributes[attribute]
+    sizes = []
+    for name, size in zip(PARTITIONS, wanted):
+        in_split = labels.loc[data.split(name)]
+        positives = int((in_split == 1).sum())
+        largest = 2 * min(positives, len(in_split) - positives)
+        if largest == 0 and size > 0:
+            raise NotEnoughImagesError(
+                f"The {name} partition has {positives:,} faces with {attribute} and "
+                f"{len(in_split) - positives:,} without: a balanced {name} sample is impossible. "
+                "Use a larger data set (a larger synthetic set, or real CelebA).")
+        sizes.append(min(size - size % 2, largest))
+    return tuple(sizes)
+
+
+# --------------------------------------------------------------------------------------------
 # Remedy 1: attribute-balanced training ids
 # --------------------------------------------------------------------------------------------
 
@@ -588,13 +650,67 @@ class AttributeMeter:
         attributes = self.attributes if attributes is None else tuple(attributes)
         self.require(attributes)
         images = _as_images(images)
+        fitted = _FittedImages(images, resize, generator_size)
         columns = {}
         for name in attributes:
             model = self.classifiers[name]
-            batch = _fit_to_model(images, model, resize=resize, what=f"the classifier for {name!r}",
-                                  generator_size=generator_size)
+            batch = fitted.for_model(model, f"the classifier for {name!r}")
             columns[name] = np.asarray(self._score(model, batch), dtype=float).reshape(-1)
         return pd.DataFrame(columns, index=pd.RangeIndex(len(images), name="image"))
+
+    def measure(self, images: np.ndarray, attributes: Iterable[str] | None = None, *,
+                resize: bool = False, generator_size: tuple[int, int] | None = None,
+                ) -> "Measurement":
+        """Probabilities *and* features of every classifier, in one pass over the images.
+
+        Each classifier is run once, through a model with two outputs: its prediction and its
+        penultimate features (:func:`celeba_lab.classifiers.classifier_embedding`). The
+        features of all classifiers are concatenated in attribute order: the meter's
+        *attribute feature space*, where faces that differ in sex, glasses, smile or hair colour
+        are far apart. Diversity, nearest neighbours and the classifier Fréchet/kernel distances
+        of the chapter are computed there. Images are resized once per input size, not once
+        per classifier.
+
+        Args:
+            images: float32 array (N, H, W, 3) in [0, 1].
+            attributes: Which attributes (default: all the meter has).
+            resize: Resize images to the classifiers' input size (see :meth:`probabilities`).
+            generator_size: Only used in the error message.
+
+        Returns:
+            A :class:`Measurement`.
+
+        Raises:
+            MissingClassifierError: An attribute has no classifier.
+            ImageSizeMismatchError: Wrong image size and ``resize`` is False.
+        """
+        import keras
+
+        from .classifiers import _require_trained, check_input_shape
+
+        attributes = self.attributes if attributes is None else tuple(attributes)
+        self.require(attributes)
+        images = _as_images(images)
+        fitted = _FittedImages(images, resize, generator_size)
+        columns, features = {}, []
+        for name in attributes:
+            model = self.classifiers[name]
+            batch = fitted.for_model(model, f"the classifier for {name!r}")
+            # The checks predict_scores makes: a trained model, images of its shape.
+            _require_trained(model)
+            check_input_shape(model, batch.shape[1:])
+            both = _scores_and_features(model)
+            # Direct calls, batch by batch: no predict() function traced per call.
+            parts = [[keras.ops.convert_to_numpy(t)
+                      for t in both(batch[i:i + self.batch_size], training=False)]
+                     for i in range(0, len(batch), self.batch_size)]
+            out = np.concatenate([np.asarray(p[1]) for p in parts]).astype(float)
+            columns[name] = out[:, -1] if out.ndim == 2 else out.reshape(-1)
+            features.append(np.concatenate([np.asarray(p[0]) for p in parts])
+                            .reshape(len(batch), -1))
+        index = pd.RangeIndex(len(images), name="image")
+        return Measurement(pd.DataFrame(columns, index=index),
+                           np.concatenate(features, axis=1).astype(np.float32))
 
     def labels(self, images: np.ndarray, attributes: Iterable[str] | None = None, *,
                resize: bool = False, threshold: float = 0.5) -> pd.DataFrame:
@@ -616,6 +732,111 @@ class AttributeMeter:
         if scorer is None:
             from .classifiers import predict_scores as scorer
         return _in_batches(lambda x: scorer(model, x), images, self.batch_size)
+
+
+@dataclass
+class Measurement:
+    """What :meth:`AttributeMeter.measure` returns for a set of faces.
+
+    Attributes:
+        probabilities: P(attribute) per face, one column per attribute.
+        features: float32 (N, d): the classifiers' penultimate features side by side.
+    """
+
+    probabilities: pd.DataFrame
+    features: np.ndarray
+
+    def labels(self, threshold: float = 0.5) -> pd.DataFrame:
+        """0/1 labels (:func:`predicted_labels`)."""
+        return predicted_labels(self.probabilities, threshold=threshold)
+
+    def cells(self, threshold: float = 0.5) -> pd.Series:
+        """The sex x hair-colour cell of each face (:func:`sex_hair_cells`)."""
+        return sex_hair_cells(self.labels(threshold))
+
+
+class _FittedImages:
+    # Images resized at most once per input size, however many classifiers share that size.
+    def __init__(self, images: np.ndarray, resize: bool, generator_size):
+        self.images, self.resize, self.generator_size = images, resize, generator_size
+        self._by_size: dict = {}
+
+    def for_model(self, model, what: str) -> np.ndarray:
+        size = _model_size(model)
+        if size not in self._by_size:
+            self._by_size[size] = _fit_to_model(self.images, model, resize=self.resize,
+                                                what=what, generator_size=self.generator_size)
+        return self._by_size[size]
+
+
+_two_output_models: dict[int, Any] = {}
+
+
+def _scores_and_features(model):
+    # A model with two outputs, [penultimate features, prediction], built once per classifier.
+    key = id(model)
+    cached = _two_output_models.get(key)
+    if cached is None or cached[0] is not model:
+        import keras
+
+        from .classifiers import classifier_embedding
+
+        embedding = classifier_embedding(model)
+        both = keras.Model(model.inputs[0], [embedding.outputs[0], model.outputs[0]])
+        cached = (model, both)
+        _two_output_models[key] = cached
+    return cached[1]
+
+
+def measure_real_faces(meter: AttributeMeter, data, ids: Iterable[str], *,
+                       generator_size: tuple[int, int] | int | None = 64,
+                       chunk_size: int = 256) -> Measurement:
+    """Measure real faces the way generated ones are measured, a chunk at a time.
+
+    The faces are decoded at the classifiers' input size into the decoded-image cache (a
+    second call is cheap); each chunk is read from it, sent down to the generator's resolution
+    and back (:func:`simulate_generator_resolution`) and measured
+    (:meth:`AttributeMeter.measure`), so
+    the real faces reach the classifiers with the same blur and stretch as upsampled generated
+    faces, and memory stays bounded for any number of faces.
+
+    Args:
+        meter: The classifiers.
+        data: A :class:`celeba_lab.data.CelebA`.
+        ids: Image ids to measure, in the order wanted.
+        generator_size: The generator's output size; ``None`` measures the faces at full
+            resolution.
+        chunk_size: Faces decoded and measured at once.
+
+    Returns:
+        A :class:`Measurement` whose rows follow ``ids`` (its ``probabilities`` are indexed by
+        image id).
+
+    Raises:
+        ValueError: ``ids`` is empty.
+        MissingClassifierError: The meter lacks a classifier it is asked for.
+
+    Example:
+        >>> real = measure_real_faces(meter, data, data.split("test")[:500])  # doctest: +SKIP
+    """
+    from .data import decoded_images
+
+    ids = pd.Index(list(ids), name="image_id")
+    if len(ids) == 0:
+        raise ValueError("No image ids given.")
+    sizes = {_model_size(m) for m in meter.classifiers.values()} - {None}
+    size = next(iter(sizes)) if len(sizes) == 1 else None
+    # One memory-mapped cache file for all the ids; chunks are read from it.
+    decoded = decoded_images(data, ids, **({"size": size} if size else {}))
+    parts = []
+    for start in range(0, len(ids), chunk_size):
+        images = np.asarray(decoded[start:start + chunk_size], dtype=np.float32) / 255.0
+        if generator_size is not None:
+            images = simulate_generator_resolution(images, generator_size)
+        parts.append(meter.measure(images, resize=True))
+    probabilities = pd.concat([p.probabilities for p in parts], ignore_index=True)
+    probabilities.index = ids
+    return Measurement(probabilities, np.concatenate([p.features for p in parts]))
 
 
 def simulate_generator_resolution(images: np.ndarray,
@@ -803,7 +1024,12 @@ def _simplex_least_squares(a: np.ndarray, b: np.ndarray, iterations: int = 20_00
     if np.all(x >= -1e-12) and abs(x.sum() - 1) < 1e-9:
         x = np.clip(x, 0, None)
         return x / x.sum()
-    # Otherwise accelerated projected gradient (FISTA) on 0.5 |a x - b|^2 over the simplex.
+    # Otherwise an active-set solve, exact in a few steps even when `a` is ill-conditioned
+    # (a bootstrap runs this a thousand times); projected gradient only as a fallback.
+    exact = _simplex_active_set(a, b)
+    if exact is not None:
+        return exact
+    # Accelerated projected gradient (FISTA) on 0.5 |a x - b|^2 over the simplex.
     step = 1.0 / max(np.linalg.norm(a, 2) ** 2, 1e-12)
     x = _project_to_simplex(x)
     y, t = x.copy(), 1.0
@@ -818,6 +1044,56 @@ def _simplex_least_squares(a: np.ndarray, b: np.ndarray, iterations: int = 20_00
     return x
 
 
+def _simplex_active_set(a: np.ndarray, b: np.ndarray, max_steps: int = 200,
+                        tol: float = 1e-12) -> np.ndarray | None:
+    # Lawson-Hanson's active-set method for non-negative least squares, with the equality
+    # sum(x) = 1 added to every subproblem through its Lagrange multiplier. Returns None if it
+    # does not settle (the caller then falls back to projected gradient).
+    n = a.shape[1]
+    gram, target = a.T @ a, a.T @ b
+
+    def solve_on(support):
+        k = int(support.sum())
+        kkt = np.zeros((k + 1, k + 1))
+        kkt[:k, :k] = gram[np.ix_(support, support)]
+        kkt[:k, k] = kkt[k, :k] = 1.0
+        solution = np.linalg.lstsq(kkt, np.append(target[support], 1.0), rcond=None)[0]
+        z = np.zeros(n)
+        z[support] = solution[:k]
+        return z
+
+    # Start at the best single cell (a vertex of the simplex: feasible).
+    first = int(np.argmin(((a - b[:, None]) ** 2).sum(axis=0)))
+    support = np.zeros(n, dtype=bool)
+    support[first] = True
+    x = np.zeros(n)
+    x[first] = 1.0
+    for _ in range(max_steps):
+        gradient = gram @ x - target
+        # On the support the gradient is constant (= -multiplier); a cell off the support
+        # helps when its gradient is below that level.
+        gain = gradient[support].mean() - gradient
+        gain[support] = -np.inf
+        if gain.max() <= tol * max(1.0, np.abs(target).max()):
+            return x
+        support[int(np.argmax(gain))] = True
+        for _ in range(max_steps):
+            z = solve_on(support)
+            if np.all(z[support] > tol):
+                break
+            # Step from x towards z until a coordinate reaches zero, and drop it.
+            blocking = support & (z <= tol)
+            alpha = np.min(x[blocking] / np.maximum(x[blocking] - z[blocking], 1e-300))
+            x = x + alpha * (z - x)
+            support &= x > tol
+            if not support.any():
+                return None
+        else:
+            return None
+        x = z
+    return None
+
+
 def _project_to_simplex(v: np.ndarray) -> np.ndarray:
     # Euclidean projection onto {x >= 0, sum x = 1} (Duchi et al., 2008).
     u = np.sort(v)[::-1]
@@ -825,6 +1101,147 @@ def _project_to_simplex(v: np.ndarray) -> np.ndarray:
     rho = np.nonzero(u - cumulative / np.arange(1, len(v) + 1) > 0)[0][-1]
     theta = cumulative[rho] / (rho + 1)
     return np.maximum(v - theta, 0.0)
+
+
+def classifier_error_rates(true_labels: pd.DataFrame, probabilities: pd.DataFrame, *,
+                           threshold: float = 0.5) -> pd.DataFrame:
+    """Each classifier's sensitivity and specificity on annotated faces, with its decision rule.
+
+    Binary attributes are thresholded; the four hair colours are compared one colour against
+    the rest after the meter's argmax rule (:func:`predicted_labels`) on the predicted side and
+    :func:`hair_colour` on the annotated side, so a hair "error" is exactly what changes a
+    face's cell. Measure this on held-out real faces sent through the generator's resolution
+    (:func:`simulate_generator_resolution`): those are the error rates that apply to generated
+    faces.
+
+    Args:
+        true_labels: Annotated 0/1 labels of the faces (e.g. ``data.attributes.loc[ids]``).
+        probabilities: The classifiers' probabilities for the same faces, in the same order.
+        threshold: Decision threshold.
+
+    Returns:
+        Frame indexed by attribute with ``sensitivity`` (P(predicted 1 | true 1)),
+        ``specificity`` (P(predicted 0 | true 0)), ``balanced_accuracy``, ``positives`` and
+        ``negatives`` (annotated counts; a rate over fewer than ~30 faces is rough).
+
+    Raises:
+        ValueError: Different numbers of rows.
+        MissingClassifierError: An attribute of ``probabilities`` is not annotated.
+
+    Example:
+        >>> truth = pd.DataFrame({"Male": [1, 1, 0, 0]})
+        >>> probs = pd.DataFrame({"Male": [0.9, 0.2, 0.1, 0.3]})
+        >>> rates = classifier_error_rates(truth, probs)
+        >>> rates.loc["Male", ["sensitivity", "specificity"]].tolist()
+        [0.5, 1.0]
+    """
+    if len(true_labels) != len(probabilities):
+        raise ValueError(f"{len(true_labels)} annotated faces but {len(probabilities)} "
+                         "classified ones.")
+    _require_columns(true_labels, probabilities.columns, "classifier error rates")
+    predicted = predicted_labels(probabilities, threshold=threshold).reset_index(drop=True)
+    truth = true_labels.loc[:, list(probabilities.columns)].reset_index(drop=True)
+    if all(c in truth.columns for c in HAIR_COLOURS):
+        colour = hair_colour(truth)
+        for name in HAIR_COLOURS:
+            truth[name] = (colour == name).astype(np.int8).to_numpy()
+    rows = {}
+    for name in probabilities.columns:
+        want = truth[name].to_numpy() > 0.5
+        got = predicted[name].to_numpy() > 0.5
+        positives, negatives = int(want.sum()), int((~want).sum())
+        sensitivity = float(got[want].mean()) if positives else np.nan
+        specificity = float((~got[~want]).mean()) if negatives else np.nan
+        rows[name] = [sensitivity, specificity, (sensitivity + specificity) / 2, positives,
+                      negatives]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[
+        "sensitivity", "specificity", "balanced_accuracy", "positives", "negatives"])
+
+
+def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.DataFrame,
+                          confusion: pd.DataFrame | None = None, *,
+                          attributes: Sequence[str] = ("Male", "Eyeglasses", "Smiling"),
+                          n_boot: int = 1000, level: float = 0.95,
+                          seed: int = 0) -> pd.DataFrame:
+    """Attribute shares of classified faces, corrected for the classifiers' errors, with intervals.
+
+    Binary attributes are corrected one by one with :func:`rogan_gladen` and the classifier's
+    sensitivity and specificity; the hair-colour shares come from the sex x hair-colour cell
+    shares corrected with the cell ``confusion`` matrix (:func:`correct_for_misclassification`)
+    and summed over sex. The interval is a percentile bootstrap over the faces that repeats the
+    correction on each resample (the error rates themselves are taken as known).
+
+    Args:
+        sources: Source name -> 0/1 labels *predicted* by the classifiers
+            (:func:`predicted_labels`). Annotated real faces need no correction: use
+            :func:`attribute_share_table` for them.
+        error_rates: From :func:`classifier_error_rates`.
+        confusion: From :func:`cell_confusion_matrix`; without it hair shares are left out.
+        attributes: Binary attributes to report.
+        n_boot: Bootstrap resamples.
+        level: Confidence level.
+        seed: Random seed.
+
+    Returns:
+        Long frame ``source, attribute, share, low, high, observed`` (the same shape as
+        :func:`attribute_share_table`, plus the uncorrected share).
+
+        A binary attribute whose classifier is no better than chance (sensitivity +
+        specificity <= 1) gets NaN for ``share``, ``low`` and ``high``: nothing can be
+        corrected.
+
+    Raises:
+        MissingClassifierError: An attribute has no error rates or no labels.
+
+    Example:
+        >>> table = corrected_share_table({"GAN": gan_labels}, rates, confusion)  # doctest: +SKIP
+    """
+    _check_level(level)
+    missing = [a for a in attributes if a not in error_rates.index]
+    if missing:
+        raise MissingClassifierError(f"No error rates for {missing}; measure them with "
+                                     "classifier_error_rates on held-out real faces.")
+    rows = []
+    for source, labels in sources.items():
+        _require_columns(labels, attributes, "corrected shares")
+        rng = np.random.default_rng(seed)
+        n = len(labels)
+        draws = [rng.integers(0, n, n) for _ in range(n_boot)]
+        for name in attributes:
+            sens, spec = error_rates.loc[name, ["sensitivity", "specificity"]]
+            values = labels[name].to_numpy(dtype=float) > 0.5
+            if not sens + spec > 1:
+                # A classifier no better than chance measures nothing: no corrected share.
+                rows.append(_share_row(source, name, np.nan, np.full(n_boot, np.nan), level,
+                                       values.mean()))
+                continue
+            point = rogan_gladen(values.mean(), sens, spec)
+            boot = np.array([rogan_gladen(values[d].mean(), sens, spec) for d in draws])
+            rows.append(_share_row(source, name, point, boot, level, values.mean()))
+        if confusion is not None and all(c in labels.columns for c in ("Male", *HAIR_COLOURS)):
+            codes = _as_labels(sex_hair_cells(labels), SEX_HAIR_CELLS)
+            k = len(SEX_HAIR_CELLS)
+
+            def hair_shares(sample):
+                q = np.bincount(sample, minlength=k) / len(sample)
+                p = np.asarray(correct_for_misclassification(q, confusion))
+                return p.reshape(len(SEXES), len(HAIR_CATEGORIES)).sum(axis=0)
+
+            point = hair_shares(codes)
+            observed = np.bincount(codes, minlength=k).reshape(len(SEXES), -1).sum(0) / n
+            boot = np.array([hair_shares(codes[d]) for d in draws])
+            for j, name in enumerate(HAIR_CATEGORIES):
+                rows.append(_share_row(source, name, point[j], boot[:, j], level, observed[j]))
+    return pd.DataFrame(rows, columns=["source", "attribute", "share", "low", "high",
+                                       "observed"])
+
+
+def _share_row(source: str, name: str, point: float, boot: np.ndarray, level: float,
+               observed: float) -> dict:
+    low, high = ((np.nan, np.nan) if np.isnan(boot).any()
+                 else np.quantile(boot, [(1 - level) / 2, (1 + level) / 2]))
+    return {"source": source, "attribute": name, "share": float(point), "low": float(low),
+            "high": float(high), "observed": float(observed)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1509,16 +1926,20 @@ def _agreement_row(want: np.ndarray, got: np.ndarray) -> list[float]:
 def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample], *,
                     n_boot: int = 1000, level: float = 0.95, seed: int = 0,
                     kid_subsets: int = 100, kid_subset_size: int = 1000,
-                    tv_method: str = "percentile") -> pd.DataFrame:
+                    tv_method: str = "percentile",
+                    reference_name: str = "real data") -> pd.DataFrame:
     """The chapter's one table: every source of faces measured the same way against real data.
 
     Rows are sources (put a held-out *real* sample first: its distances to the reference are the
     noise floor that finite samples produce even with no collapse at all). Columns:
 
     * ``TV``, ``TV low``, ``TV high``: total variation between the source's and the reference's
-      sex x hair-colour distributions, with the bootstrap interval (:func:`tv_with_ci`).
-    * ``TV noise floor``: the distance two samples of the reference distribution of these sizes
-      have on average (:func:`tv_noise_floor`); only a TV well above it shows a difference.
+      sex x hair-colour distributions, with the bootstrap interval (:func:`tv_with_ci`); for a
+      source with a ``target`` (:class:`SourceSample`), against that target instead (the
+      table's ``attrs["tv_against"]`` names, per row, what the TV was measured against).
+    * ``TV noise floor``: the distance two samples of the reference (or target) distribution of
+      these sizes have on average (:func:`tv_noise_floor`); only a TV well above it shows a
+      difference.
     * ``diversity``: mean pairwise Euclidean distance of classifier features.
     * ``FD (classifier)``, ``KD (classifier)``: Fréchet and kernel distances to the reference in
       the book's classifier feature space (offline; not comparable with published numbers).
@@ -1537,6 +1958,7 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
         kid_subset_size: KID subset size.
         tv_method: Bootstrap interval for the TV, ``"percentile"`` or ``"basic"``
             (see :func:`tv_with_ci`).
+        reference_name: What the reference is, for the ``TV against`` column.
 
     Returns:
         Numeric frame, one row per source.
@@ -1547,11 +1969,14 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
         ...                          "report GAN": SourceSample(gan_cells, gan_feats)})
     """
     rows = {}
+    labels = {}
     for name, source in sources.items():
-        tv = tv_with_ci(reference.cells, source.cells, n_boot=n_boot, level=level, seed=seed,
+        target = reference.cells if source.target is None else source.target
+        labels[name] = reference_name if source.target is None else source.target_name
+        tv = tv_with_ci(target, source.cells, n_boot=n_boot, level=level, seed=seed,
                         correction=source.correction, method=tv_method)
         row = {"n": len(source.cells), "TV": tv.value, "TV low": tv.low, "TV high": tv.high,
-               "TV noise floor": tv_noise_floor(reference.cells, len(source.cells), seed=seed),
+               "TV noise floor": tv_noise_floor(target, len(source.cells), seed=seed),
                "diversity": np.nan, "FD (classifier)": np.nan, "KD (classifier)": np.nan,
                "FID (Inception)": np.nan, "KID (Inception)": np.nan, "agreement": np.nan}
         if source.features is not None:
@@ -1573,6 +1998,7 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "source"
     table.attrs["level"] = level
+    table.attrs["tv_against"] = labels
     return table
 
 
@@ -1593,6 +2019,9 @@ def format_collapse_report(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame
     f = f"{{:.{digits}f}}"
     out = pd.DataFrame(index=table.index)
     out["n"] = table["n"].astype(int).astype(str)
+    against = table.attrs.get("tv_against")
+    if against and len(set(against.values())) > 1:
+        out["TV against"] = [against.get(name, "") for name in table.index]
     out[f"TV ({table.attrs.get('level', 0.95):.0%} CI)"] = [
         f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
         for v, lo, hi in zip(table["TV"], table["TV low"], table["TV high"])]
@@ -1723,8 +2152,10 @@ __all__ = [
     "hair_colour", "hair_colour_from_scores", "predicted_labels", "joint_cells",
     "sex_hair_cells", "cell_shares", "cell_table", "attribute_shares", "attribute_share_table",
     "attribute_balanced_ids", "balance_table",
-    "AttributeMeter", "simulate_generator_resolution", "resize_faces",
-    "cell_confusion_matrix", "correct_for_misclassification", "rogan_gladen",
+    "feasible_sizes", "AttributeMeter", "Measurement", "measure_real_faces",
+    "simulate_generator_resolution",
+    "resize_faces", "cell_confusion_matrix", "correct_for_misclassification", "rogan_gladen",
+    "classifier_error_rates", "corrected_share_table",
     "total_variation", "bootstrap_ci", "tv_with_ci", "tv_noise_floor",
     "diversity_score", "pixel_diversity", "nearest_neighbours", "memorisation_ratio",
     "frechet_distance", "frechet_distance_from_moments", "kernel_distance",

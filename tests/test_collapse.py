@@ -637,3 +637,173 @@ def test_figures_draw_what_they_are_given():
     assert len(fig.axes) == 12 and fig.axes[6].get_ylabel() == "GAN"
     fig = plots.plot_condition_grid({"Male, Blond_Hair": generated}, per_row=4)
     assert fig.axes[0].get_ylabel() == "Male, Blond_Hair"
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's glue: feasible sizes, error rates, corrected shares, one-pass measurement
+# --------------------------------------------------------------------------------------------
+
+def _three_partition_data(n=3000, seed=5):
+    attributes = sample_attributes(n, seed=seed)
+    tenth = np.arange(n) * 10 // n  # 0..9: eight tenths train, one validation, one test
+    partition = pd.Series(np.select([tenth < 8, tenth == 8], ["train", "validation"], "test"),
+                          index=attributes.index)
+    return _TableData(attributes, partition)
+
+
+def test_feasible_sizes_cap_a_rare_attribute_at_what_each_partition_allows():
+    from celeba_lab.data import NotEnoughImagesError, balanced_sample
+
+    data = _three_partition_data()
+    assert set(data.partition) == {"train", "validation", "test"}
+    wanted = (2000, 300, 300)
+    sizes = cc.feasible_sizes(data, "Gray_Hair", wanted)
+    for name, size, want in zip(("train", "validation", "test"), sizes, wanted):
+        labels = data.attributes.loc[data.split(name), "Gray_Hair"]
+        assert size % 2 == 0 and size <= want
+        assert size == min(want, 2 * min(labels.sum(), (1 - labels).sum()))
+    assert sizes[0] < wanted[0]  # grey hair is rare: the profile's size cannot be filled
+    assert cc.feasible_sizes(data, "Male", (100, 20, 20)) == (100, 20, 20)
+    assert cc.feasible_sizes(data, "Male", (101, 21, 20)) == (100, 20, 20)
+    no_grey = _TableData(data.attributes.assign(Gray_Hair=0), data.partition)
+    with pytest.raises(NotEnoughImagesError, match="Gray_Hair.*impossible"):
+        cc.feasible_sizes(no_grey, "Gray_Hair", wanted)
+
+
+def test_classifier_error_rates_use_the_meters_decision_rules():
+    truth = pd.DataFrame({"Male": [1, 1, 1, 1, 0, 0, 0, 0],
+                          "Black_Hair": [1, 1, 0, 0, 0, 0, 1, 1],
+                          "Blond_Hair": [0, 0, 1, 1, 0, 0, 1, 0],
+                          "Brown_Hair": [0] * 8, "Gray_Hair": [0] * 8})
+    probs = pd.DataFrame({"Male": [0.9, 0.8, 0.7, 0.2, 0.1, 0.3, 0.6, 0.2],
+                          # Face 6 is annotated black *and* blond: an ambiguous, "Other" face.
+                          "Black_Hair": [0.9, 0.2, 0.6, 0.1, 0.1, 0.1, 0.1, 0.9],
+                          "Blond_Hair": [0.1, 0.7, 0.9, 0.8, 0.1, 0.1, 0.1, 0.2],
+                          "Brown_Hair": [0.0] * 8, "Gray_Hair": [0.0] * 8})
+    rates = cc.classifier_error_rates(truth, probs)
+    assert rates.loc["Male", "sensitivity"] == 0.75 and rates.loc["Male", "specificity"] == 0.75
+    # Black: truly black faces 0, 1, 7 -> predicted black 0 and 7 (face 1 goes blond).
+    assert rates.loc["Black_Hair", "positives"] == 3
+    assert rates.loc["Black_Hair", "sensitivity"] == pytest.approx(2 / 3)
+    # Face 2 has Black 0.6 but Blond 0.9: the argmax makes it blond, not a false black.
+    assert rates.loc["Black_Hair", "specificity"] == 1.0
+    assert rates.loc["Blond_Hair", "positives"] == 2
+    assert np.isnan(rates.loc["Gray_Hair", "sensitivity"])
+    with pytest.raises(ValueError, match="annotated"):
+        cc.classifier_error_rates(truth.iloc[:3], probs)
+
+
+def test_corrected_shares_recover_the_true_share_of_a_known_noisy_instrument():
+    rng = np.random.default_rng(0)
+    n, true_share, sens, spec = 4000, 0.1, 0.85, 0.9
+    truth = rng.random(n) < true_share
+    flagged = np.where(truth, rng.random(n) < sens, rng.random(n) > spec)
+    labels = pd.DataFrame({"Male": flagged.astype(int)})
+    rates = pd.DataFrame({"sensitivity": [sens], "specificity": [spec]}, index=["Male"])
+    table = cc.corrected_share_table({"noisy": labels}, rates, attributes=("Male",), n_boot=300)
+    row = table.iloc[0]
+    assert abs(row["observed"] - true_share) > 0.05  # the raw share is visibly biased
+    assert row["low"] <= truth.mean() <= row["high"]
+    assert row["share"] == pytest.approx(truth.mean(), abs=0.03)
+    useless = rates.assign(sensitivity=0.1)
+    nan_row = cc.corrected_share_table({"noisy": labels}, useless, attributes=("Male",),
+                                       n_boot=10).iloc[0]
+    assert np.isnan(nan_row["share"]) and nan_row["observed"] == pytest.approx(flagged.mean())
+    with pytest.raises(cc.MissingClassifierError, match="Smiling"):
+        cc.corrected_share_table({"noisy": labels}, rates, attributes=("Smiling",))
+
+
+def test_corrected_hair_shares_undo_a_known_cell_confusion():
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(10) * 2)
+    m = np.full((10, 10), 0.02) + np.eye(10) * 0.8
+    m /= m.sum(1, keepdims=True)
+    true_codes = rng.choice(10, 20_000, p=p)
+    seen = np.array([rng.choice(10, p=m[c]) for c in true_codes])
+    cells = np.array(cc.SEX_HAIR_CELLS)[seen]
+    labels = pd.DataFrame({"Male": [c.startswith("Male") for c in cells]}).astype(int)
+    for name in HAIR_COLOURS:
+        labels[name] = [int(c.endswith(name)) for c in cells]
+    confusion = pd.DataFrame(m, index=cc.SEX_HAIR_CELLS, columns=cc.SEX_HAIR_CELLS)
+    rates = pd.DataFrame({"sensitivity": [1.0], "specificity": [1.0]}, index=["Male"])
+    table = cc.corrected_share_table({"g": labels}, rates, confusion, attributes=("Male",),
+                                     n_boot=50).set_index("attribute")
+    true_hair = p.reshape(2, 5).sum(0)
+    np.testing.assert_allclose(table.loc[list(cc.HAIR_CATEGORIES), "share"], true_hair,
+                               atol=0.02)
+    assert table.loc[list(cc.HAIR_CATEGORIES), "share"].sum() == pytest.approx(1)
+
+
+def test_measure_gives_the_probabilities_and_the_concatenated_features(meter):
+    images = _images_with_channel_means(np.random.default_rng(2).random((9, 3)))
+    measured = cc.AttributeMeter(meter.classifiers, batch_size=4).measure(images)
+    pd.testing.assert_frame_equal(measured.probabilities, meter.probabilities(images),
+                                  atol=1e-6, check_dtype=False)
+    # Each tiny classifier's penultimate layer is its global average pool: the channel means.
+    expected = np.concatenate([images.mean(axis=(1, 2))] * len(meter.attributes), axis=1)
+    np.testing.assert_allclose(measured.features, expected, atol=1e-5)
+    assert list(measured.cells()) == list(meter.cells(images))
+    with pytest.raises(cc.MissingClassifierError, match="Smiling"):
+        meter.measure(images, ["Smiling"])
+    with pytest.raises(cc.ImageSizeMismatchError, match="resize=True"):
+        meter.measure(_images_with_channel_means([[0.5, 0.5, 0.5]], size=(16, 16)))
+
+
+def test_measure_real_faces_reads_in_chunks_at_the_generators_resolution(meter, monkeypatch):
+    from celeba_lab import data as data_module
+
+    rng = np.random.default_rng(3)
+    ids = pd.Index([f"{i:06d}.jpg" for i in range(1, 12)])
+    pixels = {i: (rng.random((8, 6, 3)) * 255).astype(np.uint8) for i in ids}
+    asked = []
+
+    def fake_decoded_images(data, wanted, size=None, **kwargs):
+        asked.append((list(wanted), size))
+        return np.stack([pixels[i] for i in wanted])
+
+    monkeypatch.setattr(data_module, "decoded_images", fake_decoded_images)
+    measured = cc.measure_real_faces(meter, object(), ids[::-1], generator_size=4, chunk_size=4)
+    assert asked == [(list(ids[::-1]), (8, 6))]  # one cache file, at the classifiers' size
+    assert list(measured.probabilities.index) == list(ids[::-1])
+    images = np.stack([pixels[i] for i in ids[::-1]]).astype(np.float32) / 255
+    direct = meter.measure(cc.simulate_generator_resolution(images, 4))
+    np.testing.assert_allclose(measured.probabilities.to_numpy(),
+                               direct.probabilities.to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(measured.features, direct.features, atol=1e-5)
+
+
+def test_collapse_report_measures_a_balanced_generator_against_its_own_target():
+    rng = np.random.default_rng(4)
+    names = np.array(cc.SEX_HAIR_CELLS)
+    p = np.array([0.3, 0.2, 0.15, 0.01, 0.04, 0.12, 0.01, 0.08, 0.05, 0.04])
+    reference = cc.SourceSample(pd.Series(names[rng.choice(10, 3000, p=p)]))
+    uniform = pd.Series(names[rng.choice(10, 3000)])
+    balanced = cc.SourceSample(pd.Series(names[rng.choice(10, 600)]), target=uniform,
+                               target_name="balanced training set")
+    table = cc.collapse_report(reference, {"as target": balanced,
+                                           "against real": cc.SourceSample(balanced.cells)},
+                               n_boot=100)
+    assert table.loc["as target", "TV"] < 2 * table.loc["as target", "TV noise floor"]
+    assert table.loc["against real", "TV"] > 0.2
+    assert table.attrs["tv_against"] == {"as target": "balanced training set",
+                                         "against real": "real data"}
+    text = cc.format_collapse_report(table)
+    assert text["TV against"].tolist() == ["balanced training set", "real data"]
+
+
+def test_correction_with_an_ill_conditioned_instrument_reaches_the_simplex_optimum():
+    # Weak classifiers give confusion rows that look alike; the bootstrap then asks for many
+    # corrections whose exact solution leaves the simplex. The answer must satisfy the
+    # optimality conditions of least squares on the simplex (KKT), every time.
+    rng = np.random.default_rng(7)
+    for _ in range(25):
+        m = rng.dirichlet(np.ones(10) * 0.5, size=10) + np.eye(10) * 0.05
+        m /= m.sum(1, keepdims=True)
+        q = rng.dirichlet(np.ones(10) * 0.3)
+        p = cc.correct_for_misclassification(q, m)
+        assert p.min() >= 0 and p.sum() == pytest.approx(1)
+        gradient = m @ (m.T @ p - q)
+        on = p > 1e-9
+        level = gradient[on].mean()
+        np.testing.assert_allclose(gradient[on], level, atol=1e-8)  # equal on the support
+        assert (gradient[~on] >= level - 1e-8).all()                # no cell off it helps

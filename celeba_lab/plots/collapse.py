@@ -67,7 +67,8 @@ def plot_attribute_shares(table: pd.DataFrame, *, title: str | None = None,
                   rotation=30, ha="right")
     ax.set_ylabel("share of faces")
     ax.set_ylim(0, 1)
-    ax.legend(frameon=False)
+    # Beside the axes: inside, the legend would hide the bars of the first attributes.
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title)
     return fig
