@@ -100,10 +100,19 @@ def _setting(env: str) -> str | None:
 def get_profile(name: str | None = None, **changes) -> Profile:
     """Return the run profile ``name`` (default: ``$CELEBA_LAB_PROFILE`` or ``"quick"``).
 
-    Keyword arguments replace single fields, e.g. ``get_profile("quick", gan_epochs=5)``.
+    Args:
+        name: ``"quick"`` or ``"full"``; ``None`` for the configured one.
+        **changes: Fields to replace in the returned copy.
+
+    Returns:
+        The :class:`Profile`.
 
     Raises:
         ValueError: ``name`` is not a known profile.
+
+    Example:
+        >>> get_profile("quick", gan_epochs=5).gan_epochs
+        5
     """
     name = name or _setting(PROFILE_ENV) or "quick"
     if name not in PROFILES:
@@ -115,25 +124,59 @@ def get_profile(name: str | None = None, **changes) -> Profile:
 
 
 def set_profile(name: str) -> Profile:
-    """Select the run profile for this process (overrides ``$CELEBA_LAB_PROFILE``)."""
+    """Select the run profile for this process (overrides ``$CELEBA_LAB_PROFILE``).
+
+    Args:
+        name: ``"quick"`` or ``"full"``.
+
+    Returns:
+        The selected :class:`Profile`.
+
+    Example:
+        >>> set_profile("quick").classifier_batch
+        50
+    """
     profile = get_profile(name)
     _overrides[PROFILE_ENV] = name
     return profile
 
 
 def data_root() -> Path | None:
-    """The configured real-CelebA folder, or ``None`` when the synthetic set is to be used."""
+    """The configured real-CelebA folder, or ``None`` when the synthetic set is to be used.
+
+    Returns:
+        ``$CELEBA_ROOT`` (or the folder given to :func:`set_data_root`) as a path, or ``None``.
+
+    Example:
+        >>> set_data_root(None); data_root() is None
+        True
+    """
     value = _setting(ROOT_ENV)
     return Path(value).expanduser() if value else None
 
 
 def set_data_root(path: str | os.PathLike | None) -> None:
-    """Point the package at a CelebA folder for this process (``None``: back to synthetic)."""
+    """Point the package at a CelebA folder for this process (``None``: back to synthetic).
+
+    Args:
+        path: A folder :func:`celeba_lab.load_celeba` reads, or ``None``.
+
+    Example:
+        >>> set_data_root("/data/celeba")
+    """
     _overrides[ROOT_ENV] = None if path is None else str(Path(path).expanduser())
 
 
 def cache_dir() -> Path:
-    """The cache folder (created when missing): decoded images, synthetic data, trained models."""
+    """The cache folder (created when missing): decoded images, synthetic data, trained models.
+
+    Returns:
+        ``$CELEBA_LAB_CACHE``, or ``~/.cache/celeba-lab`` when it is unset.
+
+    Example:
+        >>> cache_dir().is_dir()
+        True
+    """
     value = _setting(CACHE_ENV)
     path = Path(value).expanduser() if value else Path.home() / ".cache" / "celeba-lab"
     path.mkdir(parents=True, exist_ok=True)
@@ -141,7 +184,18 @@ def cache_dir() -> Path:
 
 
 def set_cache_dir(path: str | os.PathLike | None) -> Path:
-    """Use another cache folder for this process (``None``: back to the environment/default)."""
+    """Use another cache folder for this process (``None``: back to the environment/default).
+
+    Args:
+        path: The folder to use (created when missing), or ``None``.
+
+    Returns:
+        The cache folder now in use.
+
+    Example:
+        >>> set_cache_dir("/tmp/celeba-lab-cache").name
+        'celeba-lab-cache'
+    """
     if path is None:
         _overrides.pop(CACHE_ENV, None)
     else:
@@ -150,7 +204,15 @@ def set_cache_dir(path: str | os.PathLike | None) -> Path:
 
 
 def runs_dir() -> Path:
-    """Where trained models, checkpoints and their metadata are saved (inside the cache)."""
+    """Where trained models, checkpoints and their metadata are saved (inside the cache).
+
+    Returns:
+        ``cache_dir() / "runs"``, created when missing.
+
+    Example:
+        >>> runs_dir().name
+        'runs'
+    """
     path = cache_dir() / "runs"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -58,19 +58,43 @@ class Environment:
 
 
 def on_colab() -> bool:
-    """True inside a Google Colab runtime."""
+    """True inside a Google Colab runtime.
+
+    Returns:
+        Whether ``google.colab`` is loaded or ``COLAB_RELEASE_TAG`` is set.
+
+    Example:
+        >>> on_colab()
+        False
+    """
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
 def keras_backend() -> str:
-    """The Keras backend that will be used (``KERAS_BACKEND``, default ``tensorflow``)."""
+    """The Keras backend that will be used (``KERAS_BACKEND``, default ``tensorflow``).
+
+    Returns:
+        ``"tensorflow"``, ``"jax"`` or ``"torch"``; asked of Keras when it is already imported.
+
+    Example:
+        >>> keras_backend() in ("tensorflow", "jax", "torch")
+        True
+    """
     if "keras" in sys.modules:
         return sys.modules["keras"].backend.backend()
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def accelerators() -> list[str]:
-    """Names of the GPUs (or TPUs) the active Keras backend can use; empty on a CPU machine."""
+    """Names of the GPUs (or TPUs) the active Keras backend can use; empty on a CPU machine.
+
+    Returns:
+        Device names, e.g. ``["/physical_device:GPU:0"]`` on TensorFlow.
+
+    Example:
+        >>> accelerators()  # on a laptop without a GPU
+        []
+    """
     backend = keras_backend()
     try:
         if backend == "tensorflow":
