@@ -246,8 +246,24 @@ def build_classifier(recipe: str = "seed", input_shape: tuple[int, int, int] = I
                      *, decay_steps: int | None = None) -> "keras.Model":
     """Build and compile the model of a named recipe (``"seed"`` or ``"improved"``).
 
+    Args:
+        recipe: Name of the recipe, a key of :data:`RECIPES`: ``"seed"`` (the report's CNN,
+            :func:`seed_classifier`) or ``"improved"`` (:func:`improved_classifier`).
+        input_shape: (height, width, channels) of the images, pixels in [0, 1].
+        decay_steps: Training steps over which the improved recipe's learning rate decays
+            (cosine); ``None`` keeps it constant. The seed recipe ignores it.
+
+    Returns:
+        A compiled ``keras.Model``, untrained.
+
     Raises:
         ValueError: ``recipe`` is not one of :data:`RECIPES`.
+
+    Example:
+        >>> build_classifier("seed").name
+        'seed_classifier'
+        >>> build_classifier("improved", (64, 64, 3), decay_steps=1000).output_shape
+        (None, 1)
     """
     return _recipe(recipe).build(tuple(input_shape), decay_steps)
 
@@ -259,7 +275,18 @@ def _recipe(name: str) -> _Recipe:
 
 
 def count_parameters(model) -> int:
-    """Number of trainable parameters of ``model`` (the report's 623,490 for the seed CNN)."""
+    """Number of trainable parameters of ``model`` (the report's 623,490 for the seed CNN).
+
+    Args:
+        model: A built Keras model.
+
+    Returns:
+        The total number of entries of its trainable weights.
+
+    Example:
+        >>> count_parameters(seed_classifier())
+        623490
+    """
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
@@ -337,6 +364,19 @@ def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any])
 
     ``key`` hashes the data fingerprint and every setting, so a change of data, sample or
     recipe trains a new model while the same call finds the finished one.
+
+    Args:
+        attribute: The attribute the classifier predicts, e.g. ``"Male"``.
+        recipe: The training recipe, ``"seed"`` or ``"improved"``.
+        settings: Every setting of the run (JSON-serialisable; values that are not are hashed
+            by their ``str``); equal settings give the same folder.
+
+    Returns:
+        The run folder's path (not created here).
+
+    Example:
+        >>> classifier_run_dir("Male", "seed", {"epochs": 15}).name   # doctest: +SKIP
+        'seed-Male-0af8eb5b1a'
     """
     return config.runs_dir() / "classifiers" / f"{recipe}-{attribute}-{_digest(dict(settings))}"
 
@@ -418,9 +458,36 @@ def fit_resumable(
     checkpointed model (with its optimizer state) replaces ``model`` and training continues
     from the epoch after the last finished one, with the history so far.
 
+    Args:
+        model: A compiled Keras model, used when there is no checkpoint to resume from.
+        train: Training batches, a ``keras.utils.PyDataset`` yielding ``(x, y)`` (such as
+            :func:`~celeba_lab.data.classifier_batches`); one with an ``epoch`` attribute is
+            set to the epoch training resumes at, so its shuffling continues as it would have.
+        validation: Validation batches (or anything ``model.fit`` takes as
+            ``validation_data``).
+        epochs: Total number of epochs, including those already finished.
+        run_dir: Folder for the checkpoints (``checkpoint-NNN.keras`` and ``state.json``);
+            created if missing.
+        settings: The run's settings, saved with each checkpoint; a checkpoint is resumed only
+            when its settings equal these.
+        resume: Continue from a matching checkpoint; ``False`` deletes what ``run_dir`` holds
+            (model, metadata, state and checkpoints) and starts from scratch.
+        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
+            epoch elsewhere.
+        callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
+
     Returns:
         (model, history, first_epoch): the trained model (``model`` or the checkpointed one),
         the full history, and the 0-based epoch this call started at.
+
+    Raises:
+        InputShapeError: the training images do not have the shape the model was built for
+            (raised by :func:`check_input_shape`).
+
+    Example:
+        >>> model, history, first = fit_resumable(
+        ...     build_classifier("seed"), train, validation, epochs=15,
+        ...     run_dir="runs/male", settings={"attribute": "Male"})   # doctest: +SKIP
     """
     import keras
 
@@ -647,7 +714,22 @@ def _expected_shape(model) -> tuple:
 
 
 def check_input_shape(model, shape: Sequence[int]) -> None:
-    """Raise :class:`InputShapeError` unless images of ``shape`` (H, W, C) fit ``model``."""
+    """Raise :class:`InputShapeError` unless images of ``shape`` (H, W, C) fit ``model``.
+
+    Args:
+        model: A built Keras model (its ``input_shape`` is compared).
+        shape: Shape of one image, (height, width, channels), without the batch axis.
+
+    Raises:
+        InputShapeError: ``shape`` has another number of axes or another size on an axis the
+            model fixes; the message says how to resize the images or train for their size.
+
+    Example:
+        >>> check_input_shape(seed_classifier(), (218, 178, 3))      # fits: returns None
+        >>> check_input_shape(seed_classifier(), (64, 64, 3))        # doctest: +SKIP
+        Traceback (most recent call last):
+        InputShapeError: This classifier expects images of shape (218, 178, 3) ...
+    """
     expected = _expected_shape(model)
     shape = tuple(int(s) for s in shape)
     if len(shape) != len(expected) or any(e is not None and e != s
@@ -703,6 +785,10 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
     Raises:
         InputShapeError: the images do not have the shape the model was built for.
         NotTrainedError: the model was never compiled or trained.
+
+    Example:
+        >>> scores = predict_scores(male, images)          # doctest: +SKIP
+        >>> (scores >= 0.5).astype(int)                    # doctest: +SKIP
     """
     import keras
 
@@ -733,6 +819,15 @@ def classifier_embedding(trained_or_model) -> "keras.Model":
     sigmoid units of ``dense3``, the improved model's 128 globally pooled ``features``. Distances
     between faces in this space say how differently the classifier sees them.
 
+    Args:
+        trained_or_model: A :class:`TrainedClassifier` or a Keras model (built with
+            :func:`seed_classifier` or :func:`improved_classifier`).
+
+    Returns:
+        A ``keras.Model`` sharing the classifier's layers and weights, from its input to the
+        output of the last layer before the output layer (dropout skipped), named
+        ``"{model name}_embedding"``.
+
     Example:
         >>> features = classifier_embedding(male).predict(images)   # doctest: +SKIP
     """
@@ -749,7 +844,22 @@ def classifier_embedding(trained_or_model) -> "keras.Model":
 
 
 def confusion_matrix(y_true, y_pred) -> np.ndarray:
-    """2x2 counts: rows the true class (0, 1), columns the predicted class (0, 1)."""
+    """2x2 counts: rows the true class (0, 1), columns the predicted class (0, 1).
+
+    Args:
+        y_true: True labels, 0 or 1 (any array-like; flattened).
+        y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
+
+    Returns:
+        int64 array (2, 2): ``[[tn, fp], [fn, tp]]``.
+
+    Raises:
+        ValueError: ``y_true`` and ``y_pred`` differ in length, or a label is not 0 or 1.
+
+    Example:
+        >>> confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0]).tolist()
+        [[2, 0], [1, 1]]
+    """
     y_true = np.asarray(y_true).astype(int).ravel()
     y_pred = np.asarray(y_pred).astype(int).ravel()
     if y_true.shape != y_pred.shape:
@@ -776,10 +886,22 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
     constant answer; ``majority_baseline`` the accuracy of always answering the majority
     class. A ratio with a zero denominator counts as 0.
 
+    Args:
+        y_true: True labels, 0 or 1 (any array-like).
+        y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
+
     Returns:
         A dict of floats: accuracy, precision, recall, f1, precision_positive,
         recall_positive, f1_positive, specificity, balanced_accuracy, majority_baseline,
         positive_share, n.
+
+    Raises:
+        ValueError: as :func:`confusion_matrix`: lengths differ, or a label is not 0 or 1.
+
+    Example:
+        >>> metrics = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0])
+        >>> metrics["accuracy"], metrics["recall_positive"], metrics["specificity"]
+        (0.75, 0.5, 1.0)
     """
     (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
     n = tn + fp + fn + tp
@@ -809,7 +931,21 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
 
 
 def majority_baseline(labels) -> float:
-    """Accuracy of always answering the more frequent class of ``labels`` (0/1)."""
+    """Accuracy of always answering the more frequent class of ``labels`` (0/1).
+
+    Args:
+        labels: 0/1 labels (any array-like; flattened).
+
+    Returns:
+        The share of the more frequent class, between 0.5 and 1.
+
+    Raises:
+        ValueError: ``labels`` is empty.
+
+    Example:
+        >>> majority_baseline([1, 1, 0, 1])
+        0.75
+    """
     labels = np.asarray(labels).astype(int).ravel()
     if labels.size == 0:
         raise ValueError("No labels: the majority baseline of an empty set is undefined.")
@@ -900,6 +1036,12 @@ def evaluate_classifier(
     Raises:
         NotTrainedError: the model was never trained.
         InputShapeError: the images do not match the model's input.
+        ValueError: an image array and ``labels`` differ in length, or a label is not 0 or 1.
+
+    Example:
+        >>> test = data.labels("Male", data.split("test"))           # doctest: +SKIP
+        >>> evaluation = evaluate_classifier(male, data, test)       # doctest: +SKIP
+        >>> evaluation.metrics["balanced_accuracy"]                  # doctest: +SKIP
     """
     model = _model_of(trained_or_model)
     _require_trained(model)
@@ -937,6 +1079,18 @@ def evaluate_balanced_test(trained: TrainedClassifier, data, *, sample=None,
         sample: The balanced sample whose test part to use; default: the classifier's own
             (drawn again from its metadata). Pass another classifier's sample to compare two
             recipes on exactly the same images.
+        batch_size: Images per prediction batch.
+
+    Returns:
+        A :class:`ClassifierEvaluation` with split ``"balanced test sample"``.
+
+    Raises:
+        NotTrainedError: the model was never trained.
+        InputShapeError: the images do not match the model's input.
+
+    Example:
+        >>> male = train_classifier("Male", data)                    # doctest: +SKIP
+        >>> evaluate_balanced_test(male, data).summary()             # doctest: +SKIP
     """
     sample = sample if sample is not None else trained.sample(data)
     return evaluate_classifier(trained, data, sample.test, attribute=sample.attribute,
@@ -959,6 +1113,19 @@ def evaluate_natural_test(trained, data, attribute: str | None = None, *,
         max_images: Evaluate on a random subset of this many test images; default: the run
             profile's ``natural_test_images`` (``None``: all of them).
         seed: Seed of that subset.
+        batch_size: Images per prediction batch.
+
+    Returns:
+        A :class:`ClassifierEvaluation` with split ``"natural test split"``.
+
+    Raises:
+        ValueError: no ``attribute`` given and ``trained`` does not know its own.
+        NotTrainedError: the model was never trained.
+        InputShapeError: the images do not match the model's input.
+
+    Example:
+        >>> natural = evaluate_natural_test(male, data)                       # doctest: +SKIP
+        >>> natural.metrics["accuracy"], natural.metrics["balanced_accuracy"]  # doctest: +SKIP
     """
     attribute = attribute or getattr(trained, "attribute", None)
     if attribute is None:
@@ -1005,6 +1172,11 @@ def report_comparison(
     Returns:
         DataFrame indexed by (attribute, metric), one column for the report and one per build;
         each heading names the data source, sample sizes (train/validation/test) and epochs.
+
+    Example:
+        >>> report_comparison({a: evaluate_balanced_test(c, data)
+        ...                    for a, c in classifiers.items()})     # doctest: +SKIP
+        >>> report_comparison({"seed": seed_evals, "improved": improved_evals})  # doctest: +SKIP
     """
     first = next(iter(evaluations.values()), None)
     builds = ({"this build": evaluations} if isinstance(first, ClassifierEvaluation)

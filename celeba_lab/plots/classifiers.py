@@ -42,6 +42,11 @@ def architecture_table(trained_or_model) -> pd.DataFrame:
 
     Returns:
         DataFrame indexed by layer name, with a last row ``total``.
+
+    Example:
+        >>> from celeba_lab.classifiers import seed_classifier
+        >>> int(architecture_table(seed_classifier()).loc["total", "parameters"])
+        623490
     """
     model = _model_of(trained_or_model)
     rows = []
@@ -71,6 +76,13 @@ def plot_labelled_faces(data, labels: pd.Series, *, n: int = 8, attribute: str |
         n: Number of faces (an even number works best).
         attribute: Name for the titles; default: ``labels.name``.
         seed: Which faces are drawn.
+
+    Returns:
+        A figure of up to ``n`` faces, eight per row, the positives first.
+
+    Example:
+        >>> sample = balanced_sample(data, "Male", (1000, 200, 200))   # doctest: +SKIP
+        >>> fig = plot_labelled_faces(data, sample.train, n=8)         # doctest: +SKIP
     """
     attribute = attribute or labels.name or "attribute"
     rng = np.random.default_rng(seed)
@@ -99,6 +111,13 @@ def plot_learning_curves(trained_or_history, *, title: str | None = None) -> plt
         trained_or_history: A :class:`~celeba_lab.classifiers.TrainedClassifier` or a history
             dict (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
         title: Figure title; default: the classifier's attribute and recipe when known.
+
+    Returns:
+        A figure with two panels, accuracy and loss against the epoch.
+
+    Example:
+        >>> fig = plot_learning_curves(train_classifier("Male"))       # doctest: +SKIP
+        >>> fig = plot_learning_curves({"loss": [0.7, 0.5], "accuracy": [0.6, 0.8]})
     """
     history = _history_of(trained_or_history)
     meta = getattr(trained_or_history, "metadata", {}) or {}
@@ -148,6 +167,12 @@ def plot_confusion_matrix(evaluation, *, title: str | None = None) -> plt.Figure
     Args:
         evaluation: A :class:`~celeba_lab.classifiers.ClassifierEvaluation`.
         title: Default: attribute, split and number of images.
+
+    Returns:
+        A figure of the 2x2 heatmap, rows the true class, columns the predicted one.
+
+    Example:
+        >>> fig = plot_confusion_matrix(evaluate_balanced_test(male, data))   # doctest: +SKIP
     """
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     _draw_confusion(ax, evaluation, title=title)
@@ -163,6 +188,14 @@ def plot_confusion_matrices(evaluations: Mapping[str, Any] | Sequence[Any], *,
         evaluations: ``{panel title: ClassifierEvaluation}`` or a list of evaluations
             (titled by their attribute).
         title: Figure title.
+
+    Returns:
+        A figure with one heatmap per evaluation, each titled with its accuracy.
+
+    Example:
+        >>> fig = plot_confusion_matrices(
+        ...     {a: evaluate_balanced_test(c, data) for a, c in classifiers.items()},
+        ...     title="Balanced test samples")                     # doctest: +SKIP
     """
     if isinstance(evaluations, Mapping):
         items = list(evaluations.items())
@@ -186,6 +219,13 @@ def plot_confident_errors(evaluation, data, *, n: int = 8, cols: int = 8) -> plt
         data: The :class:`~celeba_lab.data.CelebA` the images come from.
         n: Number of faces.
         cols: Faces per row.
+
+    Returns:
+        A figure of the faces, each titled with its true label and score; when there is no
+        error, a figure saying so.
+
+    Example:
+        >>> fig = plot_confident_errors(evaluate_balanced_test(male, data), data)  # doctest: +SKIP
     """
     errors = evaluation.confident_errors(n)
     attribute = evaluation.attribute or "attribute"
@@ -219,6 +259,15 @@ def plot_recipe_comparison(table: pd.DataFrame, *, metric: str = "balanced_accur
         metric: Name for the axis label.
         baseline: Optional per-attribute value drawn as a dashed mark (e.g. the majority
             baseline or chance).
+
+    Returns:
+        A bar chart, one group per attribute, each bar labelled with its value.
+
+    Example:
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"seed": [0.93, 0.97], "improved": [0.95, 0.98]},
+        ...                      index=["Male", "Eyeglasses"])
+        >>> fig = plot_recipe_comparison(table, metric="accuracy")
     """
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     x = np.arange(len(table.index))

@@ -59,6 +59,11 @@ def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None =
 
     Raises:
         ValueError: No measured row (for ``target``).
+
+    Example:
+        >>> import json
+        >>> rows = json.load(open("bench/results/data.json"))         # doctest: +SKIP
+        >>> fig = plot_data_throughput(rows, target="gan")           # doctest: +SKIP
     """
     targets = [target] if target else [t for t in _targets(rows) if _measured(rows, t)]
     if not targets or not all(_measured(rows, t) for t in targets):
@@ -100,6 +105,16 @@ def plot_data_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
     Returns:
         A log-log figure of memory added (MiB) against N.
+
+    Raises:
+        ValueError: No row for any known input (``"gan"`` or ``"classifier"``).
+
+    Example:
+        >>> fig = plot_data_memory([
+        ...     {"target": "gan", "variant": "package", "n": 1000, "delta_rss_mib": 40.0},
+        ...     {"target": "gan", "variant": "numpy", "n": 1000, "delta_rss_mib": 50.0},
+        ...     {"target": "gan", "variant": "numpy", "n": 200000, "skipped": True,
+        ...      "needed_gib": 9.2}])
     """
     targets = _targets(rows)
     if not targets:
@@ -137,6 +152,14 @@ def plot_training_speed(ratios: Sequence[Mapping[str, Any]]) -> Figure:
 
     Returns:
         Horizontal bars (the baseline grey), each labelled with its ratio to the baseline.
+
+    Raises:
+        ValueError: No row for a known model (``"gan"`` or ``"classifier"``).
+
+    Example:
+        >>> fig = plot_training_speed([
+        ...     {"model": "gan", "variant": "mixed precision", "baseline": "float32",
+        ...      "steps_per_s": 30.0, "baseline_steps_per_s": 20.0, "ratio": 1.5}])
     """
     models = [m for m in ("gan", "classifier") if any(r["model"] == m for r in ratios)]
     if not models:
@@ -181,6 +204,14 @@ def plot_recipe_projection(rows: Sequence[Mapping[str, Any]], *, goal_s: float =
 
     Returns:
         Horizontal bars on a log scale of hours.
+
+    Raises:
+        ValueError: No row with a finite ``gan_s``.
+
+    Example:
+        >>> fig = plot_recipe_projection([
+        ...     {"label": "the report (Colab GPU)", "gan_s": 6 * 3600, "kind": "report"},
+        ...     {"label": "this build, GPU", "gan_s": 12 * 60, "kind": "gpu"}])
     """
     rows = [r for r in rows if r.get("gan_s") and math.isfinite(r["gan_s"])]
     if not rows:
