@@ -409,7 +409,10 @@ def test_interrupted_training_resumes_from_the_right_epoch(tmp_cache, synthetic_
 @pytest.mark.parametrize("attribute", ["Male", "Eyeglasses", "Smiling"])
 def test_a_short_training_run_beats_chance(tmp_cache, synthetic_data, attribute):
     # Eyeglasses is rare (6.5 %): the 3,000-image set holds about 150 training positives.
-    sizes, epochs = ((280, 40, 32), 6) if attribute == "Eyeglasses" else ((600, 40, 100), 4)
+    # The report's network needs ~100 steps to leave its first plateau; the improved recipe
+    # gets past chance in fewer, but not in a handful: 12 epochs of 280 (84 steps) for
+    # Eyeglasses, 8 epochs of 600 (96 steps) for the others.
+    sizes, epochs = ((280, 36, 32), 12) if attribute == "Eyeglasses" else ((600, 40, 100), 8)
     trained = C.train_classifier(attribute, synthetic_data, recipe="improved", sizes=sizes,
                                  epochs=epochs, verbose=0)
     balanced = C.evaluate_balanced_test(trained, synthetic_data)
