@@ -1,0 +1,555 @@
+"""The DCGAN: the report's networks, the train step on every backend, resumable runs, the
+conditional and stabilised variants, and the pictures.
+
+Small copies of the networks (``width``) keep these fast; the architecture tests use width 1.
+Run under each Keras backend (``KERAS_BACKEND=tensorflow|jax|torch``): the train step is
+written once per backend, and every test below exercises the active one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from celeba_lab import gan as G
+
+WIDTH = 0.125  # 8-32 filters instead of 64-256: the same graph, ~50x cheaper
+
+
+def blob_images(n: int = 96, seed: int = 0) -> np.ndarray:
+    """uint8 (n, 64, 64, 3): smooth coloured blobs on a grey background, a face-like toy set."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:64, 0:64]
+    images = np.full((n, 64, 64, 3), 128, dtype=np.float32)
+    for i in range(n):
+        cy, cx, r = rng.uniform(20, 44), rng.uniform(20, 44), rng.uniform(8, 18)
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2) < r ** 2
+        images[i][mask] = rng.uniform(0, 255, 3)
+    return images.astype(np.uint8)
+
+
+def weights(model) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_weights]
+
+
+def changed(before, after) -> bool:
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def iterations(optimizer) -> int:
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
+def small_run(run_dir, *, epochs=2, steps=3, seed=0, **kwargs) -> G.GANRun:
+    return G.train_gan(blob_images(), epochs=epochs, batch_size=16, steps_per_epoch=steps,
+                       width=WIDTH, seed=seed, run_dir=run_dir, verbose=0, grid_size=8,
+                       **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> G.GANRun:
+    """A tiny GAN trained for 2 epochs of 3 steps, shared by the read-only tests."""
+    return small_run(tmp_path_factory.mktemp("gan") / "run")
+
+
+# ---------------------------------------------------------------------------------------------
+# The networks
+# ---------------------------------------------------------------------------------------------
+
+def test_seed_networks_have_the_reports_parameter_counts():
+    generator, discriminator = G.seed_generator(), G.seed_discriminator()
+    assert generator.count_params() == 1_006_787
+    assert discriminator.count_params() == 794_241
+    assert generator.output_shape == (None, 64, 64, 3)
+    assert discriminator.output_shape == (None, 1)
+    # The report's layer sequence: 3 transposed convolutions, 4 convolutions, Flatten of 2,048.
+    kinds = [type(layer).__name__ for layer in generator.layers]
+    assert kinds.count("Conv2DTranspose") == 3 and kinds.count("LeakyReLU") == 3
+    flatten = next(layer for layer in discriminator.layers if type(layer).__name__ == "Flatten")
+    assert flatten.output.shape[-1] == 2048
+
+
+def test_variants_differ_from_the_seed_only_where_documented():
+    k = 7
+    assert G.stabilised_discriminator().count_params() == 794_241 + 16 * 64
+    assert G.conditional_generator(k).count_params() == 1_006_787 + k * 8 * 8 * 64
+    # k extra input channels in the first convolution, k extra inputs to the first dense layer.
+    assert G.conditional_discriminator(k).count_params() == 794_241 + k * (4 * 4 * 64 + 64)
+
+
+def test_width_scales_the_networks_down():
+    small = G.seed_generator(width=WIDTH)
+    assert small.count_params() < G.seed_generator().count_params() / 20
+    assert small.output_shape == (None, 64, 64, 3)
+
+
+def test_generator_and_discriminator_must_agree_about_conditions():
+    with pytest.raises(ValueError, match="disagree about conditions"):
+        G.DCGAN(G.conditional_generator(2, width=WIDTH), G.seed_discriminator(width=WIDTH))
+    with pytest.raises(ValueError, match="conditional_generator"):
+        G.ConditionalDCGAN(G.seed_generator(width=WIDTH), G.seed_discriminator(width=WIDTH))
+
+
+# ---------------------------------------------------------------------------------------------
+# The train step (whichever backend runs this suite)
+# ---------------------------------------------------------------------------------------------
+
+def one_step(gan: G.DCGAN, x, c=None) -> dict:
+    history = gan.fit(x, c, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
+    return {k: v[-1] for k, v in history.history.items()}
+
+
+def test_compile_defaults_are_the_reports():
+    gan = G.build_gan(width=WIDTH)
+    for optimizer in (gan.d_optimizer, gan.g_optimizer):
+        assert type(optimizer).__name__ == "Adam"
+        assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(1e-4)
+    assert isinstance(gan.loss_fn, keras.losses.BinaryCrossentropy)
+    assert gan.label_smoothing == 0.0
+
+
+def test_one_step_updates_each_network_once_and_losses_are_finite():
+    gan = G.build_gan(width=WIDTH)
+    g0, d0 = weights(gan.generator), weights(gan.discriminator)
+    logs = one_step(gan, blob_images(16).astype("float32") / 255)
+    assert changed(g0, weights(gan.generator)) and changed(d0, weights(gan.discriminator))
+    assert iterations(gan.d_optimizer) == 1 and iterations(gan.g_optimizer) == 1
+    assert set(logs) == {"d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy"}
+    assert all(np.isfinite(v) for v in logs.values())
+    # Near the start both losses sit near ln 2 and ln 2 (D is guessing).
+    assert 0.3 < logs["d_loss"] < 1.5 and 0.3 < logs["g_loss"] < 1.5
+
+
+def test_generator_step_leaves_the_discriminator_untouched():
+    # With D's learning rate at 0, anything that moved D would be the generator's step.
+    gan = G.build_gan(width=WIDTH)
+    gan.compile(d_optimizer=keras.optimizers.Adam(0.0), g_optimizer=keras.optimizers.Adam(1e-3))
+    gan.optimizer.build()
+    g0, d0 = weights(gan.generator), weights(gan.discriminator)
+    one_step(gan, blob_images(16).astype("float32") / 255)
+    assert not changed(d0, weights(gan.discriminator))
+    assert changed(g0, weights(gan.generator))
+
+
+def test_discriminator_step_leaves_the_generator_untouched():
+    gan = G.build_gan(width=WIDTH)
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3), g_optimizer=keras.optimizers.Adam(0.0))
+    gan.optimizer.build()
+    g0, d0 = weights(gan.generator), weights(gan.discriminator)
+    one_step(gan, blob_images(16).astype("float32") / 255)
+    assert not changed(g0, weights(gan.generator))
+    assert changed(d0, weights(gan.discriminator))
+
+
+def test_discriminator_learns_to_separate_real_from_generated():
+    # 32 steps with a fast D against a frozen G: its loss must fall well below chance (ln 2).
+    gan = G.build_gan(width=0.25)
+    gan.compile(d_optimizer=keras.optimizers.Adam(2e-3), g_optimizer=keras.optimizers.Adam(0.0))
+    x = blob_images(64).astype("float32") / 255
+    logs = gan.fit(x, batch_size=16, epochs=8, verbose=0).history
+    assert logs["d_loss"][-1] < np.log(2) - 0.1
+    assert (logs["d_real_accuracy"][-1] + logs["d_fake_accuracy"][-1]) / 2 > 0.6
+
+
+def test_conditional_gan_trains_on_images_and_conditions():
+    gan = G.build_gan(width=WIDTH, conditions=["Male", "Smiling"])
+    x = blob_images(16).astype("float32") / 255
+    c = np.random.default_rng(0).integers(0, 2, (16, 2)).astype("float32")
+    g0, d0 = weights(gan.generator), weights(gan.discriminator)
+    logs = one_step(gan, x, c)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert changed(g0, weights(gan.generator)) and changed(d0, weights(gan.discriminator))
+    with pytest.raises(ValueError, match="conditions"):
+        one_step(gan, x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------------------------
+
+def test_generated_images_are_64x64_rgb_in_the_unit_interval():
+    images = G.generate_images(G.seed_generator(width=WIDTH), 5, seed=3, batch_size=2)
+    assert images.shape == (5, 64, 64, 3) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert images.std() > 0  # not a constant picture
+
+
+def test_same_seed_same_faces_other_seed_other_faces():
+    generator = G.seed_generator(width=WIDTH)
+    a, b = G.generate_images(generator, 4, seed=1), G.generate_images(generator, 4, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, G.generate_images(generator, 4, seed=2))
+
+
+def test_conditions_from_a_mapping():
+    names = ["Male", "Blond_Hair", "Smiling"]
+    matrix = G.condition_matrix({"Blond_Hair": 1}, names, 3)
+    np.testing.assert_array_equal(matrix, np.tile([0, 1, 0], (3, 1)))
+    with pytest.raises(ValueError, match="Unknown condition"):
+        G.condition_matrix({"Blond": 1}, names, 3)
+    with pytest.raises(ValueError, match="expected"):
+        G.condition_matrix(np.zeros((2, 3)), names, 3)
+    gan = G.build_gan(width=WIDTH, conditions=names)
+    assert gan.generate(2, conditions={"Male": 1}).shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="conditional"):
+        G.generate_images(gan.generator, 2)
+
+
+def test_interpolation_ends_at_both_vectors_and_slerp_keeps_the_norm():
+    a, b = G.latent_noise(2, 64, seed=0)
+    for method in ("linear", "spherical"):
+        path = G.interpolate_latents(a, b, 7, method)
+        assert path.shape == (7, 64)
+        np.testing.assert_allclose(path[0], a, atol=1e-5)
+        np.testing.assert_allclose(path[-1], b, atol=1e-5)
+    linear = np.linalg.norm(G.interpolate_latents(a, b, 7, "linear"), axis=1)
+    spherical = np.linalg.norm(G.interpolate_latents(a, b, 7, "spherical"), axis=1)
+    # Two near-orthogonal Gaussian vectors: the line dips towards the centre, slerp does not.
+    assert linear[3] < 0.85 * min(linear[0], linear[-1])
+    assert spherical[3] > 0.95 * min(spherical[0], spherical[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Stabilisation
+# ---------------------------------------------------------------------------------------------
+
+def test_stabiliser_names_are_checked_and_true_means_the_defaults():
+    assert G.stabilisers(False) == ()
+    assert G.stabilisers(True) == tuple(sorted(G.DEFAULT_STABILISERS))
+    assert G.stabilisers("ttur") == ("ttur",)
+    with pytest.raises(ValueError, match="Unknown stabiliser"):
+        G.stabilisers(["spectral"])
+
+
+def test_label_smoothing_moves_the_real_target_to_0_9():
+    plain = G.build_gan(width=WIDTH)
+    smooth = G.build_gan(width=WIDTH, stabilise="label_smoothing")
+    assert smooth.label_smoothing == pytest.approx(0.1)
+    fake = keras.ops.convert_to_tensor(np.full((8, 1), 0.01, "float32"))
+
+    def d_loss(gan, p_real):
+        real = keras.ops.convert_to_tensor(np.full((8, 1), p_real, "float32"))
+        return float(keras.ops.convert_to_numpy(gan._discriminator_loss(real, fake)))
+
+    # Without smoothing the most confident "real" is best; with it, 0.9 beats 0.999.
+    assert d_loss(plain, 0.999) < d_loss(plain, 0.9)
+    assert d_loss(smooth, 0.9) < d_loss(smooth, 0.999)
+    # The generator's target is untouched: it still aims at 1.
+    assert float(keras.ops.convert_to_numpy(smooth._generator_loss(fake))) == pytest.approx(
+        float(keras.ops.convert_to_numpy(plain._generator_loss(fake))))
+
+
+def test_minibatch_std_feature_is_zero_for_identical_images_and_the_spread_otherwise():
+    layer = G.MinibatchStdDev()
+    same = np.ones((4, 2, 2, 3), "float32")
+    out = keras.ops.convert_to_numpy(layer(same))
+    assert out.shape == (4, 2, 2, 4)
+    np.testing.assert_allclose(out[..., 3], 1e-4, atol=1e-6)
+    varied = np.random.default_rng(0).normal(size=(6, 2, 2, 3)).astype("float32")
+    expected = np.sqrt(varied.var(axis=0) + 1e-8).mean()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(varied))[..., 3], expected,
+                               rtol=1e-5)
+
+
+def test_stabilise_true_builds_the_minibatch_std_discriminator_with_smoothing():
+    gan = G.build_gan(width=WIDTH, stabilise=True)
+    assert any(isinstance(layer, G.MinibatchStdDev) for layer in gan.discriminator.layers)
+    assert gan.label_smoothing == pytest.approx(G.LABEL_SMOOTHING)
+    ttur = G.build_gan(width=WIDTH, stabilise="ttur")
+    rate = float(keras.ops.convert_to_numpy(ttur.d_optimizer.learning_rate))
+    assert rate == pytest.approx(4 * float(keras.ops.convert_to_numpy(
+        ttur.g_optimizer.learning_rate)))
+    one_step(gan, blob_images(16).astype("float32") / 255)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs: monitor, history, checkpoints, resuming, loading
+# ---------------------------------------------------------------------------------------------
+
+def test_run_folder_holds_grids_history_checkpoint_and_generator(trained):
+    run = trained
+    assert run.epochs_done == 2
+    assert [p.name for p in run.grid_paths()] == ["epoch_001.png", "epoch_002.png"]
+    epochs, grids = run.grids()
+    assert epochs == [1, 2] and grids.shape == (2, 8, 64, 64, 3) and grids.dtype == np.uint8
+    assert not np.array_equal(grids[0], grids[1])  # the generator changed between epochs
+    for key in ("d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy"):
+        assert len(run.history[key]) == 2 and np.all(np.isfinite(run.history[key]))
+    assert len(run.history["step_d_loss"]) == 2 * 3
+    # The epoch mean is the mean of that epoch's steps.
+    assert np.mean(run.history["step_g_loss"][3:]) == pytest.approx(run.history["g_loss"][1],
+                                                                    rel=1e-4)
+    manifest = json.loads((run.run_dir / "checkpoint.json").read_text())
+    assert manifest["epoch"] == 2 and manifest["optimizer_iterations"] == {"d": 6, "g": 6}
+    assert [p.name for p in (run.run_dir / "checkpoints").iterdir()] == ["epoch_002"]
+    assert (run.run_dir / "generator.keras").is_file()
+    metadata = json.loads((run.run_dir / "metadata.json").read_text())
+    assert metadata["epochs_done"] == 2 and metadata["backend"] == keras.backend.backend()
+
+
+def test_saved_generator_and_run_load_back_identically(trained):
+    noise = G.latent_noise(3, 64, seed=5)
+    expected = G.generate_images(trained.generator, 3, noise=noise)
+    loaded = G.load_generator(trained.run_dir)
+    np.testing.assert_allclose(G.generate_images(loaded, 3, noise=noise), expected, atol=1e-6)
+    run = G.load_gan_run(trained.run_dir)
+    np.testing.assert_allclose(G.generate_images(run.generator, 3, noise=noise), expected,
+                               atol=1e-6)
+    assert iterations(run.gan.g_optimizer) == 6
+    assert run.history == trained.history
+    with pytest.raises(FileNotFoundError, match="generator.keras"):
+        G.load_generator(trained.run_dir / "nothing")
+
+
+def test_fixed_noise_grid_is_identical_for_the_same_seed(tmp_path):
+    first = small_run(tmp_path / "a", epochs=1, steps=2, seed=4)
+    again = small_run(tmp_path / "b", epochs=1, steps=2, seed=4)
+    other = small_run(tmp_path / "c", epochs=1, steps=2, seed=5)
+    np.testing.assert_array_equal(np.load(first.run_dir / "fixed_noise.npy"),
+                                  np.load(again.run_dir / "fixed_noise.npy"))
+    np.testing.assert_array_equal(first.grids()[1], again.grids()[1])
+    assert not np.array_equal(first.grids()[1], other.grids()[1])
+
+
+def test_a_finished_run_is_loaded_not_retrained(trained):
+    sessions = len(json.loads((trained.run_dir / "metadata.json").read_text())["sessions"])
+    began = time.perf_counter()
+    again = small_run(trained.run_dir)
+    assert len(again.metadata["sessions"]) == sessions  # no new training session
+    assert again.history == trained.history
+    assert time.perf_counter() - began < 30
+
+
+def all_state(gan: G.DCGAN) -> list[np.ndarray]:
+    """Weights, random-generator states and both optimizers' variables, in a fixed order."""
+    variables = [*gan.variables, *gan.d_optimizer.variables, *gan.g_optimizer.variables]
+    return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
+def test_a_checkpoint_restores_the_whole_training_state_exactly(tmp_path):
+    live = small_run(tmp_path / "run", epochs=1)
+    restored = G.load_gan_run(live.run_dir)
+    saved, loaded = all_state(live.gan), all_state(restored.gan)
+    assert len(saved) == len(loaded)
+    for a, b in zip(saved, loaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resumed_training_continues_where_it_stopped(tmp_path):
+    straight = small_run(tmp_path / "straight", epochs=2)
+    first = small_run(tmp_path / "split", epochs=1)
+    resumed = small_run(tmp_path / "split", epochs=2)
+    assert [s["start_epoch"] for s in resumed.metadata["sessions"]] == [0, 1]
+    # The optimizers' step counts continue from the checkpoint instead of restarting at 0.
+    assert iterations(resumed.gan.d_optimizer) == iterations(resumed.gan.g_optimizer) == 6
+    assert len(resumed.history["step_d_loss"]) == 6
+    assert resumed.history["g_loss"][0] == first.history["g_loss"][0]
+    # Epoch 1 is the same training in both runs; epoch 2 continues it closely. (Not bit for
+    # bit: Keras prefetches batches across the epoch boundary, so which epoch's shuffle a
+    # batch comes from depends on timing.)
+    assert resumed.history["g_loss"][0] == straight.history["g_loss"][0]
+    np.testing.assert_allclose(resumed.history["g_loss"][1], straight.history["g_loss"][1],
+                               rtol=0.02)
+
+
+def test_run_folder_of_other_settings_is_refused(trained):
+    with pytest.raises(G.CheckpointError, match="other settings.*seed"):
+        small_run(trained.run_dir, seed=9)
+
+
+@pytest.mark.parametrize("damage", ["truncate optimizers", "delete generator weights",
+                                    "corrupt manifest"])
+def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path, damage):
+    run = small_run(tmp_path / "run", epochs=1, steps=2)
+    folder = run.run_dir / "checkpoints" / "epoch_001"
+    if damage == "truncate optimizers":
+        path = folder / "optimizers.npz"
+        path.write_bytes(path.read_bytes()[:100])
+        expected = "optimizers.npz is corrupt"
+    elif damage == "delete generator weights":
+        (folder / "generator.weights.h5").unlink()
+        expected = "lacks .*generator.weights.h5"
+    else:
+        (run.run_dir / "checkpoint.json").write_text("{not json")
+        expected = "checkpoint.json is corrupt"
+    with pytest.raises(G.CheckpointError, match=expected) as error:
+        small_run(run.run_dir, epochs=2, steps=2)
+    assert "resume=False" in str(error.value) and str(run.run_dir) in str(error.value)
+    with pytest.raises(G.CheckpointError):
+        G.load_gan_run(run.run_dir)
+    # Starting over is one argument away, and works.
+    fresh = small_run(run.run_dir, epochs=1, steps=2, resume=False)
+    assert fresh.epochs_done == 1 and fresh.metadata["sessions"][0]["start_epoch"] == 0
+
+
+def test_a_run_being_trained_by_another_process_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
+    with pytest.raises(G.CheckpointError, match=f"Another process \\(pid {os.getppid()}\\)"):
+        small_run(run_dir, epochs=1, steps=1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run_dir / "training.lock").write_text(str(dead.pid))  # a stale lock is taken over
+    assert small_run(run_dir, epochs=1, steps=1).epochs_done == 1
+    assert not (run_dir / "training.lock").exists()
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import keras
+    sys.path.insert(0, {tests!r})
+    from test_gan import small_run
+
+    class SlowSecondEpoch(keras.callbacks.Callback):
+        # Mark the moment training is inside epoch 2, then dawdle so the kill lands there.
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch >= 1:
+                Path({marker!r}).touch()
+                time.sleep(1.0)
+
+    small_run({run_dir!r}, epochs=3, steps=6, callbacks=[SlowSecondEpoch()])
+    Path({marker!r} + ".finished").touch()
+""")
+
+
+@pytest.mark.slow
+def test_a_run_killed_inside_an_epoch_resumes_at_that_epoch(tmp_path):
+    run_dir, marker = tmp_path / "run", tmp_path / "inside-epoch-2"
+    script = KILLED_RUN.format(tests=str(Path(__file__).parent), marker=str(marker),
+                               run_dir=str(run_dir))
+    process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert process.poll() is None, process.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the training process never reached epoch 2"
+            time.sleep(0.2)
+        manifest = json.loads((run_dir / "checkpoint.json").read_text())
+        assert manifest["epoch"] == 1  # epoch 1 is saved; epoch 2 is under way
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not Path(str(marker) + ".finished").exists()
+    assert json.loads((run_dir / "checkpoint.json").read_text())["epoch"] == 1
+
+    run = small_run(run_dir, epochs=3, steps=6)
+    assert [s["start_epoch"] for s in run.metadata["sessions"]] == [0, 1]
+    assert run.epochs_done == 3 and len(run.history["step_d_loss"]) == 3 * 6
+    assert iterations(run.gan.d_optimizer) == iterations(run.gan.g_optimizer) == 3 * 6
+    assert [p.name for p in run.grid_paths()] == [f"epoch_00{i}.png" for i in (1, 2, 3)]
+    assert json.loads((run_dir / "checkpoint.json").read_text())["epoch"] == 3
+    assert not list(run_dir.rglob("*.tmp*"))  # no half-written file was left behind
+
+
+# ---------------------------------------------------------------------------------------------
+# On the package's synthetic CelebA
+# ---------------------------------------------------------------------------------------------
+
+def test_train_gan_on_celeba_uses_the_cache_and_the_conditions(synthetic_data, tmp_cache):
+    run = G.train_gan(synthetic_data, conditions=["Male", "Blond_Hair"], epochs=1,
+                      batch_size=8, steps_per_epoch=2, width=WIDTH, verbose=0, grid_size=4)
+    assert run.run_dir.parent == tmp_cache / "runs" / "gans"
+    assert run.run_dir.name.startswith("conditional-dcgan-")
+    assert run.condition_names == ("Male", "Blond_Hair")
+    conditions = np.load(run.run_dir / "fixed_conditions.npy")
+    assert conditions.shape == (4, 2) and set(np.unique(conditions)) <= {0.0, 1.0}
+    assert run.generate(3, conditions={"Male": 1}).shape == (3, 64, 64, 3)
+    # Other settings, another folder; the same settings, the same folder.
+    other = G.train_gan(synthetic_data, epochs=1, batch_size=8, steps_per_epoch=2, width=WIDTH,
+                        verbose=0, grid_size=4)
+    assert other.run_dir != run.run_dir and other.run_dir.name.startswith("dcgan-")
+
+
+CONDITIONAL_EPOCHS = 7  # of ~35 batches: ~250 steps
+
+
+def hair_brightness(images: np.ndarray) -> np.ndarray:
+    """Mean brightness of the crown of the head, where the synthetic faces' hair is."""
+    images = images.astype("float32") / (255.0 if images.dtype == np.uint8 else 1.0)
+    return images[:, 3:12, 22:42].mean(axis=(1, 2, 3))
+
+
+@pytest.mark.slow
+def test_conditional_generator_draws_the_hair_colour_it_is_asked_for(synthetic_data):
+    from celeba_lab.data import decoded_images
+
+    table = synthetic_data.attributes
+    blond = table.index[(table.Blond_Hair == 1) & (table.Wearing_Hat == 0)]
+    black = table.index[(table.Black_Hair == 1) & (table.Wearing_Hat == 0)]
+    ids = list(blond) + list(black)
+    images = decoded_images(synthetic_data, ids, size=(64, 64))
+    conditions = table.loc[ids, ["Blond_Hair", "Black_Hair"]].to_numpy("float32")
+    # The statistic separates the real classes (so it can judge the generated faces).
+    real_blond, real_black = hair_brightness(images[:len(blond)]), hair_brightness(
+        images[len(blond):])
+    threshold = (np.median(real_blond) + np.median(real_black)) / 2
+    assert np.mean(real_blond > threshold) > 0.85 and np.mean(real_black < threshold) > 0.85
+
+    # A small conditional GAN, trained briefly with the usual fast DCGAN optimizer settings.
+    gan = G.build_gan(width=0.25, conditions=["Blond_Hair", "Black_Hair"])
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
+    gan.fit(images.astype("float32") / 255, conditions, batch_size=32,
+            epochs=CONDITIONAL_EPOCHS, verbose=0)
+    as_blond = hair_brightness(gan.generate(100, seed=1, conditions={"Blond_Hair": 1}))
+    as_black = hair_brightness(gan.generate(100, seed=1, conditions={"Black_Hair": 1}))
+    agreement = (np.mean(as_blond > threshold) + np.mean(as_black < threshold)) / 2
+    assert agreement > 0.8, f"agreement {agreement:.2f} (chance: 0.5)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures
+# ---------------------------------------------------------------------------------------------
+
+def test_pictures_of_a_run(trained, tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from celeba_lab.plots import gan as P
+
+    figures = [
+        P.plot_epoch_grids(trained, faces=4),
+        P.plot_gan_losses(trained.history),
+        P.plot_samples(trained.generate(8), ncols=4, title="samples"),
+        P.plot_latent_walk(trained.generator, steps=5),
+    ]
+    assert all(isinstance(f, Figure) for f in figures)
+    assert len(figures[0].axes) == 2  # one row per epoch
+    assert len(figures[3].axes) == 10  # two walks of five faces
+    for f in figures:
+        plt.close(f)
+    gif = P.animate_epoch_grids(trained, tmp_path / "grids.gif")
+    with Image.open(gif) as image:
+        assert image.format == "GIF" and image.n_frames == 2
+    assert P.show_animation(gif).format == "gif"
+
+
+def test_conditional_samples_plot_has_a_row_per_combination():
+    import matplotlib.pyplot as plt
+
+    from celeba_lab.plots import gan as P
+
+    gan = G.build_gan(width=WIDTH, conditions=["Male", "Blond_Hair"])
+    fig = P.plot_conditional_samples(gan, [{"Male": 1}, {"Blond_Hair": 1}, {}], per_row=3)
+    assert len(fig.axes) == 9
+    plt.close(fig)
+    with pytest.raises(ValueError, match="conditional"):
+        P.plot_conditional_samples(G.build_gan(width=WIDTH), [{"Male": 1}])
