@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .attributes import HAIR_COLOURS
+from ._io import file_digest
 
 #: Hair-colour categories: the four CelebA hair attributes, then everything else.
 HAIR_CATEGORIES: tuple[str, ...] = (*HAIR_COLOURS, "Other")
@@ -1855,11 +1856,7 @@ def _load_inception(allow_download: bool):
 
 
 def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import numpy as np
 from keras import layers, ops
 
 from . import config
-from ._io import atomic_path, write_json_atomic
+from ._io import atomic_path, write_json_atomic, file_digest
 
 #: Size of the generator's input noise in the report.
 LATENT_DIM = 64
@@ -1482,11 +1482,7 @@ def _variables_dict(prefix: str, variables) -> dict[str, np.ndarray]:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _read_manifest_text(run_dir: Path) -> str | None:
