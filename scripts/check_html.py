@@ -123,7 +123,9 @@ def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> list[s
             if f'id="{anchor}"' not in text:
                 problems.append(f"broken anchor: {link}")
 
-    text = page.inner_text("main") if page.query_selector("main") else page.inner_text("body")
+    # Only executed cells' outputs count: the API page may quote a traceback in a docstring.
+    text = "\n".join(page.eval_on_selector_all(
+        "div.cell_output", "els => els.map(e => e.innerText)"))
     for pattern in NOISE:
         match = pattern.search(text)
         if match:
