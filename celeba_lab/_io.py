@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -87,3 +88,12 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def keras_verbosity(verbose: int | str) -> int:
+    """Keras ``fit`` verbosity for ``verbose`` (``"auto"``, 0, 1 or 2)."""
+    # A progress bar redraws itself on a terminal; in a notebook or a log file it would print
+    # one line per batch, so there Keras prints one line per epoch instead.
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)

@@ -18,7 +18,6 @@ import datetime as _dt
 import hashlib
 import json
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from ._io import atomic_path, write_json_atomic
+from ._io import atomic_path, keras_verbosity, write_json_atomic
 from .attributes import IMAGE_SHAPE, REPORT_ATTRIBUTES
 
 __all__ = [
@@ -338,14 +337,6 @@ class TrainedClassifier:
         return balanced_sample(data, meta["attribute"], tuple(meta["sizes"]), meta["seed"])
 
 
-def _verbosity(verbose: int | str) -> int:
-    # A progress bar redraws itself on a terminal; in a notebook or a log file it would print
-    # one line per batch, so there Keras prints one line per epoch instead.
-    if verbose == "auto":
-        return 1 if sys.stdout.isatty() else 2
-    return int(verbose)
-
-
 def _digest(obj: Any, length: int = 10) -> str:
     text = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
@@ -512,7 +503,7 @@ def fit_resumable(
                                    json.loads(json.dumps(settings, default=str)), epochs)
     if initial_epoch < epochs:
         model.fit(train, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=[checkpoint, *callbacks], verbose=_verbosity(verbose))
+                  callbacks=[checkpoint, *callbacks], verbose=keras_verbosity(verbose))
     return model, history, initial_epoch
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from keras import layers, ops
 
 from . import config
-from ._io import atomic_path, write_json_atomic, file_digest
+from ._io import atomic_path, file_digest, keras_verbosity, write_json_atomic
 
 #: Size of the generator's input noise in the report.
 LATENT_DIM = 64
@@ -1172,7 +1172,8 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes it and starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
-        verbose: Passed to :meth:`keras.Model.fit`.
+        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
+            epoch in a notebook or a log.
         callbacks: Extra Keras callbacks.
 
     Returns:
@@ -1261,7 +1262,7 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
         own.append(_Monitor(run_dir, *fixed))
     own.append(_Checkpointer(run_dir, history_cb))
     began = time.perf_counter()
-    gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=verbose,
+    gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=keras_verbosity(verbose),
             callbacks=[*own, *callbacks])
     metadata["sessions"][-1]["seconds"] = round(time.perf_counter() - began, 2)
     metadata["sessions"][-1]["steps_per_epoch"] = len(batches)

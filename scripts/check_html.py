@@ -139,7 +139,10 @@ def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> list[s
 
 def main(argv: list[str]) -> int:
     html_dir = Path(argv[1] if len(argv) > 1 else "_build/html").resolve()
-    book_root = Path(__file__).resolve().parent.parent
+    # The book whose _build/html this is (so a book built elsewhere is checked against its own toc).
+    book_root = html_dir.parent.parent
+    if not (book_root / "_toc.yml").exists():
+        book_root = Path(__file__).resolve().parent.parent
     if not (html_dir / "index.html").exists():
         print(f"{html_dir} holds no built book: run `make book` first.")
         return 2

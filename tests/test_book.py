@@ -75,3 +75,48 @@ def test_execution_fails_the_build_on_errors():
     book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert book_config["execute"]["allow_errors"] is False
     assert "-W" in (ROOT / "Makefile").read_text()
+
+
+def _page_fixes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("page_fixes", BOOK / "_ext" / "page_fixes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_book_loads_the_page_fixes_and_its_assets_exist():
+    book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    extensions = book_config["sphinx"]["local_extensions"]
+    assert (ROOT / extensions["page_fixes"] / "page_fixes.py").exists()
+    for asset in (book_config["logo"], book_config["html"]["favicon"]):
+        assert (ROOT / asset).stat().st_size > 0
+
+
+def test_page_fixes_keep_one_copy_of_each_inline_script():
+    from sphinx.builders.html._assets import _JavaScript
+
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("_static/doctools.js", priority=200),
+               _JavaScript(None, body=thebe), _JavaScript("_static/sphinx-thebe.js"),
+               _JavaScript("", body=thebe),  # the duplicate that made every page throw
+               _JavaScript("", body="let other = 1;"),
+               _JavaScript("_static/doctools.js", priority=200)]
+    context = {"script_files": scripts}
+    _page_fixes()._dedupe_inline_scripts(None, "intro", "page.html", context, None)
+    kept = context["script_files"]
+    assert [s.attributes.get("body") or s.filename for s in kept] == [
+        "_static/doctools.js", thebe, "_static/sphinx-thebe.js", "let other = 1;"]
+
+
+def test_page_fixes_give_the_theme_a_valid_mode():
+    from types import SimpleNamespace
+
+    fixes = _page_fixes()
+    config = SimpleNamespace(html_context={})
+    fixes._default_theme_mode(None, config)
+    assert config.html_context["default_mode"] in {"light", "dark", "auto"}
+    chosen = SimpleNamespace(html_context={"default_mode": "dark"})
+    fixes._default_theme_mode(None, chosen)
+    assert chosen.html_context["default_mode"] == "dark"
