@@ -73,7 +73,9 @@ PROFILES: dict[str, Profile] = {
         gan_epochs=2,
         gan_batch=32,
         gan_steps_per_epoch=5,
-        collapse_samples=500,
+        # 300 faces per source: a TV noise floor near 0.06, enough to see a collapse; each
+        # source costs a pass of seven classifiers, twice per CI run (nbval and the book).
+        collapse_samples=300,
         natural_test_images=None,
     ),
     "full": Profile(

@@ -1,9 +1,10 @@
 """Check the built book in headless Chromium, as a reader's browser would see it.
 
 For every page in the table of contents: it loads without console errors or failed requests,
-no internal link or anchor is broken, every image loads with a non-zero size and has alt text,
-and no log noise (TensorFlow start-up lines, Python warnings) made it into the page. A full-page
-screenshot of each page is written to ``_build/screenshots/`` for review.
+no internal link or anchor is broken, every image loads, has alt text and, when shown, a
+non-zero size, and no log noise (TensorFlow start-up lines, Python warnings) made it into the
+page. The check runs offline: requests that leave the site (MathJax from its CDN) are answered
+empty and listed. A full-page screenshot of each page is written to ``_build/screenshots/``.
 
 Usage: ``python scripts/check_html.py [_build/html]`` (``make check-book`` builds first).
 Installs Debian's ``chromium`` package when it is missing (the machine must reach Debian's
@@ -82,8 +83,23 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> list[str]:
+def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> tuple[list[str], list[str]]:
+    """Load one page; return its problems and the external URLs it asked for."""
     problems: list[str] = []
+    external: list[str] = []
+
+    # The check runs offline: a request that leaves the site (MathJax from its CDN, say) is
+    # answered with an empty body and listed, so that it is visible but is not a failure of
+    # the built site.
+    def route(request_route):
+        url = request_route.request.url
+        if url.startswith(base) or url.startswith("data:"):
+            request_route.continue_()
+        else:
+            external.append(url)
+            request_route.fulfill(status=200, body="")
+
+    page.route("**/*", route)
     page.on("console", lambda msg: msg.type == "error" and problems.append(
         f"console error: {msg.text}"))
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
@@ -99,11 +115,12 @@ def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> list[s
         "article img, main img",
         "els => els.map(e => ({src: e.getAttribute('src'), alt: e.getAttribute('alt'),"
         " w: e.naturalWidth, h: e.naturalHeight, cw: e.clientWidth, ch: e.clientHeight,"
-        " complete: e.complete}))")
+        " complete: e.complete, visible: e.checkVisibility()}))")
     for img in images:
         if not img["complete"] or img["w"] == 0 or img["h"] == 0:
             problems.append(f"image does not load: {img['src']}")
-        elif img["cw"] == 0 or img["ch"] == 0:
+        # An image in a closed menu (the launch buttons' logos) is hidden, not broken.
+        elif img["visible"] and (img["cw"] == 0 or img["ch"] == 0):
             problems.append(f"image shown at zero size: {img['src']}")
         if not (img["alt"] or "").strip():
             problems.append(f"image without alt text: {img['src']}")
@@ -134,7 +151,7 @@ def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> list[s
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / (rel.replace("/", "_").replace(".html", ".png"))),
                     full_page=True)
-    return problems
+    return problems, sorted(set(external))
 
 
 def main(argv: list[str]) -> int:
@@ -157,12 +174,14 @@ def main(argv: list[str]) -> int:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
             for rel in pages:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                problems = check_page(page, base, rel, html_dir, shots)
+                problems, external = check_page(page, base, rel, html_dir, shots)
                 page.close()
                 status = "ok" if not problems else f"{len(problems)} problem(s)"
                 print(f"{rel:40s} {status}")
                 for problem in problems:
                     print(f"    - {problem}")
+                for url in external:
+                    print(f"    (external, not fetched offline: {url})")
                 failures += bool(problems)
             browser.close()
     finally:

@@ -73,3 +73,20 @@ def test_json_handles_numpy(tmp_path):
 
     path = _io.write_json_atomic(tmp_path / "m.json", {"acc": np.float32(0.5), "cm": np.eye(2)})
     assert json.loads(path.read_text()) == {"acc": 0.5, "cm": [[1.0, 0.0], [0.0, 1.0]]}
+
+
+def test_training_progress_is_one_line_per_epoch_outside_a_terminal(monkeypatch):
+    import io
+
+    # A notebook's or a log file's stdout is no terminal: a redrawn progress bar would print a
+    # line per batch there, so "auto" asks Keras for one line per epoch.
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert _io.keras_verbosity("auto") == 2
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert _io.keras_verbosity("auto") == 1
+    assert _io.keras_verbosity(0) == 0 and _io.keras_verbosity("1") == 1
