@@ -1,10 +1,11 @@
 """Benchmarks: speed and memory of the package against the standard Keras ways.
 
 Run them with ``make bench`` (``python -m bench``: N = 2,000 and 20,000 synthetic images,
-under ten minutes on a laptop CPU) or ``make bench-full`` (adds all 202,599 images). Every
+about 18 minutes on this project's 2-core machine) or ``make bench-full`` (adds all 202,599 images). Every
 benchmark prints its figures and the ratio to its named baseline, measured in the same run, and
-writes them as JSON and CSV under ``bench/results/`` (git-ignored), where the performance
-appendix (``book/06_performance.md``) reads them.
+writes them as JSON and CSV under ``bench/results/``, where the performance appendix
+(``book/06_performance.md``) reads them. The results committed there are the reference
+measurement (a quiet run on the 2-core machine); rerunning ``make bench`` replaces them.
 
 Modules:
 

@@ -103,3 +103,20 @@ def test_gpu_check_fails_loudly_on_non_finite_losses(tmp_path, tmp_cache, monkey
                              "--workdir", str(tmp_path / "work")])
     assert status == gpu_check.EXIT_NON_FINITE
     assert json.loads(out.read_text())["finite"] is False
+
+
+@pytest.mark.slow
+def test_appendix_measures_live_when_no_results_are_committed(tmp_cache, tmp_path):
+    # The performance appendix reads bench/results/; without them it runs a small live set.
+    sys.path.insert(0, str(ROOT))
+    from bench import report
+
+    results = report.load_results(tmp_path / "absent", sizes=(60, 120), source_n=1000,
+                                  gan_steps=1, classifier_steps=1, warmup=1,
+                                  out=tmp_path / "live", log=lambda text: None)
+    assert results.source == "live"
+    rows = results["data"]["rows"]
+    assert {r["n"] for r in rows} == {60, 120}
+    variants = {r["variant"] for r in results["training"]["rows"]}
+    assert len(variants) >= 4, variants  # package and baseline, for the GAN and the classifier
+    assert all(r["steps_per_s"] > 0 and r["finite"] for r in results["training"]["rows"])
