@@ -83,7 +83,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> tuple[list[str], list[str]]:
+def check_page(page, base: str, rel: str, html_dir: Path,
+               shots: Path) -> tuple[list[str], list[str]]:
     """Load one page; return its problems and the external URLs it asked for."""
     problems: list[str] = []
     external: list[str] = []
@@ -156,7 +157,7 @@ def check_page(page, base: str, rel: str, html_dir: Path, shots: Path) -> tuple[
 
 def main(argv: list[str]) -> int:
     html_dir = Path(argv[1] if len(argv) > 1 else "_build/html").resolve()
-    # The book whose _build/html this is (so a book built elsewhere is checked against its own toc).
+    # The book whose _build/html this is: a book built elsewhere is checked against its own toc.
     book_root = html_dir.parent.parent
     if not (book_root / "_toc.yml").exists():
         book_root = Path(__file__).resolve().parent.parent
