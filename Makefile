@@ -47,7 +47,7 @@ unit: install
 	@echo "== unit tests, KERAS_BACKEND=$(DEFAULT_BACKEND) (all)"
 	KERAS_BACKEND=$(DEFAULT_BACKEND) $(BIN)/python -m pytest -q -p no:cacheprovider tests
 	@for backend in $(OTHER_BACKENDS); do \
-	  echo "== unit tests, KERAS_BACKEND=$$backend (backend-specific modules, all but the slow tests)"; \
+	  echo "== unit tests, KERAS_BACKEND=$$backend (backend-specific modules, not slow)"; \
 	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" \
 	    $(BACKEND_TESTS) || exit 1; \
 	done

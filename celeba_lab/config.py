@@ -68,8 +68,9 @@ PROFILES: dict[str, Profile] = {
         classifier_epochs=5,
         classifier_batch=50,
         # One step of the report's GAN costs ~1 TFLOP (the 256-filter transposed convolution
-        # at 64 x 64 dominates): 10-15 s on a 2-core CPU. The quick profile only shows the
-        # machinery working (monitor, checkpoints, measurements); faces need the full profile.
+        # at 64 x 64 dominates): 4.7 s on this project's quiet 2-core CPU. The quick profile
+        # only shows the machinery working (monitor, checkpoints, measurements); faces need
+        # the full profile.
         gan_epochs=2,
         gan_batch=32,
         gan_steps_per_epoch=5,

@@ -27,9 +27,7 @@ def _dedupe_inline_scripts(app, pagename: str, templatename: str, context: dict[
     seen: set = set()
     kept = []
     for script in scripts:
-        attributes = getattr(script, "attributes", {})
-        key = (str(getattr(script, "filename", script) or ""), getattr(script, "priority", 0),
-               tuple(sorted(attributes.items())))
+        key = (script.filename or "", script.priority, tuple(sorted(script.attributes.items())))
         if key not in seen:
             seen.add(key)
             kept.append(script)
