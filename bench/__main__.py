@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gan-steps", type=int, default=10, help="timed GAN steps per run")
     parser.add_argument("--classifier-steps", type=int, default=20,
                         help="timed classifier steps per run")
-    parser.add_argument("--repeats", type=int, default=2,
+    parser.add_argument("--repeats", type=int, default=3,
                         help="times the package and its baseline alternate")
     parser.add_argument("--no-options", action="store_true",
                         help="skip the mixed-precision and XLA measurements")
@@ -98,8 +98,8 @@ def _data(args, machine, log) -> tuple[dict[str, Any], list[str]]:
         log(f"   package memory added, N={growth['small_n']:,} -> {growth['large_n']:,} "
             f"({target}): x{growth['growth']:.2f} ({growth['small_mib']:.0f} -> "
             f"{growth['large_mib']:.0f} MiB)" + ("" if growth["checked"] else
-            f"; not a flatness check: fewer than two sizes fill one decoding chunk "
-            f"({growth['chunk_images']:,} images)"))
+            f"; not a flatness check: fewer than two sizes reach the "
+            f"{growth['chunk_images']:,} decoded images the package holds at most"))
         if growth["checked"] and growth["growth"] > 1.5:
             failures.append(f"data: the package's memory grows x{growth['growth']:.2f} with N "
                             f"({target})")
@@ -110,20 +110,19 @@ def _data(args, machine, log) -> tuple[dict[str, Any], list[str]]:
 
 
 def chunk_images(target: str) -> int:
-    """Images in one decoding chunk of the package's cache writer (it holds one at a time)."""
+    """The most decoded images the package's cache writer holds in RAM at once."""
     from bench.data_bench import TARGETS
-    import celeba_lab.data as data
+    from celeba_lab.data import images_held_while_decoding
 
-    height, width = TARGETS[target]["size"]
-    return max(1, getattr(data, "_CHUNK_BYTES", 64 * 2**20) // (height * width * 3))
+    return images_held_while_decoding(TARGETS[target]["size"])
 
 
 def _flatness(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Peak memory the package adds at the largest N over that at the smallest, per input.
 
-    The package decodes a bounded chunk of images at a time, so its memory grows with N only
-    until N fills one chunk (5,461 GAN images, 576 classifier images). Flatness is judged on the
-    sizes that fill at least one chunk; ``checked`` is False when fewer than two do.
+    The package holds a bounded number of decoded images at a time, so its memory grows with N
+    only until N reaches that number (5,461 GAN images, 576 classifier images). Flatness is
+    judged on the sizes that reach it; ``checked`` is False when fewer than two do.
     """
     out = {}
     for target in sorted({r["target"] for r in rows}):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import math
 import os
@@ -43,7 +44,8 @@ __all__ = [
     # samples
     "BalancedSample", "balanced_sample", "sample_summary",
     # pipelines
-    "decode_image", "decoded_images", "ImageBatches", "classifier_batches", "gan_batches",
+    "decode_image", "decoded_images", "images_held_while_decoding", "ImageBatches",
+    "classifier_batches", "gan_batches",
     "load_images_in_memory", "rss_mib", "trace_streaming_memory", "trace_in_memory_loading",
     # errors
     "CelebAError", "DataNotFoundError", "AnnotationError", "UnknownAttributeError",
@@ -709,6 +711,7 @@ _CROPS = ("squash", "center")
 _CHUNK_BYTES = 64 * 2**20          # decoded pixels held in RAM at once while filling a cache
 _STALE_TEMP_SECONDS = 6 * 3600     # temp files older than this are left by a killed process
 _PROGRESS_FROM = 20_000            # report progress when decoding at least this many images
+_DECODE_RUN = 64                   # images one decoding thread takes at a time
 
 
 def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -733,9 +736,12 @@ def decode_image(path: str | os.PathLike, size: int | Sequence[int] = IMAGE_SHAP
 
     ``"squash"`` resizes the whole image to ``size`` (the report squashed 178x218 to 64x64);
     ``"center"`` first cuts the largest central box with the aspect of ``size`` (for a square
-    size, the central 178x178 square of a CelebA image). JPEGs are first downscaled in the
-    decoder (``Image.draft``, a power-of-two DCT scaling) when the target is at most half the
-    size, then resized bilinearly.
+    size, the central 178x178 square of a CelebA image). JPEGs are decoded by libjpeg-turbo
+    through ``simplejpeg``, which releases the GIL for the whole decode (threads then decode in
+    parallel), and are first downscaled in the decoder by a power of two (DCT scaling, as
+    ``PIL.Image.draft`` does) when the target is at most half the size; the result is then
+    resized bilinearly by Pillow. Other formats are read by Pillow. Either way the pixels are
+    those Pillow's ``open``, ``draft``, ``convert("RGB")`` and bilinear ``resize`` give.
 
     Args:
         path: The image file.
@@ -753,33 +759,83 @@ def decode_image(path: str | os.PathLike, size: int | Sequence[int] = IMAGE_SHAP
         >>> decode_image(data.path("000001.jpg"), 64, crop="center").shape   # doctest: +SKIP
         (64, 64, 3)
     """
-    from PIL import Image
-
     height, width = _size_hw(size)
     try:
-        with Image.open(path) as image:
-            full_w, full_h = image.size
-            box_w, box_h = _crop_box_size(full_w, full_h, width, height, crop)
-            if image.format == "JPEG":
-                # Ask for at least the target size after cropping: the decoder then skips work.
-                image.draft("RGB", (math.ceil(width * full_w / box_w),
-                                    math.ceil(height * full_h / box_h)))
-            image = image.convert("RGB")
-            cur_w, cur_h = image.size
-            box = _crop_box(cur_w, cur_h, width, height, crop)
-            if box != (0, 0, cur_w, cur_h) or (cur_w, cur_h) != (width, height):
-                image = image.resize((width, height), Image.Resampling.BILINEAR, box=box)
-            return np.asarray(image, dtype=np.uint8)
+        with open(path, "rb") as file:
+            encoded = file.read()
     except FileNotFoundError:
         raise MissingImagesError(
             f"Image {path} does not exist (it was listed in the annotations). The image folder "
             f"changed after loading, or the download is incomplete."
         ) from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except OSError as error:
+        raise CorruptImageError(
+            f"Cannot read image {path}: {error}. Check that it is a readable file.") from None
+    try:
+        if encoded[:2] == b"\xff\xd8":
+            return _decode_jpeg(encoded, height, width, crop)
+        return _decode_with_pillow(encoded, height, width, crop)
+    except (OSError, SyntaxError, ValueError, _pillow().DecompressionBombError) as error:
         raise CorruptImageError(
             f"Cannot decode image {path}: {error}. The file is damaged; replace it from a fresh "
             f"download of CelebA (or delete the data folder and download again)."
         ) from None
+
+
+def _pillow():
+    from PIL import Image
+
+    return Image
+
+
+def _draft_request(full_w: int, full_h: int, width: int, height: int,
+                   crop: str) -> tuple[int, int]:
+    """The size to ask ``PIL.Image.draft`` for: at least the target size after cropping."""
+    box_w, box_h = _crop_box_size(full_w, full_h, width, height, crop)
+    return math.ceil(width * full_w / box_w), math.ceil(height * full_h / box_h)
+
+
+def _draft_scale(full_w: int, full_h: int, width: int, height: int, crop: str) -> int:
+    """The reduction ``PIL.Image.draft`` makes for that request: 1, 2, 4 or 8."""
+    want_w, want_h = _draft_request(full_w, full_h, width, height, crop)
+    most = min(full_w // want_w, full_h // want_h)
+    return next((scale for scale in (8, 4, 2) if most >= scale), 1)
+
+
+def _decode_jpeg(encoded: bytes, height: int, width: int, crop: str) -> np.ndarray:
+    import simplejpeg
+
+    full_h, full_w, colorspace, _ = simplejpeg.decode_jpeg_header(encoded)
+    if colorspace not in ("YCbCr", "Gray"):     # CMYK, YCCK: Pillow converts those to RGB
+        return _decode_with_pillow(encoded, height, width, crop)
+    scale = _draft_scale(full_w, full_h, width, height, crop)
+    cur_w, cur_h = -(-full_w // scale), -(-full_h // scale)
+    if scale == 1 and (cur_w, cur_h) == (width, height) and crop == "squash":
+        return simplejpeg.decode_jpeg(encoded, colorspace="RGB")   # no resizing: done
+    pixels = simplejpeg.decode_jpeg(encoded, colorspace="RGB", min_height=cur_h,
+                                    min_width=cur_w)
+    if pixels.shape[:2] != (cur_h, cur_w):       # a reduction Pillow would not have made
+        return _decode_with_pillow(encoded, height, width, crop)
+    return _resize(_pillow().fromarray(pixels), height, width, crop)
+
+
+def _decode_with_pillow(encoded: bytes, height: int, width: int, crop: str) -> np.ndarray:
+    Image = _pillow()
+    with Image.open(io.BytesIO(encoded)) as image:
+        full_w, full_h = image.size
+        if image.format == "JPEG":
+            image.draft("RGB", _draft_request(full_w, full_h, width, height, crop))
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        return _resize(image, height, width, crop)
+
+
+def _resize(image, height: int, width: int, crop: str) -> np.ndarray:
+    cur_w, cur_h = image.size
+    box = _crop_box(cur_w, cur_h, width, height, crop)
+    if box != (0, 0, cur_w, cur_h) or (cur_w, cur_h) != (width, height):
+        image = image.resize((width, height), _pillow().Resampling.BILINEAR, box=box)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def _crop_box_size(w: int, h: int, tw: int, th: int, crop: str) -> tuple[float, float]:
@@ -891,6 +947,27 @@ def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
     return images
 
 
+def images_held_while_decoding(size: int | Sequence[int]) -> int:
+    """The most decoded images :func:`decoded_images` holds in RAM while it fills a cache.
+
+    However many images are decoded, the cache writer holds at most this many (about 64 MB of
+    pixels: one block being decoded, the one before being written to disk), so its memory does
+    not grow with the data.
+
+    Args:
+        size: ``(height, width)`` of the decoded images, or one int for a square.
+
+    Returns:
+        The number of images.
+
+    Example:
+        >>> images_held_while_decoding(64), images_held_while_decoding((218, 178))
+        (5461, 576)
+    """
+    height, width = _size_hw(size)
+    return max(2, _CHUNK_BYTES // (height * width * 3))
+
+
 def _fill_cache(temp: Path, paths: list[Path], size: tuple[int, int], crop: str,
                 workers: int, progress: bool) -> None:
     height, width = size
@@ -900,22 +977,67 @@ def _fill_cache(temp: Path, paths: list[Path], size: tuple[int, int], crop: str,
     offset = header.offset
     del header
     image_bytes = height * width * 3
-    chunk = max(1, _CHUNK_BYTES // image_bytes)
+    # Two blocks are in RAM at once: one being decoded while the one before is written.
+    chunk = max(1, images_held_while_decoding((height, width)) // 2)
     started = time.perf_counter()
     # Writes go through the file, not the memory map, so decoded pixels leave this process's
     # memory as soon as they are written.
     with open(temp, "r+b") as out, ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, n, chunk):
-            block = np.stack(list(pool.map(
-                lambda p: decode_image(p, size, crop), paths[start:start + chunk])))
-            out.seek(offset + start * image_bytes)
-            out.write(block.tobytes())
-            if progress:
-                done = min(n, start + chunk)
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                print(f"\rdecoding {height}x{width} images: {done:,}/{n:,} "
-                      f"({rate:,.0f} images/s)", end="" if done < n else "\n",
-                      file=sys.stderr, flush=True)
+        previous = None
+        try:
+            for start in range(0, n, chunk):
+                decoding = _DecodingBlock(pool, workers, paths, start, chunk, size, crop)
+                if previous is not None:
+                    previous.write_to(out, offset)
+                    _report(progress, previous.end, n, size, started)
+                previous = decoding
+            if previous is not None:
+                previous.write_to(out, offset)
+                _report(progress, n, n, size, started)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _report(progress: bool, done: int, n: int, size: tuple[int, int], started: float) -> None:
+    if progress:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"\rdecoding {size[0]}x{size[1]} images: {done:,}/{n:,} ({rate:,.0f} images/s)",
+              end="" if done < n else "\n", file=sys.stderr, flush=True)
+
+
+class _DecodingBlock:
+    """``paths[start:start + count]`` being decoded into one new array, each thread filling a
+    run of rows.
+
+    A task per run, not per image: a future per image costs about as much as decoding a
+    small JPEG. The decoder releases the GIL, so the threads decode in parallel while the
+    caller writes the previous block to disk.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, workers: int, paths: list[Path], start: int,
+                 count: int, size: tuple[int, int], crop: str) -> None:
+        paths = paths[start:start + count]
+        self.block = np.empty((len(paths), *size, 3), dtype=np.uint8)
+        self.start = start
+        run = max(1, min(_DECODE_RUN, math.ceil(len(paths) / workers)))
+
+        def decode_rows(first: int) -> None:
+            for row in range(first, min(first + run, len(paths))):
+                self.block[row] = decode_image(paths[row], size, crop)
+
+        self.futures = [pool.submit(decode_rows, first) for first in range(0, len(paths), run)]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.block)
+
+    def write_to(self, out, offset: int) -> None:
+        """Wait for the decoding (re-raising the first error, in row order), then write."""
+        for future in self.futures:
+            future.result()
+        out.seek(offset + self.start * self.block[0].nbytes)
+        out.write(self.block.data)
 
 
 def load_images_in_memory(data: CelebA, ids: Iterable[str], *,

@@ -509,6 +509,55 @@ def test_corrupt_jpeg_is_named(hand_root, tmp_cache):
         D.decode_image(hand_root / "img_align_celeba" / "000006.jpg")
 
 
+def test_corrupt_image_in_a_later_block_stops_the_threads_and_is_named(hand_root, tmp_cache,
+                                                                       monkeypatch):
+    bad = hand_root / "img_align_celeba" / "000023.jpg"
+    bad.write_bytes(bad.read_bytes()[:-300])   # header intact, scan data cut short
+    monkeypatch.setattr(D, "_CHUNK_BYTES", 6 * 32 * 32 * 3)   # blocks of 3 images
+    data = D.load_celeba(hand_root)
+    with pytest.raises(D.CorruptImageError, match="000023.jpg"):
+        D.decoded_images(data, data.attributes.index, size=32, workers=2)
+    assert list((config.cache_dir() / "images").iterdir()) == []
+
+
+def _textured(seed: int, size=(218, 178)) -> Image.Image:
+    """A smooth random picture: every resampling or decoding difference shows in its pixels."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (size[0] // 8, size[1] // 8, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize(size[::-1], Image.Resampling.BICUBIC)
+
+
+def _pillow_reference(path, height: int, width: int, crop: str) -> np.ndarray:
+    """What Pillow alone gives: open, draft (JPEG), convert to RGB, bilinear resize."""
+    with Image.open(path) as image:
+        full_w, full_h = image.size
+        box_w, box_h = D._crop_box_size(full_w, full_h, width, height, crop)
+        if image.format == "JPEG":
+            image.draft("RGB", (-(-width * full_w // box_w), -(-height * full_h // box_h)))
+        image = image.convert("RGB")
+        box = D._crop_box(*image.size, width, height, crop)
+        if box != (0, 0, *image.size) or image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR, box=box)
+        return np.asarray(image)
+
+
+@pytest.mark.parametrize("kind", ["celeba", "444", "progressive", "grey", "cmyk", "png", "odd"])
+def test_decode_image_gives_pillows_pixels(tmp_path, kind):
+    picture = _textured(ord(kind[0]))
+    saved = {"celeba": (picture, {"quality": 95}), "444": (picture, {"subsampling": 0}),
+             "progressive": (picture, {"progressive": True}),
+             "grey": (picture.convert("L"), {}), "cmyk": (picture.convert("CMYK"), {}),
+             "png": (picture, {}), "odd": (_textured(5, (201, 163)), {})}
+    image, options = saved[kind]
+    path = tmp_path / ("face.png" if kind == "png" else "face.jpg")
+    image.save(path, **options)
+    for size in [(218, 178), (64, 64), (32, 32), (20, 24), (109, 89), (300, 240)]:
+        for crop in ("squash", "center"):
+            expected = _pillow_reference(path, *size, crop)
+            np.testing.assert_array_equal(D.decode_image(path, size, crop), expected,
+                                          err_msg=f"{kind} {size} {crop}")
+
+
 def test_image_deleted_after_loading(hand_data):
     (hand_data.image_dir / "000003.jpg").unlink()
     with pytest.raises(D.MissingImagesError, match="000003.jpg"):
