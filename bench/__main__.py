@@ -141,7 +141,8 @@ def _flatness(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _train(args, machine, log) -> tuple[dict[str, Any], list[str]]:
-    from bench.train_bench import run_training_benchmark, training_ratios
+    from bench.train_bench import (CLASSIFIER_PACKAGE, GAN_PACKAGE, run_training_benchmark,
+                                   training_ratios)
 
     log(f"\n== 2. training: steps per second, {args.warmup} warm-up + {args.gan_steps} GAN / "
         f"{args.classifier_steps} classifier timed steps, {args.repeats} alternations")
@@ -157,7 +158,9 @@ def _train(args, machine, log) -> tuple[dict[str, Any], list[str]]:
     for r in ratios:
         log(f"   {r['model']:<10} {r['variant']:<42} x{r['ratio']:.2f}  "
             f"({r['steps_per_s']:.3f} vs {r['baseline_steps_per_s']:.3f} steps/s)")
-        if r["variant"].startswith("package: train_") and r["ratio"] < 0.95:
+        # The goal is the package's own cost: its training functions as they are, not the
+        # GPU options (mixed precision, XLA) measured here as one change each.
+        if r["variant"] in (GAN_PACKAGE, CLASSIFIER_PACKAGE) and r["ratio"] < 0.95:
             failures.append(f"training: {r['variant']} runs at {r['ratio']:.2f}x its baseline "
                             "(goal: at least 0.95)")
     payload = {"machine": machine, "settings": {

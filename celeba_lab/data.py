@@ -803,8 +803,10 @@ def _draft_scale(full_w: int, full_h: int, width: int, height: int, crop: str) -
 
 
 def _decode_jpeg(encoded: bytes, height: int, width: int, crop: str) -> np.ndarray:
-    import simplejpeg
-
+    try:
+        import simplejpeg
+    except ImportError:   # an environment without it: Pillow gives the same pixels, slower
+        return _decode_with_pillow(encoded, height, width, crop)
     full_h, full_w, colorspace, _ = simplejpeg.decode_jpeg_header(encoded)
     if colorspace not in ("YCbCr", "Gray"):     # CMYK, YCCK: Pillow converts those to RGB
         return _decode_with_pillow(encoded, height, width, crop)
@@ -931,7 +933,7 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     if progress is None:
         progress = len(ids) >= _PROGRESS_FROM
     with atomic_path(path) as temp:
-        _fill_cache(temp, data.paths(ids), (height, width), crop,
+        _fill_cache(temp, data, ids, (height, width), crop,
                     workers or min(8, os.cpu_count() or 1), progress)
     return _open_cache(path, (len(ids), height, width, 3))
 
@@ -968,10 +970,10 @@ def images_held_while_decoding(size: int | Sequence[int]) -> int:
     return max(2, _CHUNK_BYTES // (height * width * 3))
 
 
-def _fill_cache(temp: Path, paths: list[Path], size: tuple[int, int], crop: str,
+def _fill_cache(temp: Path, data: CelebA, ids: list[str], size: tuple[int, int], crop: str,
                 workers: int, progress: bool) -> None:
     height, width = size
-    n = len(paths)
+    n = len(ids)
     header = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8,
                                        shape=(n, height, width, 3))
     offset = header.offset
@@ -986,7 +988,8 @@ def _fill_cache(temp: Path, paths: list[Path], size: tuple[int, int], crop: str,
         previous = None
         try:
             for start in range(0, n, chunk):
-                decoding = _DecodingBlock(pool, workers, paths, start, chunk, size, crop)
+                decoding = _DecodingBlock(pool, workers, data.paths(ids[start:start + chunk]),
+                                          start, size, crop)
                 if previous is not None:
                     previous.write_to(out, offset)
                     _report(progress, previous.end, n, size, started)
@@ -1007,8 +1010,9 @@ def _report(progress: bool, done: int, n: int, size: tuple[int, int], started: f
 
 
 class _DecodingBlock:
-    """``paths[start:start + count]`` being decoded into one new array, each thread filling a
-    run of rows.
+    """Images ``start, start + 1, ...`` of a cache, from ``paths``, being decoded into one new
+    array, each thread filling a run of rows. (Paths are made a block at a time: a
+    ``pathlib.Path`` per image of all CelebA would take 60 MB.)
 
     A task per run, not per image: a future per image costs about as much as decoding a
     small JPEG. The decoder releases the GIL, so the threads decode in parallel while the
@@ -1016,8 +1020,7 @@ class _DecodingBlock:
     """
 
     def __init__(self, pool: ThreadPoolExecutor, workers: int, paths: list[Path], start: int,
-                 count: int, size: tuple[int, int], crop: str) -> None:
-        paths = paths[start:start + count]
+                 size: tuple[int, int], crop: str) -> None:
         self.block = np.empty((len(paths), *size, 3), dtype=np.uint8)
         self.start = start
         run = max(1, min(_DECODE_RUN, math.ceil(len(paths) / workers)))

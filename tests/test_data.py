@@ -541,8 +541,12 @@ def _pillow_reference(path, height: int, width: int, crop: str) -> np.ndarray:
         return np.asarray(image)
 
 
-@pytest.mark.parametrize("kind", ["celeba", "444", "progressive", "grey", "cmyk", "png", "odd"])
-def test_decode_image_gives_pillows_pixels(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["celeba", "444", "progressive", "grey", "cmyk", "png", "odd",
+                                  "celeba without simplejpeg"])
+def test_decode_image_gives_pillows_pixels(tmp_path, kind, monkeypatch):
+    if kind.endswith("without simplejpeg"):
+        monkeypatch.setitem(sys.modules, "simplejpeg", None)   # `import simplejpeg` fails
+        kind = kind.split()[0]
     picture = _textured(ord(kind[0]))
     saved = {"celeba": (picture, {"quality": 95}), "444": (picture, {"subsampling": 0}),
              "progressive": (picture, {"progressive": True}),
