@@ -978,7 +978,6 @@ def _fill_cache(temp: Path, data: CelebA, ids: list[str], size: tuple[int, int],
                                        shape=(n, height, width, 3))
     offset = header.offset
     del header
-    image_bytes = height * width * 3
     # Two blocks are in RAM at once: one being decoded while the one before is written.
     chunk = max(1, images_held_while_decoding((height, width)) // 2)
     started = time.perf_counter()
