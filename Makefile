@@ -1,7 +1,7 @@
 # celeba-lab: two commands do everything.
 #   make book   set up .venv when missing, then build the whole book, executing every chapter
 #   make test   set up .venv when missing, then run the unit tests (under each Keras backend)
-#               and nbval over every chapter
+#               and nbval over every chapter (a following `make book` renders nbval's outputs)
 # Other targets: check-book (build + browser check of the HTML), sync (md -> ipynb),
 # bench (speed and memory against the standard Keras ways), clean.
 
@@ -52,9 +52,11 @@ unit: install
 	    $(BACKEND_TESTS) || exit 1; \
 	done
 
+# nbval executes every chapter; book/conftest.py stores the outputs of each chapter that passes
+# in the book's execution cache, so a following `make book` renders them without executing again.
 chapters: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
-	  --nbval-cell-timeout=3600 $(NOTEBOOKS)
+	  --nbval-cell-timeout=3600 --executed-into=_build/.jupyter_cache $(NOTEBOOKS)
 
 book: install
 	$(BIN)/jupyter-book build . -W --keep-going

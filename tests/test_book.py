@@ -120,3 +120,97 @@ def test_page_fixes_give_the_theme_a_valid_mode():
     chosen = SimpleNamespace(html_context={"default_mode": "dark"})
     fixes._default_theme_mode(None, chosen)
     assert chosen.html_context["default_mode"] == "dark"
+
+
+# ---------------------------------------------------------------------------------------------
+# One execution for nbval and the book (book/conftest.py)
+# ---------------------------------------------------------------------------------------------
+
+_TINY_CHAPTER = """---
+jupytext:
+  formats: md:myst,ipynb
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A tiny chapter
+
+```{code-cell}
+:tags: [remove-cell]
+from myst_nb import glue
+glue("answer", 6 * 7, display=False)
+```
+
+The answer is {glue:}`answer`.
+
+```{code-cell}
+print("printed by the kernel")
+BODY
+```
+"""
+
+
+def _nbval_into_cache(folder: Path, cache: Path, body: str):
+    """Write a paired tiny chapter into `folder`, run nbval on it with the chapters' plugin."""
+    import shutil
+    import subprocess
+    import sys
+
+    import jupytext
+
+    shutil.copy(BOOK / "conftest.py", folder / "conftest.py")
+    source = folder / "tiny.md"
+    source.write_text(_TINY_CHAPTER.replace("BODY", body))
+    jupytext.write(jupytext.read(source), folder / "tiny.ipynb")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-current-env", f"--executed-into={cache}", "tiny.ipynb"],
+        cwd=folder, capture_output=True, text=True, timeout=300)
+    return source, run
+
+
+def test_chapters_run_by_nbval_are_stored_for_the_book_build(tmp_path):
+    import importlib.util
+
+    from jupyter_cache import get_cache
+
+    spec = importlib.util.spec_from_file_location("chapters_plugin", BOOK / "conftest.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    read_book_notebook = plugin.read_book_notebook
+    cache = tmp_path / "jupyter_cache"
+    source, run = _nbval_into_cache(tmp_path, cache, "21 * 2")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "outputs stored for the book build" in run.stdout
+    # The book build reads the markdown, and finds the outputs nbval received.
+    _, merged = get_cache(str(cache)).merge_match_into_notebook(read_book_notebook(source))
+    glued, printed = [c for c in merged.cells if c.cell_type == "code"]
+    assert glued.metadata["tags"] == ["remove-cell"]
+    assert glued.outputs[0]["metadata"]["scrapbook"]["name"] == "answer"
+    assert printed.execution_count == 2
+    assert [o["output_type"] for o in printed.outputs] == ["stream", "execute_result"]
+    assert printed.outputs[0]["text"] == "printed by the kernel\n"
+    assert printed.outputs[1]["data"]["text/plain"] == "42"
+    nbformat.validate(merged)
+
+    # A chapter with a failing cell is not stored: the build executes it itself.
+    failing = tmp_path / "failing"
+    failing.mkdir()
+    source, run = _nbval_into_cache(failing, failing / "jupyter_cache", "1 / 0")
+    assert run.returncode != 0
+    assert "not all cells passed" in run.stdout
+    with pytest.raises(KeyError):
+        get_cache(str(failing / "jupyter_cache")).match_cache_notebook(read_book_notebook(source))
+
+
+def test_make_chapters_hands_its_outputs_to_the_book_build():
+    makefile = (ROOT / "Makefile").read_text()
+    chapters = makefile.split("\nchapters:")[1].split("\n\n")[0]
+    assert "--executed-into=_build/.jupyter_cache" in chapters
+    book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert book_config["execute"]["execute_notebooks"] == "cache"
