@@ -7,6 +7,9 @@ Two numbers are tracked:
   peak is missed; elsewhere it is sampled;
 * anonymous memory (``RssAnon``, sampled every 10 ms), the part no file backs: arrays, lists,
   framework buffers.
+
+Both include the process's children (the package's decoding processes), sampled every 50 ms
+and added to the process's own figures: the memory a reader's machine has to hold.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import time
 __all__ = ["current_memory_mib", "PeakMemory"]
 
 
-def _status() -> dict[str, float]:
+def _status(pid: int | str = "self") -> dict[str, float]:
     values = {}
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 key, _, rest = line.partition(":")
                 if key in ("VmRSS", "RssAnon", "VmHWM"):
@@ -40,15 +43,41 @@ def _reset_high_water_mark() -> bool:
         return False
 
 
-def current_memory_mib() -> dict[str, float]:
-    """This process's ``rss`` and ``anon`` (anonymous resident) memory in MiB."""
+def _children_mib() -> dict[str, float]:
+    """The summed ``rss`` and ``anon`` memory of this process's living children, in MiB."""
+    import psutil
+
+    total = {"rss": 0.0, "anon": 0.0}
+    for child in psutil.Process().children(recursive=True):
+        values = _status(child.pid)
+        if "VmRSS" not in values:
+            try:
+                values = {"VmRSS": child.memory_info().rss / 2**20}
+            except psutil.Error:    # it exited meanwhile
+                continue
+        total["rss"] += values["VmRSS"]
+        total["anon"] += values.get("RssAnon", values["VmRSS"])
+    return total
+
+
+def current_memory_mib(children: bool = False) -> dict[str, float]:
+    """This process's ``rss`` and ``anon`` (anonymous resident) memory in MiB.
+
+    Args:
+        children: Add the memory of the process's living children.
+    """
     values = _status()
     if "VmRSS" not in values:  # not Linux: psutil's RSS, no split
         import psutil
 
         rss = psutil.Process().memory_info().rss / 2**20
-        return {"rss": rss, "anon": rss}
-    return {"rss": values["VmRSS"], "anon": values.get("RssAnon", values["VmRSS"])}
+        own = {"rss": rss, "anon": rss}
+    else:
+        own = {"rss": values["VmRSS"], "anon": values.get("RssAnon", values["VmRSS"])}
+    if children:
+        extra = _children_mib()
+        own = {key: own[key] + extra[key] for key in own}
+    return own
 
 
 class PeakMemory:
@@ -64,13 +93,20 @@ class PeakMemory:
     def __init__(self, interval: float = 0.01):
         self.interval = interval
         self._exact = False
-        self.floor = current_memory_mib()
+        self._children = {"rss": 0.0, "anon": 0.0}
+        self._children_at = -1.0
+        self.floor = current_memory_mib(children=True)
         self.peak = dict(self.floor)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
         now = current_memory_mib()
+        # Listing the children scans /proc: every 50 ms, not every sample.
+        if time.perf_counter() - self._children_at >= 0.05:
+            self._children = _children_mib()
+            self._children_at = time.perf_counter()
+        now = {key: now[key] + self._children[key] for key in now}
         for key, value in now.items():
             if value > self.peak.get(key, 0.0):
                 self.peak[key] = value
@@ -83,7 +119,7 @@ class PeakMemory:
     def reset(self) -> None:
         """Start a new measurement: the floor and the peak become the current memory."""
         self._exact = _reset_high_water_mark()
-        self.floor = current_memory_mib()
+        self.floor = current_memory_mib(children=True)
         self.peak = dict(self.floor)
 
     def __enter__(self) -> "PeakMemory":
@@ -94,6 +130,7 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self._children_at = -1.0
         self._sample()
         high_water = _status().get("VmHWM")
         if self._exact and high_water is not None:

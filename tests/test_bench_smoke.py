@@ -120,3 +120,16 @@ def test_appendix_measures_live_when_no_results_are_committed(tmp_cache, tmp_pat
     variants = {r["variant"] for r in results["training"]["rows"]}
     assert len(variants) >= 4, variants  # package and baseline, for the GAN and the classifier
     assert all(r["steps_per_s"] > 0 and r["finite"] for r in results["training"]["rows"])
+
+
+def test_peak_memory_counts_the_memory_of_child_processes():
+    # The package decodes large caches in worker processes: their memory is the reader's too.
+    from bench.memory import PeakMemory
+
+    child = [sys.executable, "-c",
+             "import time; x = bytearray(300 * 2**20); x[::4096] = b'x' * len(x[::4096]); "
+             "time.sleep(0.5)"]
+    with PeakMemory() as memory:
+        subprocess.run(child, check=True)
+    assert memory.peak["anon"] - memory.floor["anon"] > 250
+    assert memory.peak["rss"] - memory.floor["rss"] > 250

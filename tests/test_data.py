@@ -4,6 +4,7 @@ and every error a reader can hit."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 
@@ -518,6 +519,83 @@ def test_corrupt_image_in_a_later_block_stops_the_threads_and_is_named(hand_root
     with pytest.raises(D.CorruptImageError, match="000023.jpg"):
         D.decoded_images(data, data.attributes.index, size=32, workers=2)
     assert list((config.cache_dir() / "images").iterdir()) == []
+
+
+def _spy_on_processes(monkeypatch) -> list:
+    """Record every pool of decoding processes made (to check they ran, and stopped)."""
+    from celeba_lab import _decoding
+
+    pools = []
+    real = _decoding.DecodingProcesses.__init__
+
+    def recording(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        pools.append(self)
+
+    monkeypatch.setattr(_decoding.DecodingProcesses, "__init__", recording)
+    return pools
+
+
+def test_cache_filled_by_processes_has_the_threads_pixels(synthetic_data, tmp_cache,
+                                                         monkeypatch):
+    ids = list(synthetic_data.attributes.index[:300])
+    threads = np.array(D.decoded_images(synthetic_data, ids, size=64, workers=2))
+    shutil.rmtree(config.cache_dir() / "images")
+    pools = _spy_on_processes(monkeypatch)
+    monkeypatch.setattr(D, "_PROCESSES_FROM", 100)
+    monkeypatch.setattr(D, "_DECODE_RUN", 16)        # 19 tasks shared by the 3 processes
+    processes = D.decoded_images(synthetic_data, ids, size=64, workers=3)
+    assert len(pools) == 1 and len(pools[0].processes) == 3
+    assert all(p.poll() == 0 for p in pools[0].processes)       # all exited cleanly
+    np.testing.assert_array_equal(processes, threads)
+    assert isinstance(processes, np.memmap) and not processes.flags.writeable
+
+
+def test_processes_are_used_only_when_the_images_need_a_resize(synthetic_data, tmp_cache,
+                                                               monkeypatch):
+    ids = list(synthetic_data.attributes.index[:20])
+    pools = _spy_on_processes(monkeypatch)
+    monkeypatch.setattr(D, "_PROCESSES_FROM", 10)
+    D.decoded_images(synthetic_data, ids, workers=2)           # CelebA's own 218 x 178
+    assert pools == []
+    D.decoded_images(synthetic_data, ids, size=(218, 178), crop="center", workers=2)
+    D.decoded_images(synthetic_data, ids[:9], size=64, workers=2)   # too few to start them
+    assert len(pools) == 1
+
+
+def test_a_worker_process_error_names_the_file_and_leaves_no_cache(hand_root, tmp_cache,
+                                                                   monkeypatch):
+    images = hand_root / "img_align_celeba"
+    bad = images / "000023.jpg"
+    bad.write_bytes(bad.read_bytes()[:-300])   # header intact, scan data cut short
+    pools = _spy_on_processes(monkeypatch)
+    monkeypatch.setattr(D, "_PROCESSES_FROM", 4)
+    monkeypatch.setattr(D, "_DECODE_RUN", 4)
+    data = D.load_celeba(hand_root)
+    with pytest.raises(D.CorruptImageError, match="000023.jpg"):
+        D.decoded_images(data, data.attributes.index, size=32, workers=2)
+    assert list((config.cache_dir() / "images").iterdir()) == []
+    assert pools and all(p.poll() is not None for p in pools[0].processes)
+    (images / "000007.jpg").unlink()
+    with pytest.raises(D.MissingImagesError, match="000007.jpg"):
+        D.decoded_images(data, data.attributes.index[:10], size=32, workers=2)
+
+
+def test_workers_that_cannot_run_leave_the_work_to_threads(synthetic_data, tmp_cache,
+                                                          monkeypatch, tmp_path):
+    # A Python that cannot run the worker (here: one that exits at once) must not lose the
+    # reader's run: a warning, and the threads decode everything.
+    ids = list(synthetic_data.attributes.index[:40])
+    expected = np.array(D.decoded_images(synthetic_data, ids, size=64, workers=1))
+    shutil.rmtree(config.cache_dir() / "images")
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    monkeypatch.setattr(D, "_PROCESSES_FROM", 10)
+    with pytest.warns(RuntimeWarning, match=r"exit status 3.*threads instead"):
+        images = D.decoded_images(synthetic_data, ids, size=64, workers=2)
+    np.testing.assert_array_equal(images, expected)
 
 
 def _textured(seed: int, size=(218, 178)) -> Image.Image:
