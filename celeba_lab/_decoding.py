@@ -1,8 +1,8 @@
 """Decoding processes for large image caches (used by :func:`celeba_lab.data.decoded_images`).
 
 Threads decode JPEGs in parallel, but the Pillow resize that follows (and the Python around
-it) holds the GIL for about half of each image's time, so two threads on two cores decode
-about 1.3x as fast as one. Separate processes have no such limit: two decode about 2x as fast.
+it) holds the GIL for much of each image, so on this project's 2-core machine two threads
+decoded 64 x 64 images only about 1.3x as fast as one; two processes, 1.5 to 2x as fast.
 
 The workers are plain ``python -m celeba_lab._decoding`` programs, not ``multiprocessing``
 children: nothing of the caller's ``__main__`` is imported again (a script without an
