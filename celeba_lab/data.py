@@ -808,18 +808,27 @@ def _draft_scale(full_w: int, full_h: int, width: int, height: int, crop: str) -
     return next((scale for scale in (8, 4, 2) if most >= scale), 1)
 
 
+_DECODER_COLOURS = ("YCbCr", "Gray")    # JPEG colour spaces libjpeg-turbo turns into RGB
+
+
+def _decoder_alone(full: tuple[int, int], colorspace: str, size: tuple[int, int],
+                   crop: str) -> bool:
+    """Whether libjpeg-turbo alone gives the pixels: no Pillow resize or conversion after it."""
+    return colorspace in _DECODER_COLOURS and crop == "squash" and full == size
+
+
 def _decode_jpeg(encoded: bytes, height: int, width: int, crop: str) -> np.ndarray:
     try:
         import simplejpeg
     except ImportError:   # an environment without it: Pillow gives the same pixels, slower
         return _decode_with_pillow(encoded, height, width, crop)
     full_h, full_w, colorspace, _ = simplejpeg.decode_jpeg_header(encoded)
-    if colorspace not in ("YCbCr", "Gray"):     # CMYK, YCCK: Pillow converts those to RGB
+    if colorspace not in _DECODER_COLOURS:      # CMYK, YCCK: Pillow converts those to RGB
         return _decode_with_pillow(encoded, height, width, crop)
+    if _decoder_alone((full_h, full_w), colorspace, (height, width), crop):
+        return simplejpeg.decode_jpeg(encoded, colorspace="RGB")   # no resizing: done
     scale = _draft_scale(full_w, full_h, width, height, crop)
     cur_w, cur_h = -(-full_w // scale), -(-full_h // scale)
-    if scale == 1 and (cur_w, cur_h) == (width, height) and crop == "squash":
-        return simplejpeg.decode_jpeg(encoded, colorspace="RGB")   # no resizing: done
     pixels = simplejpeg.decode_jpeg(encoded, colorspace="RGB", min_height=cur_h,
                                     min_width=cur_w)
     if pixels.shape[:2] != (cur_h, cur_w):       # a reduction Pillow would not have made
@@ -943,8 +952,7 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     if progress is None:
         progress = len(ids) >= _PROGRESS_FROM
     with atomic_path(path) as temp:
-        _fill_cache(temp, data, ids, (height, width), crop,
-                    workers, progress)
+        _fill_cache(temp, data, ids, (height, width), crop, workers, progress)
     return _open_cache(path, (len(ids), height, width, 3))
 
 
@@ -995,7 +1003,7 @@ def _fill_cache(temp: Path, data: CelebA, ids: list[str], size: tuple[int, int],
     # a resize (CelebA's own 218 x 178) the decoder runs without the GIL and threads, which
     # also overlap the writing, are as fast.
     processes = workers or min(8, 2 * cpus)
-    if (processes > 1 and n >= _PROCESSES_FROM and _resizes(data.path(ids[0]), size, crop)
+    if (processes > 1 and n >= _PROCESSES_FROM and _needs_pillow(data.path(ids[0]), size, crop)
             and _fill_in_processes(temp, offset, data, ids, size, crop, processes, progress,
                                    started)):
         return
@@ -1022,18 +1030,17 @@ def _fill_cache(temp: Path, data: CelebA, ids: list[str], size: tuple[int, int],
             raise
 
 
-def _resizes(path: Path, size: tuple[int, int], crop: str) -> bool:
-    """Whether decoding images like ``path`` to ``size`` needs a resize after the decoder."""
+def _needs_pillow(path: Path, size: tuple[int, int], crop: str) -> bool:
+    """Whether decoding images like ``path`` to ``size`` takes Pillow's work (with the GIL)."""
     try:
         with open(path, "rb") as file:
             head = file.read(1 << 16)
         import simplejpeg
 
-        full_h, full_w, _, _ = simplejpeg.decode_jpeg_header(head)
+        full_h, full_w, colorspace, _ = simplejpeg.decode_jpeg_header(head)
     except (OSError, ValueError, ImportError):
-        return True        # not a JPEG simplejpeg reads: Pillow does the work, with the GIL
-    height, width = size
-    return crop != "squash" or (full_h, full_w) != (height, width)
+        return True        # not a JPEG simplejpeg reads: Pillow does all the work
+    return not _decoder_alone((full_h, full_w), colorspace, size, crop)
 
 
 def _fill_in_processes(temp: Path, offset: int, data: CelebA, ids: list[str],
