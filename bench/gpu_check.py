@@ -11,6 +11,14 @@ Usage (from the repository root; Keras must be installed, TensorFlow need not be
 
     python bench/gpu_check.py --backend torch --steps 50 --out gpu_torch.json
     python bench/gpu_check.py --backend jax --steps 50 --out gpu_jax.json
+    python bench/gpu_check.py --backend jax --full-data 202599 --out gpu_jax_full.json
+
+``--full-data N`` measures instead the book's own path at full size: it writes N synthetic
+images, decodes the GAN input once (``decoded_images``, as ``train_gan`` does), then times two
+whole epochs of ``train_gan`` per dtype policy (monitor grids and checkpoints included) and,
+as the ceiling, two whole epochs of a plain ``DCGAN.fit`` with no callbacks. The report's 30
+epochs are projected from the second epoch's time per step, plus the first epoch's extra
+time (compiling) once.
 
 Without a GPU it runs on the CPU and says so (that is how it is tested). It never imports
 TensorFlow unless ``--backend tensorflow`` is asked for.
@@ -34,6 +42,14 @@ DEFAULT_OUT = REPO / "bench" / "results" / "gpu_check.json"
 EXIT_NON_FINITE = 2
 
 
+#: What --full-data can time: the package's train_gan; the same with its loss history read on
+#: the training thread after every step (as before the history became async-safe); a plain
+#: DCGAN.fit with no callbacks (the ceiling).
+FULL_VARIANTS = {"train_gan": "train_gan, whole epochs",
+                 "train_gan-history-in-step": "train_gan, history read in every step",
+                 "DCGAN.fit": "DCGAN.fit, whole epochs"}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("torch", "jax", "tensorflow"),
@@ -55,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=float, default=1.0,
                         help="GAN layer-width multiplier (1: the report's networks; smaller "
                              "only to test this script quickly on a CPU)")
+    parser.add_argument("--full-data", type=int, default=None, metavar="N",
+                        help="instead: time whole epochs of train_gan over N synthetic images "
+                             "through the book's path (N = 202599: all of CelebA)")
+    parser.add_argument("--full-variants", nargs="+", choices=tuple(FULL_VARIANTS),
+                        default=["train_gan", "DCGAN.fit"],
+                        help="what --full-data times (DCGAN.fit in the first policy only)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for the synthetic data and runs (default: a temporary one)")
@@ -228,6 +250,99 @@ def _run(model: str, policy: str, data, args, work: Path, memory: DeviceMemory
             "losses": timer.losses}
 
 
+def _epoch_clock():
+    """A callback that records whole-epoch seconds and the epoch's mean losses, and nothing
+    per step (so, with train_gan's own callbacks, Keras can queue steps ahead)."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.losses = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            # Last in the list: the monitor's grid and the checkpoint are inside the epoch.
+            self.losses.append(float(logs["d_loss"]))
+            self.seconds.append(time.perf_counter() - self.began)
+
+    return EpochClock()
+
+
+def _full_epochs_row(variant: str, policy: str, clock, steps: int, started: float,
+                     memory: DeviceMemory) -> dict[str, Any]:
+    from bench.projection import project_from_epochs
+
+    return {"model": "gan", "variant": variant, "policy": policy, "epoch_steps": steps,
+            "epoch_s": clock.seconds, "steps_per_s": steps / clock.seconds[-1],
+            "projected_recipe_s": project_from_epochs(clock.seconds, steps),
+            "wall_s": time.perf_counter() - started, "losses": clock.losses,
+            "finite": all(math.isfinite(v) for v in clock.losses),
+            "peak_gpu_mib": memory.peak_mib(), "host_peak_rss_mib": _host_peak_mib()}
+
+
+def _full_data(args, policies: list[str], memory: DeviceMemory, work: Path,
+               save) -> dict[str, Any]:
+    """Whole epochs of the report's GAN over ``args.full_data`` images, the book's way."""
+    import keras
+
+    from celeba_lab.data import decoded_images, gan_batches, load_celeba
+    from celeba_lab.gan import _History, build_gan, train_gan
+    from celeba_lab.synthetic import write_synthetic_celeba
+
+    n = args.full_data
+    started = time.perf_counter()
+    root = write_synthetic_celeba(work / f"celeba-{n}", n=n, seed=0,
+                                  workers=os.cpu_count() or 1)
+    payload: dict[str, Any] = {"images": n, "write_s": time.perf_counter() - started}
+    print(f"wrote {n:,} synthetic images in {payload['write_s']:.0f} s", flush=True)
+    data = load_celeba(root)
+    started = time.perf_counter()
+    decoded_images(data, data.attributes.index, size=64)
+    payload["decode_s"] = time.perf_counter() - started
+    payload["decode_images_per_s"] = n / payload["decode_s"]
+    payload["host_peak_rss_mib_after_decode"] = _host_peak_mib()
+    print(f"decoded the GAN input in {payload['decode_s']:.1f} s "
+          f"({payload['decode_images_per_s']:,.0f} images/s)", flush=True)
+    payload["runs"] = runs = []
+    save(payload)
+    for policy in policies:
+        for variant in args.full_variants:
+            if variant == "DCGAN.fit" and policy != policies[0]:
+                continue        # the ceiling, once
+            print(f"{variant} in {policy}: 2 whole epochs ...", flush=True)
+            keras.mixed_precision.set_global_policy(policy)
+            memory.reset()
+            clock = _epoch_clock()
+            began = time.perf_counter()
+            _History.async_safe = variant != "train_gan-history-in-step"
+            try:
+                if variant != "DCGAN.fit":
+                    run = train_gan(data, epochs=2, batch_size=32, steps_per_epoch=None,
+                                    width=args.width, run_dir=work / f"full-{policy}",
+                                    resume=False, verbose=0, callbacks=[clock])
+                    steps = run.metadata["sessions"][-1]["steps_per_epoch"]
+                else:
+                    batches = gan_batches(data, batch_size=32, seed=0)
+                    build_gan(seed=0, width=args.width).fit(batches, epochs=2, verbose=0,
+                                                            callbacks=[clock])
+                    steps = len(batches)
+            finally:
+                keras.mixed_precision.set_global_policy("float32")
+                _History.async_safe = True
+            row = _full_epochs_row(FULL_VARIANTS[variant], policy, clock, steps, began,
+                                   memory)
+            runs.append(row)
+            save(payload)
+            print(f"  epochs {', '.join(f'{s:.1f} s' for s in row['epoch_s'])} "
+                  f"({row['steps_per_s']:.0f} steps/s in the second); the report's 30 epochs: "
+                  f"{row['projected_recipe_s'] / 60:.1f} min; host peak RSS "
+                  f"{row['host_peak_rss_mib']:,.0f} MiB", flush=True)
+    return payload
+
+
 def _print_row(row: dict[str, Any]) -> None:
     from bench.projection import format_duration
 
@@ -264,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
                                  else ["float32"])
     memory = DeviceMemory(backend, on_gpu)
 
+    from celeba_lab._io import write_json_atomic
+
+    if args.full_data:
+        return _main_full_data(args, backend, device, on_gpu, policies, memory)
     with tempfile.TemporaryDirectory(prefix="celeba-gpu-check-") as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -310,9 +429,35 @@ def main(argv: list[str] | None = None) -> int:
         "tensorflow_imported": "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(args.out, payload)
+    print(f"results written to {args.out}")
+    if not ok:
+        print("FAILED: a training loss was not finite (see 'losses' in the JSON).")
+        return EXIT_NON_FINITE
+    return 0
+
+
+def _main_full_data(args, backend: str, device: str, on_gpu: bool, policies: list[str],
+                    memory: DeviceMemory) -> int:
+    from bench.machine import describe_machine
+    from celeba_lab import config
     from celeba_lab._io import write_json_atomic
 
-    write_json_atomic(args.out, payload)
+    head = {"machine": describe_machine(backend), "device": device, "on_gpu": on_gpu,
+            "backend": backend, "gan_width": args.width, "policies": policies}
+
+    def save(full: dict[str, Any]) -> None:   # after every run: a killed check keeps the rest
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(args.out, {**head, "full_data": full})
+
+    with tempfile.TemporaryDirectory(prefix="celeba-gpu-full-") as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        config.set_cache_dir(work / "cache")
+        config.set_profile("full")     # train_gan's default: one pass over all images an epoch
+        full = _full_data(args, policies, memory, work, save)
+    ok = all(r["finite"] for r in full["runs"])
+    save(full)
     print(f"results written to {args.out}")
     if not ok:
         print("FAILED: a training loss was not finite (see 'losses' in the JSON).")

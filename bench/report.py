@@ -3,8 +3,8 @@
 The appendix never shows a number it did not measure or read from a results file that names its
 machine. :func:`load_results` reads what ``python -m bench`` wrote into ``bench/results/``;
 when that is missing it runs a small version of the benchmarks (a few hundred images, a few
-steps) in the build itself, and says so. :func:`load_gpu_results` reads the GPU check results
-committed under ``bench/gpu_results/``.
+steps) in the build itself, and says so. :func:`load_gpu_results` and
+:func:`load_gpu_full_runs` read the GPU check results committed under ``bench/gpu_results/``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 from bench import GPU_RESULTS_DIR, RESULTS_DIR
 
-__all__ = ["Results", "load_results", "run_live", "load_gpu_results", "data_table",
-           "training_table", "gpu_table", "projection_rows", "best_gpu_runs"]
+__all__ = ["Results", "load_results", "run_live", "load_gpu_results", "load_gpu_full_runs",
+           "data_table", "training_table", "gpu_table", "full_epochs_table", "projection_rows",
+           "best_gpu_runs"]
 
 VARIANT_NAMES = {
     "package": "celeba_lab (disk cache, streamed)",
@@ -111,17 +112,27 @@ def run_live(*, sizes: tuple[int, ...] = (800, 2400), targets: tuple[str, ...] =
     return results
 
 
-def load_gpu_results(folder: Path = GPU_RESULTS_DIR) -> list[dict[str, Any]]:
-    """Every GPU check result (``bench/gpu_results/*.json``), sorted by file name."""
+def _gpu_files(folder: Path, key: str) -> list[dict[str, Any]]:
     out = []
     for path in sorted(Path(folder).glob("*.json")):
         try:
             payload = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        payload["file"] = path.name
-        out.append(payload)
+        if key in payload:
+            payload["file"] = path.name
+            out.append(payload)
     return out
+
+
+def load_gpu_results(folder: Path = GPU_RESULTS_DIR) -> list[dict[str, Any]]:
+    """The GPU checks timed per step (``bench/gpu_results/*.json``), sorted by file name."""
+    return _gpu_files(folder, "results")
+
+
+def load_gpu_full_runs(folder: Path = GPU_RESULTS_DIR) -> list[dict[str, Any]]:
+    """The GPU checks that timed whole epochs (``gpu_check.py --full-data``), by file name."""
+    return _gpu_files(folder, "full_data")
 
 
 # --------------------------------------------------------------------------- tables
@@ -198,8 +209,33 @@ def gpu_table(gpu_results: list[dict[str, Any]]):
     return pd.DataFrame(rows)
 
 
-def projection_rows(results: Results, gpu_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def full_epochs_table(full_runs: list[dict[str, Any]]):
+    """One row per whole-epoch GPU run: its epochs, steps/s, the 30 epochs, memory."""
+    import pandas as pd
+
+    from bench.projection import format_duration
+
+    rows = []
+    for payload in full_runs:
+        full = payload["full_data"]
+        for r in full["runs"]:
+            rows.append({
+                "device": payload["device"], "backend": payload["backend"],
+                "images": full["images"], "run": r["variant"], "precision": r["policy"],
+                "epochs (s)": ", ".join(f"{s:.1f}" for s in r["epoch_s"]),
+                "steps/s": round(r["steps_per_s"]),
+                "30 epochs": format_duration(r["projected_recipe_s"]),
+                "host peak RSS (MiB)": round(r["host_peak_rss_mib"]),
+                "finite losses": bool(r["finite"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def projection_rows(results: Results, gpu_results: list[dict[str, Any]],
+                    full_runs: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """The report's GAN (30 epochs) projected for every machine and variant measured.
+
+    Whole-epoch GPU runs count only when they trained on all 202,599 images.
 
     Returns:
         Rows with ``label`` and ``gan_s`` (seconds), the report's own six hours first.
@@ -221,6 +257,17 @@ def projection_rows(results: Results, gpu_results: list[dict[str, Any]]) -> list
                                   f"{r['policy']}",
                          "gan_s": projected["gan_s"], "kind": "gpu",
                          "machine": machine_line(payload["machine"])})
+    from celeba_lab.attributes import N_IMAGES
+
+    for payload in full_runs:
+        if payload["full_data"]["images"] != N_IMAGES or not payload.get("on_gpu"):
+            continue
+        for r in payload["full_data"]["runs"]:
+            if r["finite"]:
+                rows.append({"label": f"{payload['device']}, {payload['backend']}, "
+                                      f"{r['variant']}, {r['policy']}",
+                             "gan_s": r["projected_recipe_s"], "kind": "gpu",
+                             "machine": machine_line(payload["machine"])})
     return rows
 
 

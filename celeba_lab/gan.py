@@ -1372,25 +1372,35 @@ class _History(keras.callbacks.Callback):
     """Per-epoch means and per-step values of the losses and accuracies."""
 
     EPOCH_KEYS = ("d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
+    # Reading a step's losses waits for the GPU to finish that step. Async-safe, JAX and
+    # PyTorch call this callback from other threads, so the next steps are queued meanwhile
+    # (measured on an H100: see book/06_performance.md). Those calls may come in any order;
+    # the epoch's end puts them in order.
+    async_safe = True
 
     def __init__(self, history: dict[str, list[float]]):
         super().__init__()
         self.history = history
         for key in (*self.EPOCH_KEYS, "step_d_loss", "step_g_loss"):
             history.setdefault(key, [])
+        self._step_means: list[tuple[int, float, float]] = []
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._means = {"d_loss": 0.0, "g_loss": 0.0}
+        self._step_means = []
 
     def on_train_batch_end(self, batch, logs=None):
-        # fit() logs running means; the step's own value is k*mean_k - (k-1)*mean_{k-1}.
-        k = batch + 1
-        for key in ("d_loss", "g_loss"):
-            mean = float(logs[key])
-            self.history[f"step_{key}"].append(k * mean - (k - 1) * self._means[key])
-            self._means[key] = mean
+        self._step_means.append((batch, float(logs["d_loss"]), float(logs["g_loss"])))
 
     def on_epoch_end(self, epoch, logs=None):
+        # Keras has waited for every step's call by now. fit() logs running means; step k's
+        # own value is k * mean_k - (k - 1) * mean_(k-1).
+        before = {"d_loss": 0.0, "g_loss": 0.0}
+        for batch, *means in sorted(self._step_means):
+            k = batch + 1
+            for key, mean in zip(("d_loss", "g_loss"), means):
+                self.history[f"step_{key}"].append(k * mean - (k - 1) * before[key])
+                before[key] = mean
+        self._step_means = []
         for key in self.EPOCH_KEYS:
             self.history[key].append(float(logs[key]))
 

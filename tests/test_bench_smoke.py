@@ -71,6 +71,82 @@ def test_gpu_check_runs_on_cpu_and_writes_finite_numbers(tmp_path):
     assert gan["projected_recipe_s"] == pytest.approx(189_960 / gan["steps_per_s"])
 
 
+def test_gpu_check_times_whole_epochs_through_the_books_path(tmp_path):
+    # --full-data: write N images, decode the GAN input once, then whole epochs of train_gan and
+    # of a plain DCGAN.fit; the 30 epochs projected from them.
+    backend = _backend()
+    out = tmp_path / "full.json"
+    block = "block-tensorflow" if backend != "tensorflow" else "allow-tensorflow"
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, block, str(SCRIPT), "--backend", backend,
+         "--full-data", "100", "--width", "0.125", "--policies", "float32",
+         "--full-variants", "train_gan", "DCGAN.fit", "--out", str(out),
+         "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    payload = json.loads(out.read_text())
+    full = payload["full_data"]
+    assert payload["on_gpu"] is False and full["images"] == 100
+    assert full["decode_s"] > 0 and full["decode_images_per_s"] > 0
+    assert [r["variant"] for r in full["runs"]] == ["train_gan, whole epochs",
+                                                    "DCGAN.fit, whole epochs"]
+    projection = _bench_module("projection")
+    for row in full["runs"]:
+        # One pass over all 100 images an epoch (the full profile), not the quick profile's 5.
+        assert row["epoch_steps"] == 4 and len(row["epoch_s"]) == 2 and row["finite"]
+        assert row["steps_per_s"] == pytest.approx(4 / row["epoch_s"][1])
+        assert row["projected_recipe_s"] == pytest.approx(
+            projection.project_from_epochs(row["epoch_s"], 4))
+        assert row["host_peak_rss_mib"] > 0
+    # The run folder train_gan wrote holds two epochs' grids: monitor and checkpoints ran.
+    assert len(list((tmp_path / "work" / "full-float32" / "grids").glob("*.png"))) == 2
+
+
+def test_whole_epoch_projection_adds_the_first_epochs_extra_time_once():
+    projection = _bench_module("projection")
+    steady = projection.project_from_epochs([20.0, 20.0], 6332)
+    assert steady == pytest.approx(189_960 * 20.0 / 6332)          # 30 epochs of 20 s
+    assert projection.project_from_epochs([38.0, 20.0], 6332) == pytest.approx(steady + 18.0)
+    # A shorter epoch (fewer images) scales to the report's 6,332 steps an epoch.
+    assert projection.project_from_epochs([5.0, 5.0], 1583) == pytest.approx(
+        189_960 * 5.0 / 1583)
+
+
+def test_report_keeps_step_checks_and_whole_epoch_runs_apart(tmp_path):
+    report = _bench_module("report")
+    machine = {"date": "2026-11-27T00:00:00", "cpu": "x", "cores": 16, "gpus": ["G"],
+               "backend": "jax", "platform": "linux", "python": "3.12", "ram_gib": 1,
+               "versions": {}}
+    step = {"machine": machine, "device": "G", "backend": "jax", "on_gpu": True,
+            "results": [{"model": "gan", "variant": "train_gan, timed per step",
+                         "policy": "float32", "steps_per_s": 100.0, "finite": True,
+                         "projected_recipe_s": 1899.6, "peak_gpu_mib": 1.0}]}
+
+    def run(images, rate):
+        return {"machine": machine, "device": "G", "backend": "jax", "on_gpu": True,
+                "full_data": {"images": images, "decode_s": 1.0, "decode_images_per_s": 9.0,
+                              "runs": [{"variant": "train_gan, whole epochs",
+                                        "policy": "mixed_bfloat16", "epoch_s": [9.0, 6332 / rate],
+                                        "epoch_steps": 6332, "steps_per_s": rate,
+                                        "projected_recipe_s": 189_960 / rate, "finite": True,
+                                        "host_peak_rss_mib": 4000.0}]}}
+
+    (tmp_path / "a_step.json").write_text(json.dumps(step))
+    (tmp_path / "b_full.json").write_text(json.dumps(run(202_599, 300.0)))
+    (tmp_path / "c_small.json").write_text(json.dumps(run(50_000, 250.0)))
+    steps, full = report.load_gpu_results(tmp_path), report.load_gpu_full_runs(tmp_path)
+    assert [p["file"] for p in steps] == ["a_step.json"]
+    assert [p["file"] for p in full] == ["b_full.json", "c_small.json"]
+    table = report.full_epochs_table(full)
+    assert list(table["images"]) == [202_599, 50_000] and list(table["steps/s"]) == [300, 250]
+    rows = report.projection_rows({}, steps, full)
+    gpu = [r for r in rows if r["kind"] == "gpu"]
+    # The per-step check, and only the whole-epoch run over all of CelebA.
+    assert [round(r["gan_s"]) for r in gpu] == [1900, round(189_960 / 300)]
+    assert "whole epochs" in gpu[1]["label"]
+
+
 def _bench_module(name: str):
     sys.path.insert(0, str(ROOT))
     try:

@@ -297,6 +297,33 @@ def test_run_folder_holds_grids_history_checkpoint_and_generator(trained):
     assert metadata["epochs_done"] == 2 and metadata["backend"] == keras.backend.backend()
 
 
+def test_history_orders_step_losses_reported_out_of_order():
+    # JAX and PyTorch may call the history callback from several threads, out of order.
+    history = {}
+    callback = G._History(history)
+    callback.on_epoch_begin(0)
+    means = [(0, 1.0, 4.0), (1, 2.0, 3.0), (2, 3.0, 3.0)]   # running means after 1, 2, 3 steps
+    for batch, d, g in (means[2], means[0], means[1]):
+        callback.on_train_batch_end(batch, {"d_loss": d, "g_loss": g})
+    callback.on_epoch_end(0, {"d_loss": 3.0, "g_loss": 3.0, "d_real_accuracy": 0.5,
+                              "d_fake_accuracy": 0.5})
+    assert history["step_d_loss"] == pytest.approx([1.0, 3.0, 5.0])
+    assert history["step_g_loss"] == pytest.approx([4.0, 2.0, 3.0])
+    assert history["d_loss"] == [3.0]
+
+
+def test_training_callbacks_let_keras_queue_steps_ahead(tmp_path):
+    # A callback that reads every step's loss on the training thread makes each step wait for
+    # the last: on a thread-safe backend (JAX, PyTorch) Keras must dispatch them asynchronously.
+    from keras.src import backend as keras_backend
+
+    history_cb = G._History({})
+    own = [history_cb, G._Monitor(tmp_path, np.zeros((1, G.LATENT_DIM)), None),
+           G._Checkpointer(tmp_path, history_cb)]
+    callbacks = keras.callbacks.CallbackList(own)
+    assert callbacks._async_train == keras_backend.IS_THREAD_SAFE
+
+
 def test_saved_generator_and_run_load_back_identically(trained):
     noise = G.latent_noise(3, 64, seed=5)
     expected = G.generate_images(trained.generator, 3, noise=noise)
