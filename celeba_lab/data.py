@@ -24,9 +24,12 @@ import json
 import math
 import os
 import sys
+import tempfile
+import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -718,6 +721,12 @@ _PROGRESS_FROM = 20_000            # report progress when decoding at least this
 # start, while two threads decode ~1,000 images in that time).
 _PROCESSES_FROM = 4_096
 _DECODE_RUN = 64                   # images one decoding thread takes at a time
+# A missing cache of this many images or more that need no resizing (CelebA's own 218 x 178) is
+# filled by the batches' first epoch (see _CacheFill) instead of before it, when it takes at
+# most this share of the machine's RAM, so that the OS file cache absorbs its writes in any order.
+_STREAM_FROM = 4_096
+_STREAM_RAM_SHARE = 1 / 8
+_STREAM_AHEAD = 4                  # batches the first epoch decodes ahead of the one it serves
 
 
 def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -941,10 +950,7 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     _check_crop(crop)
     if not ids:
         return np.empty((0, height, width, 3), dtype=np.uint8)
-    folder = _images_cache_dir()
-    _remove_stale_temp_files(folder)
-    key = _cache_key(data, ids, (height, width), crop)
-    path = folder / f"{key}-{len(ids)}x{height}x{width}.npy"
+    path = _cache_path(data, ids, (height, width), crop)
     if path.is_file():
         cached = _open_cache(path, (len(ids), height, width, 3))
         if cached is not None:
@@ -954,6 +960,13 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     with atomic_path(path) as temp:
         _fill_cache(temp, data, ids, (height, width), crop, workers, progress)
     return _open_cache(path, (len(ids), height, width, 3))
+
+
+def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) -> Path:
+    folder = _images_cache_dir()
+    _remove_stale_temp_files(folder)
+    key = _cache_key(data, ids, size, crop)
+    return folder / f"{key}-{len(ids)}x{size[0]}x{size[1]}.npy"
 
 
 def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -1117,6 +1130,176 @@ class _DecodingBlock:
         out.write(self.block.data)
 
 
+class _CacheFill:
+    """A cache file that the first epoch of its batches fills: each image is decoded when a
+    batch first asks for it (a few batches ahead, in threads), written to its row, and served.
+
+    Filling the whole cache before the first epoch, then reading it back, makes the epoch wait
+    for the decoding, then for the writes to reach the disk: for 20,000 images at 218 x 178 it
+    ran at 0.81 times the speed of Keras's ``image_dataset_from_directory``; filled by the
+    epoch, at 1.30 times (this project's 2-core machine). Once every row is written, the file is
+    flushed and moved into place by a thread of its own, as :func:`decoded_images` would have
+    left it; until then it is a temporary file that no other call reads. If the batches are
+    dropped before that (an interrupted epoch), the temporary file is deleted.
+    """
+
+    def __init__(self, path: Path, data: CelebA, ids: list[str], size: tuple[int, int],
+                 crop: str, workers: int | None = None) -> None:
+        self.path, self.size, self.crop = path, size, crop
+        self.image_dir, self.ids = data.image_dir, ids
+        n = len(ids)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npy", dir=path.parent)
+        os.close(fd)
+        self.temp = Path(name)
+        header = np.lib.format.open_memmap(self.temp, mode="w+", dtype=np.uint8,
+                                           shape=(n, *size, 3))
+        self.offset = header.offset
+        del header
+        #: The file's pixels, memory-mapped: rows not yet decoded read as zeros.
+        self.images = np.load(self.temp, mmap_mode="r")
+        self.fd = os.open(self.temp, os.O_RDWR)
+        self.row_bytes = size[0] * size[1] * 3
+        self.written = np.zeros(n, dtype=bool)
+        self.remaining = n
+        self.pending: dict[int, Future] = {}     # row -> the decoding job that covers it
+        # Rows decoded but not yet served, kept so that serving them needs no read back (at
+        # most _CHUNK_BYTES: beyond, the oldest are dropped and read from the file).
+        self.fresh: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.fresh_max = max(1, _CHUNK_BYTES // (size[0] * size[1] * 3))
+        self.lock = threading.Lock()
+        self.error: BaseException | None = None
+        self.finished: threading.Thread | None = None
+        self.pool = ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1))
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0
+
+    def decode_ahead(self, rows: np.ndarray) -> None:
+        """Start decoding the rows not yet written nor being decoded (one job)."""
+        with self.lock:
+            if self.error is not None or self.remaining == 0:
+                return
+            todo = [int(r) for r in dict.fromkeys(rows.tolist())
+                    if not self.written[r] and r not in self.pending]
+            if todo:
+                job = self.pool.submit(self._decode, todo)
+                for row in todo:
+                    self.pending[row] = job
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """``images[rows]``, decoding (and writing) the rows that are not in the file yet."""
+        if self.error is not None:
+            raise self.error
+        if self.remaining:
+            self.decode_ahead(rows)
+            with self.lock:
+                jobs = {id(j): j for r in rows.tolist() if (j := self.pending.get(r))}
+            for job in jobs.values():
+                # An interrupt while waiting propagates; only the job's own error is kept.
+                error = job.exception()
+                if error is not None:
+                    self._fail(error)
+                    raise error
+        with self.lock:
+            served = [self.fresh.pop(r, None) for r in rows.tolist()]
+        missing = [j for j, pixels in enumerate(served) if pixels is None]
+        if len(missing) == len(rows):
+            return _read_rows(self.images, rows, (self.fd, self.offset))
+        out = np.empty((len(rows), *self.size, 3), dtype=np.uint8)
+        for j, pixels in enumerate(served):
+            if pixels is not None:
+                out[j] = pixels
+        if missing:
+            out[missing] = _read_rows(self.images, rows[missing], (self.fd, self.offset))
+        return out
+
+    def _decode(self, rows: list[int]) -> None:
+        decoded = []
+        for row in rows:
+            pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
+            os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
+            decoded.append(pixels)
+        with self.lock:
+            for row, pixels in zip(rows, decoded):
+                self.fresh[row] = pixels
+            while len(self.fresh) > self.fresh_max:
+                self.fresh.popitem(last=False)
+            for row in rows:
+                if not self.written[row]:
+                    self.written[row] = True
+                    self.remaining -= 1
+                self.pending.pop(row, None)
+            last = self.remaining == 0 and self.finished is None
+            if last:
+                # Not a daemon: the interpreter waits for it, so the cache is not lost at exit.
+                self.finished = threading.Thread(target=self._move_into_place,
+                                                 name="celeba-cache-finish")
+                self.finished.start()
+
+    def _move_into_place(self) -> None:
+        try:
+            os.fsync(self.fd)
+            os.replace(self.temp, self.path)
+        except OSError as error:       # the disk filled up, say: the next run decodes again
+            warnings.warn(f"Could not save the image cache {self.path}: {error}", RuntimeWarning)
+            self.temp.unlink(missing_ok=True)
+
+    def _fail(self, error: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = error
+                self.temp.unlink(missing_ok=True)
+
+    def __del__(self) -> None:
+        # No decoding job is running: each holds a reference to this object. (This may run
+        # in a pool thread, which cannot wait for itself.)
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if getattr(self, "fd", None) is not None:
+            if self.finished is not None:
+                if self.finished is not threading.current_thread():
+                    self.finished.join()
+            elif self.error is None:
+                self.temp.unlink(missing_ok=True)     # an epoch left unfinished
+            os.close(self.fd)
+            self.fd = None
+
+
+def _ram_bytes() -> int:
+    import psutil
+
+    return psutil.virtual_memory().total
+
+
+def _images_for_batches(data: CelebA, ids: Iterable[str], size: int | Sequence[int],
+                        crop: str, kwargs: dict) -> tuple[np.ndarray, _CacheFill | None]:
+    """The cache of ``ids`` for batches: complete, or (see :class:`_CacheFill`) to be filled by
+    their first epoch when it is missing, large but well within RAM, needs no resizing, and
+    only this process reads the batches.
+
+    The epoch writes its rows in the shuffled order it reads them. While the file cache holds
+    them, that costs nothing; beyond, the disk writes them in that scattered order. For all of
+    CelebA at 218 x 178 (22 GB) the first epoch then ran at 0.68 times Keras's speed here and
+    the second, slowed by the last writes, at 1.14 times: filling the cache in order before the
+    epoch does better there (0.74 and 2.8 times).
+    """
+    ids = [str(i) for i in ids]
+    hw = _size_hw(size)
+    _check_crop(crop)
+    if (len(ids) >= _STREAM_FROM and not kwargs.get("use_multiprocessing")
+            and len(ids) * hw[0] * hw[1] * 3 <= _STREAM_RAM_SHARE * _ram_bytes()
+            and not _needs_pillow(data.path(ids[0]), hw, crop)):
+        path = _cache_path(data, ids, hw, crop)
+        cached = _open_cache(path, (len(ids), *hw, 3)) if path.is_file() else None
+        if cached is not None:
+            return cached, None
+        fill = _CacheFill(path, data, ids, hw, crop)
+        return fill.images, fill
+    return decoded_images(data, ids, size=size, crop=crop), None
+
+
 def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
                           size: int | Sequence[int] = IMAGE_SHAPE[:2], crop: str = "squash"
                           ) -> np.ndarray:
@@ -1153,19 +1336,22 @@ def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_rows(images: np.ndarray, rows: np.ndarray, file: tuple[str, int] | None) -> np.ndarray:
+def _read_rows(images: np.ndarray, rows: np.ndarray,
+               file: tuple[str | int, int] | None) -> np.ndarray:
     """``images[rows]`` as a new uint8 array.
 
-    For a cache file, the rows are read with positioned reads rather than through the memory
-    map: the pages then stay in the OS file cache instead of counting as this process's memory,
-    so a long epoch does not look like a leak to Colab's RAM meter.
+    For a cache file (its name, or a descriptor open on it, and the offset of its pixels), the
+    rows are read with positioned reads rather than through the memory map: the pages then stay
+    in the OS file cache instead of counting as this process's memory, so a long epoch does not
+    look like a leak to Colab's RAM meter.
     """
     if file is None:
         return np.asarray(images[rows])
     out = np.empty((len(rows), *images.shape[1:]), dtype=images.dtype)
     row_bytes = out[0].nbytes if len(rows) else 0
     name, offset = file
-    fd = os.open(name, os.O_RDONLY)
+    own = not isinstance(name, int)
+    fd = os.open(name, os.O_RDONLY) if own else name
     try:
         for j, row in enumerate(rows):
             view = memoryview(out[j]).cast("B")
@@ -1173,7 +1359,8 @@ def _read_rows(images: np.ndarray, rows: np.ndarray, file: tuple[str, int] | Non
             if got != row_bytes:
                 raise CorruptImageError(f"Image cache {name} is truncated; delete it to rebuild.")
     finally:
-        os.close(fd)
+        if own:
+            os.close(fd)
     return out
 
 
@@ -1207,7 +1394,9 @@ class _StreamedBatches:
     a fresh random subset when shuffling, else the next consecutive slice (wrapping around).
 
     Attributes:
-        images: The uint8 (or float) image array, usually from :func:`decoded_images`.
+        images: The uint8 (or float) image array, usually from :func:`decoded_images`. While
+            the first epoch is still filling the cache (see :func:`classifier_batches`), rows
+            it has not reached read as zeros: read batches, not this array.
         targets: Per-sample targets (float32) or ``None``.
         ids: The image id of each sample.
         rows: The row of ``images`` holding each sample.
@@ -1249,6 +1438,7 @@ class _StreamedBatches:
         self.steps_per_epoch = steps_per_epoch
         self.epoch = 0
         self._file = _cache_file_of(images)
+        self._fill: _CacheFill | None = None      # set when the first epoch fills the cache
         self._order_epoch = -1
         self._order = np.arange(n)
 
@@ -1282,12 +1472,24 @@ class _StreamedBatches:
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        pixels = _read_rows(self.images, self.rows[picked], self._file)
+        if self._fill is not None:
+            self._decode_ahead(index)
+            pixels = self._fill.read(self.rows[picked])
+        else:
+            pixels = _read_rows(self.images, self.rows[picked], self._file)
         x = np.divide(pixels, np.float32(255), dtype=np.float32) \
             if pixels.dtype == np.uint8 else pixels.astype(np.float32)
         if self.targets is None:
             return x
         return x, self.targets[picked]
+
+    def _decode_ahead(self, index: int) -> None:
+        # While the cache is being filled, the next batches decode while this one is used.
+        if self._fill.complete:
+            return
+        size = self.batch_size
+        for ahead in range(index + 1, min(index + 1 + _STREAM_AHEAD, len(self))):
+            self._fill.decode_ahead(self.rows[self.order[ahead * size:(ahead + 1) * size]])
 
     def batch_ids(self, index: int) -> pd.Index:
         """The image ids in batch ``index`` of the current epoch, in batch order."""
@@ -1344,7 +1546,10 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
         **kwargs: Passed to :class:`ImageBatches` (e.g. ``workers``).
 
     Returns:
-        The batches; images come from the :func:`decoded_images` cache.
+        The batches; images come from the :func:`decoded_images` cache. When that cache does
+        not exist yet, holds 4,096 images or more at their own size (CelebA's 218 x 178) and
+        takes at most an eighth of the RAM, the first epoch fills it: each image is decoded
+        the first time a batch asks for it.
 
     Raises:
         ValueError: a label is not 0 or 1.
@@ -1359,11 +1564,13 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
     values = np.asarray(labels.to_numpy())
     if not np.isin(values, (0, 1)).all():
         raise ValueError(f"labels must be 0/1, found values {sorted(set(values.tolist()))[:5]}.")
-    images = decoded_images(data, labels.index, size=size, crop=crop)
+    images, fill = _images_for_batches(data, labels.index, size, crop, kwargs)
     y = np.eye(2, dtype=np.float32)[values.astype(np.int64)] if one_hot \
         else values.astype(np.float32)
-    return _image_batches()(images, y, ids=labels.index, batch_size=batch_size, shuffle=shuffle,
-                            seed=seed, **kwargs)
+    batches = _image_batches()(images, y, ids=labels.index, batch_size=batch_size,
+                               shuffle=shuffle, seed=seed, **kwargs)
+    batches._fill = fill
+    return batches
 
 
 def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: int = 32,
@@ -1388,7 +1595,8 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
         **kwargs: Passed to :class:`ImageBatches`.
 
     Returns:
-        The batches.
+        The batches, from the :func:`decoded_images` cache (filled by the first epoch in the
+        case :func:`classifier_batches` describes: images at their own size).
 
     Raises:
         KeyError: some ``ids`` are not in the data set.
@@ -1406,11 +1614,13 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
     unknown = ids[~ids.isin(data.attributes.index)]
     if len(unknown):
         raise KeyError(f"{len(unknown)} ids are not in the data set, e.g. {list(unknown[:3])}")
-    images = decoded_images(data, distinct, size=size, crop=crop)
+    images, fill = _images_for_batches(data, distinct, size, crop, kwargs)
     targets = None if conditions is None else _condition_rows(conditions, ids)
-    return _image_batches()(images, targets, ids=ids, rows=rows, batch_size=batch_size,
-                            shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch,
-                            **kwargs)
+    batches = _image_batches()(images, targets, ids=ids, rows=rows, batch_size=batch_size,
+                               shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch,
+                               **kwargs)
+    batches._fill = fill
+    return batches
 
 
 def _condition_rows(conditions: pd.DataFrame, ids: pd.Index) -> np.ndarray:

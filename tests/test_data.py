@@ -598,6 +598,118 @@ def test_workers_that_cannot_run_leave_the_work_to_threads(synthetic_data, tmp_c
     np.testing.assert_array_equal(images, expected)
 
 
+def _cache_files(pattern: str = "*") -> list[str]:
+    """Names in the image cache: "*.npy" the finished caches, ".*.tmp.npy" those being
+    written, "*" everything."""
+    folder = config.cache_dir() / "images"
+    names = sorted(p.name for p in folder.glob(pattern)) if folder.is_dir() else []
+    return names if pattern.startswith((".", "*.*")) or pattern == "*" else [
+        n for n in names if not n.startswith(".")]
+
+
+def test_first_epoch_fills_a_large_missing_cache_as_it_reads(synthetic_data, tmp_cache,
+                                                             monkeypatch):
+    # CelebA's own 218 x 178, many images, no cache: the batches' first epoch decodes each
+    # image when first asked for (a few batches ahead), serves it and writes it to its row.
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:230])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=20, shuffle=True, seed=3)
+    assert batches._fill is not None
+    assert _cache_files("*.npy") == []                       # nothing decoded yet
+    for index in range(len(batches)):
+        x, y = batches[index]
+        expected = np.stack([D.decode_image(synthetic_data.path(i))
+                             for i in batches.batch_ids(index)])
+        np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8), expected)
+        np.testing.assert_array_equal(y[:, 1], labels[batches.batch_ids(index)].to_numpy())
+    fill = batches._fill
+    assert fill.complete and fill.remaining == 0
+    fill.finished.join()                    # flushed and moved into place by its own thread
+    assert len(_cache_files("*.npy")) == 1 and _cache_files(".*.tmp.npy") == []
+    # The file is the cache decoded_images reads: same key, every row decoded.
+    cached = D.decoded_images(synthetic_data, labels.index)
+    assert str(cached.filename).endswith(_cache_files("*.npy")[0])
+    ids = labels.index[::23]
+    np.testing.assert_array_equal(cached[::23], np.stack([D.decode_image(
+        synthetic_data.path(i)) for i in ids]))
+    # Later epochs, and new batches over the same ids, read the finished cache.
+    batches.on_epoch_end()
+    x, _ = batches[0]
+    np.testing.assert_array_equal(np.round(x * 255).astype(np.uint8), np.stack(
+        [D.decode_image(synthetic_data.path(i)) for i in batches.batch_ids(0)]))
+    assert D.classifier_batches(synthetic_data, labels, batch_size=20)._fill is None
+
+
+def test_first_epoch_fill_is_used_only_where_it_helps(synthetic_data, tmp_cache, monkeypatch):
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    ids = synthetic_data.attributes.index[:150]
+    labels = synthetic_data.labels("Male", ids)
+    # A resize (the GAN's 64 x 64) is Pillow's work: decoded before, by processes or threads.
+    assert D.gan_batches(synthetic_data, ids, size=64)._fill is None
+    # Batches read by other processes cannot share the filling.
+    assert D.classifier_batches(synthetic_data, labels, use_multiprocessing=True,
+                                workers=2)._fill is None
+    assert len(_cache_files("*.npy")) == 2
+    # Too few images: decoded before the epoch, as always.
+    assert D.classifier_batches(synthetic_data, labels[:99])._fill is None
+    # A cache beyond an eighth of the RAM: its scattered writes would wait for the disk.
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 8 * 218 * 178 * 3 * 120)
+    assert D.classifier_batches(synthetic_data, labels[:120])._fill is not None
+    assert D.classifier_batches(synthetic_data, labels[:121])._fill is None
+
+
+def test_batches_read_by_several_threads_while_filling_get_the_right_images(
+        synthetic_data, tmp_cache, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    labels = synthetic_data.labels("Smiling", synthetic_data.attributes.index[:300])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=16, shuffle=True)
+    with ThreadPoolExecutor(4) as pool:          # as Keras's workers=4 reads them
+        got = list(pool.map(lambda i: batches[i][0], range(len(batches))))
+    for index in (0, 7, len(batches) - 1):
+        np.testing.assert_array_equal(np.round(got[index] * 255).astype(np.uint8), np.stack(
+            [D.decode_image(synthetic_data.path(i)) for i in batches.batch_ids(index)]))
+    batches._fill.finished.join()
+    assert len(_cache_files("*.npy")) == 1
+
+
+def test_an_interrupted_first_epoch_leaves_no_files(synthetic_data, tmp_cache, monkeypatch):
+    import gc
+
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:200])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=20, shuffle=True)
+    batches[0], batches[1]
+    assert _cache_files(".*.tmp.npy") != []        # being filled
+    del batches
+    # Deleted once the decoding already in flight (a few batches ahead) has ended.
+    deadline = time.monotonic() + 30
+    while _cache_files() and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert _cache_files() == []
+
+
+def test_a_corrupt_image_in_the_first_epoch_names_the_file_and_leaves_no_cache(
+        hand_root, tmp_cache, monkeypatch):
+    images = hand_root / "img_align_celeba"
+    bad = images / "000023.jpg"
+    bad.write_bytes(bad.read_bytes()[:-300])   # header intact, scan data cut short
+    monkeypatch.setattr(D, "_STREAM_FROM", 4)
+    data = D.load_celeba(hand_root)
+    size = D.decode_image(images / "000001.jpg").shape[:2]     # the files' own size
+    labels = data.labels("Male")
+    batches = D.classifier_batches(data, labels, batch_size=5, size=size)
+    assert batches._fill is not None
+    with pytest.raises(D.CorruptImageError, match="000023.jpg"):
+        for index in range(len(batches)):
+            batches[index]
+    assert _cache_files() == []
+    with pytest.raises(D.CorruptImageError, match="000023.jpg"):   # and it says so again
+        batches[len(batches) - 1]
+
+
 def _textured(seed: int, size=(218, 178)) -> Image.Image:
     """A smooth random picture: every resampling or decoding difference shows in its pixels."""
     rng = np.random.default_rng(seed)
