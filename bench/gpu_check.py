@@ -166,6 +166,28 @@ def _train_gan(data, policy: str, args, work: Path, timer) -> None:
               callbacks=[timer])
 
 
+def _epoch_clock():
+    """A callback that records whole-epoch seconds and the epoch's mean losses, and nothing
+    per step (so, with train_gan's own callbacks, Keras can queue steps ahead)."""
+    import keras
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.losses = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            # Reading the loss waits for the epoch's last step. Placed last among the
+            # callbacks, the clock also counts train_gan's monitor grid and checkpoint.
+            self.losses.append(float(logs["d_loss"]))
+            self.seconds.append(time.perf_counter() - self.began)
+
+    return EpochClock()
+
+
 def _epoch_timed_gan(data, policy: str, args, memory: DeviceMemory) -> dict[str, Any]:
     """Steps/s of a plain ``DCGAN.fit`` timed over a whole second epoch.
 
@@ -179,21 +201,9 @@ def _epoch_timed_gan(data, policy: str, args, memory: DeviceMemory) -> dict[str,
     from celeba_lab.data import gan_batches
     from celeba_lab.gan import build_gan
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds, self.losses = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.losses.append(float(logs["d_loss"]))  # waits for the epoch's last step
-            self.seconds.append(time.perf_counter() - self.began)
-
     keras.mixed_precision.set_global_policy(policy)
     memory.reset()
-    timer = EpochTimer()
+    timer = _epoch_clock()
     try:
         gan = build_gan(seed=0, width=args.width)
         batches = gan_batches(data, batch_size=32, steps_per_epoch=args.steps, seed=0)
@@ -248,27 +258,6 @@ def _run(model: str, policy: str, data, args, work: Path, memory: DeviceMemory
             "recipe_steps": total_steps,
             "projected_recipe_s": total_steps / rate if rate and math.isfinite(rate) else None,
             "losses": timer.losses}
-
-
-def _epoch_clock():
-    """A callback that records whole-epoch seconds and the epoch's mean losses, and nothing
-    per step (so, with train_gan's own callbacks, Keras can queue steps ahead)."""
-    import keras
-
-    class EpochClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds, self.losses = [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            # Last in the list: the monitor's grid and the checkpoint are inside the epoch.
-            self.losses.append(float(logs["d_loss"]))
-            self.seconds.append(time.perf_counter() - self.began)
-
-    return EpochClock()
 
 
 def _full_epochs_row(variant: str, policy: str, clock, steps: int, started: float,
