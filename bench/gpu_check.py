@@ -368,8 +368,6 @@ def main(argv: list[str] | None = None) -> int:
                                  else ["float32"])
     memory = DeviceMemory(backend, on_gpu)
 
-    from celeba_lab._io import write_json_atomic
-
     if args.full_data:
         return _main_full_data(args, backend, device, on_gpu, policies, memory)
     with tempfile.TemporaryDirectory(prefix="celeba-gpu-check-") as tmp:
@@ -417,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         "results": results, "finite": ok,
         "tensorflow_imported": "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None,
     }
+    from celeba_lab._io import write_json_atomic
+
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(args.out, payload)
     print(f"results written to {args.out}")

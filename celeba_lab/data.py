@@ -28,7 +28,6 @@ import tempfile
 import threading
 import time
 import warnings
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -1162,10 +1161,6 @@ class _CacheFill:
         self.written = np.zeros(n, dtype=bool)
         self.remaining = n
         self.pending: dict[int, Future] = {}     # row -> the decoding job that covers it
-        # Rows decoded but not yet served, kept so that serving them needs no read back (at
-        # most _CHUNK_BYTES: beyond, the oldest are dropped and read from the file).
-        self.fresh: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.fresh_max = max(1, _CHUNK_BYTES // (size[0] * size[1] * 3))
         self.lock = threading.Lock()
         self.error: BaseException | None = None
         self.finished: threading.Thread | None = None
@@ -1201,30 +1196,14 @@ class _CacheFill:
                 if error is not None:
                     self._fail(error)
                     raise error
-        with self.lock:
-            served = [self.fresh.pop(r, None) for r in rows.tolist()]
-        missing = [j for j, pixels in enumerate(served) if pixels is None]
-        if len(missing) == len(rows):
-            return _read_rows(self.images, rows, (self.fd, self.offset))
-        out = np.empty((len(rows), *self.size, 3), dtype=np.uint8)
-        for j, pixels in enumerate(served):
-            if pixels is not None:
-                out[j] = pixels
-        if missing:
-            out[missing] = _read_rows(self.images, rows[missing], (self.fd, self.offset))
-        return out
+        # Just written, the rows are in the OS file cache: reading them back costs a copy.
+        return _read_rows(self.images, rows, (self.fd, self.offset))
 
     def _decode(self, rows: list[int]) -> None:
-        decoded = []
         for row in rows:
             pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
             os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
-            decoded.append(pixels)
         with self.lock:
-            for row, pixels in zip(rows, decoded):
-                self.fresh[row] = pixels
-            while len(self.fresh) > self.fresh_max:
-                self.fresh.popitem(last=False)
             for row in rows:
                 if not self.written[row]:
                     self.written[row] = True
@@ -1357,7 +1336,8 @@ def _read_rows(images: np.ndarray, rows: np.ndarray,
             view = memoryview(out[j]).cast("B")
             got = os.preadv(fd, [view], offset + int(row) * row_bytes)
             if got != row_bytes:
-                raise CorruptImageError(f"Image cache {name} is truncated; delete it to rebuild.")
+                raise CorruptImageError(f"Image cache {name if own else images.filename} is "
+                                        f"truncated; delete it to rebuild.")
     finally:
         if own:
             os.close(fd)
