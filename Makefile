@@ -3,7 +3,8 @@
 #   make test   set up .venv when missing, then run the unit tests (under each Keras backend)
 #               and nbval over every chapter (a following `make book` renders nbval's outputs)
 # Other targets: check-book (build + browser check of the HTML), sync (md -> ipynb),
-# bench (speed and memory against the standard Keras ways), clean.
+# bench (speed and memory against the standard Keras ways), bench-chapters (each chapter's
+# peak memory on the full data set), clean.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -30,7 +31,7 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning
 NOTEBOOK_SOURCES := $(shell grep -l '^jupytext:' book/*.md)
 NOTEBOOKS := $(NOTEBOOK_SOURCES:.md=.ipynb)
 
-.PHONY: install test unit chapters book check-book sync bench bench-full clean
+.PHONY: install test unit chapters book check-book sync bench bench-full bench-chapters clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +73,11 @@ bench: install
 
 bench-full: install
 	$(BIN)/python -m bench --full
+
+# Every chapter on all 202,599 images (synthetic unless CELEBA_ROOT is set), full-profile sample
+# sizes, short training: each chapter's peak memory against Colab's RAM.
+bench-chapters: install
+	$(BIN)/python -m bench.chapter_memory
 
 clean:
 	rm -rf _build .cache .pytest_cache

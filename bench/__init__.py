@@ -23,6 +23,10 @@ Modules:
     projected from measured steps per second.
 ``bench.report``
     What the performance appendix reads: results files, GPU results, tables, a small live run.
+``bench.chapter_memory``
+    Every chapter's notebook run on all 202,599 images with the full profile's sample sizes
+    and short training (``make bench-chapters``): each chapter's peak memory against Colab's
+    RAM, written to ``bench/results/chapter_memory.json``.
 ``bench.timing``, ``bench.memory``
     Steps per second from a ``fit()`` callback; peak memory sampled in a thread.
 ``bench/gpu_check.py``

@@ -135,6 +135,12 @@ def load_gpu_full_runs(folder: Path = GPU_RESULTS_DIR) -> list[dict[str, Any]]:
     return _gpu_files(folder, "full_data")
 
 
+def load_chapter_memory(folder: Path = RESULTS_DIR) -> dict[str, Any] | None:
+    """Each chapter's peak memory on the full data set (``python -m bench.chapter_memory``),
+    or ``None`` when it was not measured."""
+    return _read(folder, "chapter_memory")
+
+
 # --------------------------------------------------------------------------- tables
 
 
@@ -229,6 +235,21 @@ def full_epochs_table(full_runs: list[dict[str, Any]]):
                 "finite losses": bool(r["finite"]),
             })
     return pd.DataFrame(rows)
+
+
+def chapter_memory_table(result: dict[str, Any]):
+    """One row per chapter: how long it ran and its peak memory (GiB), and whether it passed."""
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "chapter": r["chapter"],
+        "ran (min)": round(r["seconds"] / 60, 1),
+        "anonymous peak (GiB)": round(r["peak_anon_mib"] / 1024, 2),
+        "resident peak (GiB)": round(r["peak_rss_mib"] / 1024, 2),
+        "anonymous peak reached in": r.get("peak_anon_code") or "(not recorded)",
+        "within Colab's RAM": r["peak_anon_mib"] / 1024 < result["colab_ram_gib"],
+        "ran to the end": bool(r["ok"]),
+    } for r in result["rows"]])
 
 
 def projection_rows(results: Results, gpu_results: list[dict[str, Any]],

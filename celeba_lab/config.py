@@ -11,12 +11,16 @@ Three settings, each an environment variable so that a notebook, a shell and CI 
 ``CELEBA_LAB_PROFILE``
     ``quick`` (default: small samples and few epochs, so every chapter runs on a laptop CPU in
     minutes) or ``full`` (the source report's recipe: 10,000 / 2,000 / 1,000 images per
-    attribute, 15 classifier epochs, 30 GAN epochs over all images).
+    attribute, 15 classifier epochs, 30 GAN epochs over all images), optionally followed by
+    changed fields: ``full:classifier_epochs=1,gan_epochs=1,gan_steps_per_epoch=10`` runs
+    every chapter on the full data and sample sizes with short training, to check that a
+    machine holds them before it spends hours training.
 """
 
 from __future__ import annotations
 
 import os
+import dataclasses
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -107,33 +111,69 @@ def get_profile(name: str | None = None, **changes) -> Profile:
     """Return the run profile ``name`` (default: ``$CELEBA_LAB_PROFILE`` or ``"quick"``).
 
     Args:
-        name: ``"quick"`` or ``"full"``; ``None`` for the configured one.
+        name: ``"quick"`` or ``"full"``, optionally with changed fields after a colon
+            (``"full:classifier_epochs=1"``); ``None`` for the configured one.
         **changes: Fields to replace in the returned copy.
 
     Returns:
         The :class:`Profile`.
 
     Raises:
-        ValueError: ``name`` is not a known profile.
+        ValueError: ``name`` is not a known profile, or names a field or value it cannot
+            have.
 
     Example:
         >>> get_profile("quick", gan_epochs=5).gan_epochs
         5
     """
-    name = name or _setting(PROFILE_ENV) or "quick"
-    if name not in PROFILES:
+    spec = name or _setting(PROFILE_ENV) or "quick"
+    base, _, changed = spec.partition(":")
+    if base not in PROFILES:
         raise ValueError(
-            f"Unknown profile {name!r}; choose one of {sorted(PROFILES)} "
+            f"Unknown profile {base!r}; choose one of {sorted(PROFILES)} "
             f"(set {PROFILE_ENV} or call celeba_lab.set_profile)."
         )
-    return replace(PROFILES[name], **changes) if changes else PROFILES[name]
+    profile = PROFILES[base]
+    if changed:
+        # The name keeps the changes, so that nothing trained under it passes for the profile.
+        profile = replace(profile, name=spec, **_parse_changes(changed, spec))
+    return replace(profile, **changes) if changes else profile
+
+
+def _parse_changes(text: str, spec: str) -> dict[str, object]:
+    """``"gan_epochs=1,classifier_sizes=100/10/10"`` -> the changed :class:`Profile` fields."""
+    fields = {f.name: f.type for f in dataclasses.fields(Profile) if f.name != "name"}
+    changes: dict[str, object] = {}
+    for item in text.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if key not in fields or not sep:
+            raise ValueError(
+                f"Cannot read {item!r} in the profile {spec!r}: write field=value pairs "
+                f"separated by commas, with fields among {sorted(fields)}.")
+        try:
+            if "tuple" in fields[key]:
+                changes[key] = tuple(int(v) for v in value.split("/"))
+                if len(changes[key]) != 3:
+                    raise ValueError
+            elif value.lower() == "none" and "None" in fields[key]:
+                changes[key] = None
+            else:
+                changes[key] = int(value)
+        except ValueError:
+            raise ValueError(
+                f"Cannot read {item!r} in the profile {spec!r}: {key} takes "
+                + ("sizes such as 10000/2000/1000" if "tuple" in fields[key] else
+                   "a whole number" + (" or none" if "None" in fields[key] else ""))
+                + ".") from None
+    return changes
 
 
 def set_profile(name: str) -> Profile:
     """Select the run profile for this process (overrides ``$CELEBA_LAB_PROFILE``).
 
     Args:
-        name: ``"quick"`` or ``"full"``.
+        name: ``"quick"`` or ``"full"``, optionally with changed fields after a colon (see
+            :func:`get_profile`).
 
     Returns:
         The selected :class:`Profile`.

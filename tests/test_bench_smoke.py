@@ -209,3 +209,65 @@ def test_peak_memory_counts_the_memory_of_child_processes():
         subprocess.run(child, check=True)
     assert memory.peak["anon"] - memory.floor["anon"] > 250
     assert memory.peak["rss"] - memory.floor["rss"] > 250
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_chapter_memory_follows_the_kernel_and_names_a_failing_cell(tmp_path):
+    # A chapter's peak memory is its kernel's (and the kernel's workers'): a cell that holds
+    # 400 MiB shows, and a cell that fails ends the chapter with its number and error.
+    from bench.chapter_memory import run_chapter
+
+    heavy = _notebook(tmp_path / "01_heavy.ipynb",
+                      "import numpy as np\nx = np.ones(400 * 2**20, dtype=np.uint8)",
+                      "del x")
+    row = run_chapter(heavy)
+    assert row["ok"] and row["error"] is None and row["chapter"] == "01_heavy"
+    assert 400 < row["peak_anon_mib"] < 1500
+    assert row["peak_anon_cell"] == 0 and row["peak_anon_code"] == "import numpy as np"
+    assert row["peak_kernel_rss_mib"] >= row["peak_anon_mib"] - row["peak_workers_rss_mib"]
+    child = ("import subprocess, sys\nsubprocess.run([sys.executable, '-c', "
+             "'x = bytearray(300 * 2**20); import time; time.sleep(1)'], check=True)")
+    worker = run_chapter(_notebook(tmp_path / "02_worker.ipynb", child))
+    assert worker["peak_workers_rss_mib"] > 250
+    broken = _notebook(tmp_path / "03_broken.ipynb", "a = 1", "raise KeyError('Blond')",
+                       "never_run()")
+    row = run_chapter(broken)
+    assert not row["ok"] and row["error"].startswith("cell 1:") and "Blond" in row["error"]
+
+
+def test_chapter_memory_table_and_figure_read_the_results():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bench.chapter_memory import DEFAULT_CHANGES, chapter_notebooks
+    from bench.report import chapter_memory_table
+    from celeba_lab import config
+    from celeba_lab.plots import plot_chapter_memory
+
+    assert [p.name[:2] for p in chapter_notebooks(["2", "05"])] == ["02", "05"]
+    with pytest.raises(SystemExit, match="No chapter numbered 42"):
+        chapter_notebooks(["42"])
+    profile = config.get_profile(f"full:{DEFAULT_CHANGES}")
+    assert profile.classifier_sizes == config.PROFILES["full"].classifier_sizes
+    result = {"colab_ram_gib": 12.7, "rows": [
+        {"chapter": "01_data", "seconds": 90.0, "peak_anon_mib": 900.0,
+         "peak_rss_mib": 1400.0, "ok": True},
+        {"chapter": "05_mode_collapse", "seconds": 600.0, "peak_anon_mib": 14_000.0,
+         "peak_rss_mib": 15_000.0, "ok": False}]}
+    table = chapter_memory_table(result)
+    assert table["within Colab's RAM"].tolist() == [True, False]
+    assert table["ran to the end"].tolist() == [True, False]
+    assert table["anonymous peak (GiB)"].tolist() == [0.88, 13.67]
+    fig = plot_chapter_memory(result["rows"], limit_gib=12.7)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["01 data", "05 mode collapse (failed)"]
+    assert any(line.get_xdata()[0] == 12.7 for line in fig.axes[0].get_lines())

@@ -749,6 +749,30 @@ def test_measure_gives_the_probabilities_and_the_concatenated_features(meter):
         meter.measure(_images_with_channel_means([[0.5, 0.5, 0.5]], size=(16, 16)))
 
 
+def test_meter_resizes_and_measures_a_chunk_at_a_time(meter, monkeypatch):
+    # 10,000 generated faces upsampled to 218 x 178 at once would take 4.7 GB of RAM: the meter
+    # resizes a chunk at a time, and the results do not depend on the chunking.
+    rng = np.random.default_rng(5)
+    generated = rng.random((11, 16, 16, 3)).astype(np.float32)
+    whole_measure = meter.measure(generated, resize=True)
+    whole_probs = meter.probabilities(generated, resize=True)
+    resized = []
+    real_resize = cc.resize_faces
+    monkeypatch.setattr(cc, "resize_faces", lambda x, size, **kw: (
+        resized.append(len(x)), real_resize(x, size, **kw))[1])
+    monkeypatch.setattr(cc, "_MEASURE_CHUNK", 4)
+    chunked = meter.measure(generated, resize=True)
+    assert resized == [4, 4, 3]           # once per chunk for all the meter's classifiers
+    pd.testing.assert_frame_equal(chunked.probabilities, whole_measure.probabilities,
+                                  atol=1e-6)
+    np.testing.assert_allclose(chunked.features, whole_measure.features, atol=1e-6)
+    assert chunked.features.dtype == np.float32
+    pd.testing.assert_frame_equal(meter.probabilities(generated, resize=True), whole_probs,
+                                  atol=1e-6)
+    with pytest.raises(ValueError, match="No images"):
+        meter.measure(generated[:0], resize=True)
+
+
 def test_measure_real_faces_reads_in_chunks_at_the_generators_resolution(meter, monkeypatch):
     from celeba_lab import data as data_module
 

@@ -33,6 +33,39 @@ def test_profile_field_changes():
     assert config.get_profile("quick").gan_epochs != 7  # the stored profile is untouched
 
 
+def test_profile_with_changed_fields_from_environment(monkeypatch, tmp_cache):
+    spec = "full:classifier_epochs=1,gan_epochs=2,gan_steps_per_epoch=10"
+    monkeypatch.setenv(config.PROFILE_ENV, spec)
+    profile = config.get_profile()
+    assert (profile.classifier_epochs, profile.gan_epochs, profile.gan_steps_per_epoch) == (1, 2, 10)
+    # The rest is the full profile's: its data and sample sizes.
+    assert profile.classifier_sizes == (10_000, 2_000, 1_000)
+    assert profile.collapse_samples == config.PROFILES["full"].collapse_samples
+    # Its name is not "full": nothing trained under it passes for the full profile.
+    assert profile.name == spec
+    assert config.PROFILES["full"].classifier_epochs == 15
+
+
+def test_profile_changes_read_sizes_and_none():
+    profile = config.get_profile("quick:classifier_sizes=200/20/10, natural_test_images=none")
+    assert profile.classifier_sizes == (200, 20, 10) and profile.natural_test_images is None
+    assert config.get_profile("full:natural_test_images=500").natural_test_images == 500
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("full:epochs=1", r"epochs=1.*fields among.*classifier_epochs"),
+    ("full:gan_epochs", r"field=value pairs"),
+    ("full:gan_epochs=many", r"gan_epochs takes a whole number\."),
+    ("full:gan_steps_per_epoch=x", r"a whole number or none"),
+    ("full:gan_epochs=none", r"gan_epochs takes a whole number\."),
+    ("full:classifier_sizes=100/10", r"sizes such as 10000/2000/1000"),
+    ("fast:gan_epochs=1", r"Unknown profile 'fast'"),
+])
+def test_profile_changes_that_cannot_be_read_say_why(spec, message):
+    with pytest.raises(ValueError, match=message):
+        config.get_profile(spec)
+
+
 def test_unknown_profile_names_the_choices():
     with pytest.raises(ValueError, match=r"'quick'.*'full'|'full'.*'quick'"):
         config.get_profile("fast")

@@ -652,10 +652,129 @@ def test_first_epoch_fill_is_used_only_where_it_helps(synthetic_data, tmp_cache,
     assert len(_cache_files("*.npy")) == 2
     # Too few images: decoded before the epoch, as always.
     assert D.classifier_batches(synthetic_data, labels[:99])._fill is None
-    # A cache beyond an eighth of the RAM: its scattered writes would wait for the disk.
+    # Up to an eighth of the RAM the cache keeps the order of the ids, beyond it the order of
+    # the first epoch (where scattered writes would wait for the disk).
     monkeypatch.setattr(D, "_ram_bytes", lambda: 8 * 218 * 178 * 3 * 120)
-    assert D.classifier_batches(synthetic_data, labels[:120])._fill is not None
-    assert D.classifier_batches(synthetic_data, labels[:121])._fill is None
+    within = D.classifier_batches(synthetic_data, labels[:120], shuffle=True)
+    beyond = D.classifier_batches(synthetic_data, labels[:121], shuffle=True)
+    assert within._fill is not None and beyond._fill is not None
+    assert np.array_equal(within.rows, np.arange(120))
+    assert np.array_equal(beyond.rows[beyond.order], np.arange(121))
+
+
+def _served(batches, index: int) -> np.ndarray:
+    x = batches[index][0] if isinstance(batches[index], tuple) else batches[index]
+    return np.round(x * 255).astype(np.uint8)
+
+
+def _decoded(data, ids) -> np.ndarray:
+    """The images ``ids`` decoded one by one (by the real decoder, even when a test has
+    replaced the package's)."""
+    return np.stack([_DECODE_IMAGE(data.path(i)) for i in ids])
+
+
+_DECODE_IMAGE = D.decode_image
+
+
+def test_a_cache_beyond_the_ram_share_is_laid_out_in_the_first_epochs_order(
+        synthetic_data, tmp_cache, monkeypatch):
+    # A cache larger than an eighth of the RAM: the first epoch writes it from start to end,
+    # each image at the place the epoch reaches it, and batches read it through their rows.
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:230])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=20, shuffle=True, seed=3)
+    assert batches._fill is not None
+    for index in range(len(batches)):
+        np.testing.assert_array_equal(_served(batches, index),
+                                      _decoded(synthetic_data, batches.batch_ids(index)))
+        np.testing.assert_array_equal(batches[index][1][:, 1],
+                                      labels[batches.batch_ids(index)].to_numpy())
+    batches._fill.finished.join()
+    assert _cache_files(".*.tmp*") == []
+    caches = _cache_files("*.npy")
+    assert len(caches) == 2 and sum(n.endswith(".order.npy") for n in caches) == 1
+    # The file holds the images in the order the first epoch read them...
+    first_epoch = labels.index[batches.order]
+    pixels = np.load(config.cache_dir() / "images" / next(
+        n for n in caches if not n.endswith(".order.npy")), mmap_mode="r")
+    np.testing.assert_array_equal(pixels[:5], _decoded(synthetic_data, first_epoch[:5]))
+    np.testing.assert_array_equal(pixels[-3:], _decoded(synthetic_data, first_epoch[-3:]))
+    # ... and, through their rows, later epochs and new batches with any seed read it:
+    # nothing is decoded again.
+    batches.on_epoch_end()
+    np.testing.assert_array_equal(_served(batches, 2),
+                                  _decoded(synthetic_data, batches.batch_ids(2)))
+    monkeypatch.setattr(D, "decode_image", _no_decoding)
+    for seed, shuffle in ((3, True), (8, True), (0, False)):
+        again = D.classifier_batches(synthetic_data, labels, batch_size=20, shuffle=shuffle,
+                                     seed=seed)
+        assert again._fill is None and again.images.filename == pixels.filename
+        np.testing.assert_array_equal(_served(again, 4),
+                                      _decoded(synthetic_data, again.batch_ids(4)))
+
+
+def _no_decoding(*args, **kwargs):
+    raise AssertionError("decoded again")
+
+
+def test_a_gan_cache_in_the_first_epochs_order_serves_repeated_ids(
+        synthetic_data, tmp_cache, monkeypatch):
+    # Repeated ids (attribute-balanced resampling) share one row, wherever the layout puts it.
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    base = synthetic_data.attributes.index[:150]
+    ids = base.append(base[:40])
+    batches = D.gan_batches(synthetic_data, ids, size=(218, 178), batch_size=19, seed=5)
+    assert batches._fill is not None and batches.images.shape[0] == 150
+    for index in range(len(batches)):
+        np.testing.assert_array_equal(_served(batches, index),
+                                      _decoded(synthetic_data, batches.batch_ids(index)))
+    batches._fill.finished.join()
+    monkeypatch.setattr(D, "decode_image", _no_decoding)
+    again = D.gan_batches(synthetic_data, ids, size=(218, 178), batch_size=19, seed=1)
+    assert again._fill is None
+    np.testing.assert_array_equal(_served(again, 3),
+                                  _decoded(synthetic_data, again.batch_ids(3)))
+
+
+def test_an_order_file_whose_cache_is_gone_is_filled_again(synthetic_data, tmp_cache,
+                                                           monkeypatch):
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    labels = synthetic_data.labels("Smiling", synthetic_data.attributes.index[:120])
+    first = D.classifier_batches(synthetic_data, labels, batch_size=30, shuffle=True)
+    for index in range(len(first)):
+        first[index]
+    first._fill.finished.join()
+    folder = config.cache_dir() / "images"
+    order_file = next(folder.glob("*.order.npy"))
+    first._fill.path.unlink()                               # the cache, deleted by hand
+    again = D.classifier_batches(synthetic_data, labels, batch_size=30, shuffle=True, seed=2)
+    assert again._fill is not None                          # decoded again, in its own order
+    assert not order_file.exists() or not np.array_equal(np.load(order_file),
+                                                         np.argsort(again.rows))
+    for index in range(len(again)):
+        np.testing.assert_array_equal(_served(again, index),
+                                      _decoded(synthetic_data, again.batch_ids(index)))
+    again._fill.finished.join()
+    np.testing.assert_array_equal(np.load(next(folder.glob("*.order.npy"))),
+                                  np.argsort(again.rows))
+    # An order file lost after its cache was finished (a run killed between the two writes)
+    # is written again from the cache: nothing is decoded.
+    next(folder.glob("*.order.npy")).unlink()
+    monkeypatch.setattr(D, "decode_image", _no_decoding)
+    same = D.classifier_batches(synthetic_data, labels, batch_size=30, shuffle=True, seed=2)
+    assert same._fill is None and np.array_equal(same.rows, again.rows)
+    np.testing.assert_array_equal(np.load(next(folder.glob("*.order.npy"))),
+                                  np.argsort(again.rows))
+    monkeypatch.undo()
+    # A damaged order file is not trusted: batches in another order decode again.
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    next(folder.glob("*.order.npy")).write_bytes(b"not an array")
+    assert D.classifier_batches(synthetic_data, labels, batch_size=30,
+                                shuffle=True)._fill is not None
 
 
 def test_batches_read_by_several_threads_while_filling_get_the_right_images(
@@ -911,3 +1030,23 @@ def test_download_returns_kagglehub_folder(monkeypatch, tmp_path):
     assert download_celeba() == tmp_path / "kh" and asked == [KAGGLE_DATASET]
     linked = download_celeba(tmp_path / "data" / "celeba")
     assert linked.resolve() == (tmp_path / "kh").resolve()
+
+
+def test_memory_plot_projects_an_array_filled_with_fewer_images_than_were_streamed():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from celeba_lab.plots import plot_memory
+
+    streaming = pd.DataFrame({"images": [0, 100_000, 200_000], "rss_mib": [500.0, 501.0, 501.0]})
+    in_memory = pd.DataFrame({"images": [0, 10_000, 20_000], "rss_mib": [500.0, 550.0, 600.0]})
+    lines = plot_memory(streaming, in_memory).axes[0].get_lines()
+    projected = [line for line in lines if line.get_linestyle() == "--"]
+    assert len(projected) == 1
+    np.testing.assert_allclose(projected[0].get_xdata(), [20_000, 200_000])
+    np.testing.assert_allclose(projected[0].get_ydata(), [100.0, 1_000.0])   # 5 KiB per image
+    assert "200,000" in projected[0].get_label()
+    # All the images in the array: nothing to project.
+    whole = pd.DataFrame({"images": [0, 200_000], "rss_mib": [500.0, 1_500.0]})
+    assert all(line.get_linestyle() != "--"
+               for line in plot_memory(streaming, whole).axes[0].get_lines())

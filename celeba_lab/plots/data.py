@@ -290,7 +290,9 @@ def plot_memory(streaming: pd.DataFrame, in_memory: pd.DataFrame, *,
         labels: Legend entries of the two traces.
 
     Returns:
-        The figure; memory is shown as growth over each trace's first measurement (MiB).
+        The figure; memory is shown as growth over each trace's first measurement (MiB). When
+        the array was filled with fewer images than were streamed (a whole data set would not
+        fit), a dashed line carries its growth per image on to the streamed count.
 
     Example:
         >>> fig = plot_memory(streaming, in_memory)   # doctest: +SKIP
@@ -302,6 +304,12 @@ def plot_memory(streaming: pd.DataFrame, in_memory: pd.DataFrame, *,
                                      (in_memory, labels[1], _NEGATIVE)):
             growth = trace["rss_mib"] - trace["rss_mib"].iloc[0]
             ax.plot(trace["images"], growth, label=label, color=colour, lw=2)
+        loaded, streamed = int(in_memory["images"].iloc[-1]), int(streaming["images"].iloc[-1])
+        if 0 < loaded < streamed:
+            per_image = (in_memory["rss_mib"].max() - in_memory["rss_mib"].iloc[0]) / loaded
+            ax.plot([loaded, streamed], [per_image * loaded, per_image * streamed],
+                    color=_NEGATIVE, lw=2, ls="--",
+                    label=f"the same array for all {streamed:,} images (projected)")
         ax.set_xlabel("images used")
         ax.set_ylabel("memory growth (MiB, RSS)")
         ax.set_title("Memory while using the images")

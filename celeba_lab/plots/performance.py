@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "plot_data_throughput", "plot_data_memory", "plot_training_speed", "plot_recipe_projection",
-    "WAY_LABELS",
+    "plot_chapter_memory", "WAY_LABELS",
 ]
 
 #: How each way of preparing images is named in the figures.
@@ -233,4 +233,55 @@ def plot_recipe_projection(rows: Sequence[Mapping[str, Any]], *, goal_s: float =
         for yi, h in zip(y, hours):
             ax.text(h, yi, f" {_duration(h * 3600)}", va="center", fontsize=7)
         ax.set_xlim(right=max(hours) * 8)
+    return _done(fig)
+
+
+def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float = 12.7
+                        ) -> Figure:
+    """Each chapter's peak memory on the full data set, against a RAM limit.
+
+    Two bars per chapter: the anonymous memory of its kernel and worker processes (arrays and
+    framework buffers, which the system cannot drop) and its resident memory (which also
+    counts pages of memory-mapped caches, dropped when memory runs short).
+
+    Args:
+        rows: ``bench/results/chapter_memory.json``'s rows (``chapter``, ``peak_anon_mib``,
+            ``peak_rss_mib``, ``ok``).
+        limit_gib: The RAM to draw as the limit (Colab's free tier: 12.7 GiB).
+
+    Returns:
+        A horizontal bar chart in GiB, one row per chapter; a chapter that failed is marked.
+
+    Raises:
+        ValueError: No rows.
+
+    Example:
+        >>> fig = plot_chapter_memory([{"chapter": "01_data", "peak_anon_mib": 900.0,
+        ...                             "peak_rss_mib": 1400.0, "ok": True}])
+    """
+    if not rows:
+        raise ValueError("No chapter-memory rows to draw.")
+    names = [r["chapter"].replace("_", " ", 1).replace("_", " ") + ("" if r.get("ok", True)
+             else " (failed)") for r in rows]
+    y = np.arange(len(rows))
+    palette = sns.color_palette("deep")
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(7, 0.55 * len(rows) + 1.4))
+        for offset, key, label, colour in (
+                (-0.2, "peak_anon_mib", "anonymous (arrays, buffers)", palette[0]),
+                (0.2, "peak_rss_mib", "resident, with mapped caches", palette[7])):
+            values = [r[key] / 1024 for r in rows]
+            ax.barh(y + offset, values, height=0.4, color=colour, label=label)
+            for yi, value in zip(y + offset, values):
+                ax.text(value + limit_gib * 0.01, yi, f"{value:.1f}", va="center", fontsize=8)
+        ax.axvline(limit_gib, color="#c44e52", ls="--", lw=1.5)
+        ax.text(limit_gib, -0.75, f"Colab's RAM, {limit_gib:g} GiB ", color="#c44e52",
+                fontsize=8, va="center", ha="right")
+        ax.set_yticks(y, names)
+        ax.invert_yaxis()
+        ax.set_xlim(0, limit_gib * 1.12)
+        ax.set_ylim(len(rows) - 0.4, -1.1)
+        ax.set_xlabel("peak memory (GiB)")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  frameon=False)
     return _done(fig)
