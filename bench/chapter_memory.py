@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import RESULTS_DIR
+from bench.memory import _status as _status_mib
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 FULL_SIZE = 202_599
@@ -53,19 +54,6 @@ def chapter_notebooks(chapters: list[str] | None = None) -> list[Path]:
         if not found:
             raise SystemExit(f"No chapter numbered {', '.join(chapters)} in {BOOK}.")
     return found
-
-
-def _status_mib(pid: int) -> dict[str, float]:
-    values = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "RssAnon", "VmHWM"):
-                    values[key] = int(rest.split()[0]) / 1024
-    except OSError:
-        pass
-    return values
 
 
 class KernelMemory:
