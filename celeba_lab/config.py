@@ -19,8 +19,8 @@ Three settings, each an environment variable so that a notebook, a shell and CI 
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
