@@ -150,24 +150,29 @@ def _full_synthetic_root(n: int) -> Path:
 
 
 def run(chapters: list[Path], *, root: Path, profile: str, cache: Path,
-        log=print) -> dict[str, Any]:
-    """Run ``chapters`` one after another in one cache, as a reader would; the results."""
+        out: Path | None = None, log=print) -> dict[str, Any]:
+    """Run ``chapters`` one after another in one cache, as a reader would; the results,
+    written to ``out`` after every chapter (a run stopped midway keeps the chapters done)."""
     from bench.machine import describe_machine
     from celeba_lab import config
+    from celeba_lab._io import write_json_atomic
 
     os.environ.update({config.ROOT_ENV: str(root), config.PROFILE_ENV: profile,
                        config.CACHE_ENV: str(cache)})
-    rows = []
+    result = {"machine": describe_machine(), "root": str(root), "profile": profile,
+              "images": _image_count(root), "colab_ram_gib": COLAB_RAM_GIB, "rows": []}
+    rows = result["rows"]
     for path in chapters:
         log(f"-- {path.stem}: running")
         row = run_chapter(path)
         rows.append(row)
+        if out is not None:
+            write_json_atomic(out, result)
         log(f"   {row['seconds']:.0f} s, kernel peak RSS {row['peak_kernel_rss_mib']:,.0f} MiB, "
             f"anonymous (kernel + workers) {row['peak_anon_mib']:,.0f} MiB, resident (all) "
             f"{row['peak_rss_mib']:,.0f} MiB; peak in cell {row['peak_anon_cell']}: "
             f"{row['peak_anon_code']}" + ("" if row["ok"] else f"; FAILED: {row['error']}"))
-    return {"machine": describe_machine(), "root": str(root), "profile": profile,
-            "images": _image_count(root), "colab_ram_gib": COLAB_RAM_GIB, "rows": rows}
+    return result
 
 
 def _image_count(root: Path) -> int:
@@ -197,7 +202,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from celeba_lab import config
-    from celeba_lab._io import write_json_atomic
 
     args = _parser().parse_args(argv)
     root = (args.root or config.data_root() or _full_synthetic_root(FULL_SIZE)).resolve()
@@ -205,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     config.get_profile(profile)      # an unreadable change fails here, not in every chapter
     cache = args.cache or config.cache_dir() / "chapter-memory"
     print(f"== peak memory of each chapter: {root}, profile {profile}, cache {cache}")
-    result = run(chapter_notebooks(args.chapters), root=root, profile=profile, cache=cache)
-    write_json_atomic(args.out, result)
+    result = run(chapter_notebooks(args.chapters), root=root, profile=profile, cache=cache,
+                 out=args.out)
     print(f"wrote {args.out}")
     return 0 if all(r["ok"] for r in result["rows"]) else 1
 

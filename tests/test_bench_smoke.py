@@ -271,3 +271,27 @@ def test_chapter_memory_table_and_figure_read_the_results():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["01 data", "05 mode collapse (failed)"]
     assert any(line.get_xdata()[0] == 12.7 for line in fig.axes[0].get_lines())
+
+
+def test_chapter_memory_run_keeps_each_chapter_done_in_its_file(tmp_path, synthetic_root,
+                                                                monkeypatch):
+    # The chapters run one after another with the data, profile and cache given to them; the
+    # results file is written after each, so a run stopped midway keeps what it measured.
+    from bench.chapter_memory import run
+    from celeba_lab import config
+
+    for env in (config.ROOT_ENV, config.PROFILE_ENV, config.CACHE_ENV):
+        monkeypatch.setenv(env, "")          # restored after the test
+    first = _notebook(tmp_path / "01_setting.ipynb",
+                      "import os\nassert os.environ['CELEBA_LAB_PROFILE'] == 'full:gan_epochs=1'")
+    second = _notebook(tmp_path / "02_stop.ipynb", "raise SystemExit('stopped')")
+    out = tmp_path / "memory.json"
+    seen = []
+    result = run([first, second], root=synthetic_root, profile="full:gan_epochs=1",
+                 cache=tmp_path / "cache", out=out,
+                 log=lambda line: seen.append(json.loads(out.read_text())["rows"]
+                                              if out.exists() else []))
+    assert [r["ok"] for r in result["rows"]] == [True, False]
+    assert result["images"] > 0 and result["profile"] == "full:gan_epochs=1"
+    assert [len(rows) for rows in seen[::2]] == [0, 1]    # before each chapter: those done
+    assert json.loads(out.read_text())["rows"] == result["rows"]
