@@ -270,6 +270,9 @@ def test_chapter_memory_table_and_figure_read_the_results():
     fig = plot_chapter_memory(result["rows"], limit_gib=12.7)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["01 data", "05 mode collapse (failed)"]
+    result["rows"][1]["stopped_early"] = True
+    stopped = plot_chapter_memory(result["rows"]).axes[0].get_yticklabels()
+    assert stopped[1].get_text() == "05 mode collapse (stopped early)"
     assert any(line.get_xdata()[0] == 12.7 for line in fig.axes[0].get_lines())
 
 

@@ -250,7 +250,8 @@ def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float =
         limit_gib: The RAM to draw as the limit (Colab's free tier: 12.7 GiB).
 
     Returns:
-        A horizontal bar chart in GiB, one row per chapter; a chapter that failed is marked.
+        A horizontal bar chart in GiB, one row per chapter; a chapter that failed, or was
+        stopped before its end (``stopped_early``), is marked.
 
     Raises:
         ValueError: No rows.
@@ -261,8 +262,8 @@ def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float =
     """
     if not rows:
         raise ValueError("No chapter-memory rows to draw.")
-    names = [r["chapter"].replace("_", " ", 1).replace("_", " ") + ("" if r.get("ok", True)
-             else " (failed)") for r in rows]
+    names = [r["chapter"].replace("_", " ") + ("" if r.get("ok", True) else
+             " (stopped early)" if r.get("stopped_early") else " (failed)") for r in rows]
     y = np.arange(len(rows))
     palette = sns.color_palette("deep")
     with sns.axes_style("whitegrid"):
