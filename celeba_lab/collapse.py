@@ -652,13 +652,9 @@ class AttributeMeter:
         self.require(attributes)
         images = _as_images(images)
         columns: dict[str, list[np.ndarray]] = {name: [] for name in attributes}
-        for chunk in _chunks(images):
-            fitted = _FittedImages(chunk, resize, generator_size)
-            for name in attributes:
-                model = self.classifiers[name]
-                batch = fitted.for_model(model, f"the classifier for {name!r}")
-                columns[name].append(
-                    np.asarray(self._score(model, batch), dtype=float).reshape(-1))
+        for name, model, batch in _per_classifier(self.classifiers, attributes, images,
+                                                  resize, generator_size):
+            columns[name].append(np.asarray(self._score(model, batch), dtype=float).reshape(-1))
         return pd.DataFrame({name: np.concatenate(parts) for name, parts in columns.items()},
                             index=pd.RangeIndex(len(images), name="image"))
 
@@ -698,23 +694,20 @@ class AttributeMeter:
         images = _as_images(images)
         scores: dict[str, list[np.ndarray]] = {name: [] for name in attributes}
         features: dict[str, list[np.ndarray]] = {name: [] for name in attributes}
-        for chunk in _chunks(images):
-            fitted = _FittedImages(chunk, resize, generator_size)
-            for name in attributes:
-                model = self.classifiers[name]
-                batch = fitted.for_model(model, f"the classifier for {name!r}")
-                # The checks predict_scores makes: a trained model, images of its shape.
-                _require_trained(model)
-                check_input_shape(model, batch.shape[1:])
-                both = _scores_and_features(model)
-                # Direct calls, batch by batch: no predict() function traced per call.
-                parts = [[keras.ops.convert_to_numpy(t)
-                          for t in both(batch[i:i + self.batch_size], training=False)]
-                         for i in range(0, len(batch), self.batch_size)]
-                out = np.concatenate([np.asarray(p[1]) for p in parts]).astype(float)
-                scores[name].append(out[:, -1] if out.ndim == 2 else out.reshape(-1))
-                features[name].append(np.concatenate([np.asarray(p[0]) for p in parts])
-                                      .reshape(len(batch), -1).astype(np.float32))
+        for name, model, batch in _per_classifier(self.classifiers, attributes, images,
+                                                  resize, generator_size):
+            # The checks predict_scores makes: a trained model, images of its shape.
+            _require_trained(model)
+            check_input_shape(model, batch.shape[1:])
+            both = _scores_and_features(model)
+            # Direct calls, batch by batch: no predict() function traced per call.
+            parts = [[keras.ops.convert_to_numpy(t)
+                      for t in both(batch[i:i + self.batch_size], training=False)]
+                     for i in range(0, len(batch), self.batch_size)]
+            out = np.concatenate([np.asarray(p[1]) for p in parts]).astype(float)
+            scores[name].append(out[:, -1] if out.ndim == 2 else out.reshape(-1))
+            features[name].append(np.concatenate([np.asarray(p[0]) for p in parts])
+                                  .reshape(len(batch), -1).astype(np.float32))
         index = pd.RangeIndex(len(images), name="image")
         return Measurement(
             pd.DataFrame({name: np.concatenate(scores[name]) for name in attributes},
@@ -769,11 +762,16 @@ class Measurement:
 _MEASURE_CHUNK = 1024
 
 
-def _chunks(images: np.ndarray):
+def _per_classifier(classifiers, attributes, images: np.ndarray, resize: bool,
+                    generator_size):
+    """``(name, model, images fitted to it)`` for each chunk of images and each classifier."""
     if len(images) == 0:
         raise ValueError("No images given.")
     for start in range(0, len(images), _MEASURE_CHUNK):
-        yield images[start:start + _MEASURE_CHUNK]
+        fitted = _FittedImages(images[start:start + _MEASURE_CHUNK], resize, generator_size)
+        for name in attributes:
+            model = classifiers[name]
+            yield name, model, fitted.for_model(model, f"the classifier for {name!r}")
 
 
 class _FittedImages:
