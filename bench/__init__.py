@@ -27,6 +27,10 @@ Modules:
     Every chapter's notebook run on all 202,599 images with the full profile's sample sizes
     and short training (``make bench-chapters``): each chapter's peak memory against Colab's
     RAM, written to ``bench/results/chapter_memory.json``.
+``bench.read_ahead``
+    Later epochs of the full classifier input, whose 22 GiB cache the file cache cannot hold,
+    with and without announcing the rows of the batches ahead to the OS, alternating in one
+    process (``make bench-read-ahead``), written to ``bench/results/read_ahead.json``.
 ``bench.timing``, ``bench.memory``
     Steps per second from a ``fit()`` callback; peak memory sampled in a thread.
 ``bench/gpu_check.py``

@@ -17,8 +17,9 @@ from typing import Any
 from bench import GPU_RESULTS_DIR, RESULTS_DIR
 
 __all__ = ["Results", "load_results", "run_live", "load_gpu_results", "load_gpu_full_runs",
+           "load_chapter_memory", "load_read_ahead", "measured_epochs", "run_seconds",
            "data_table", "training_table", "gpu_table", "full_epochs_table", "projection_rows",
-           "best_gpu_runs"]
+           "best_gpu_runs", "chapter_memory_table"]
 
 VARIANT_NAMES = {
     "package": "celeba_lab (disk cache, streamed)",
@@ -141,25 +142,51 @@ def load_chapter_memory(folder: Path = RESULTS_DIR) -> dict[str, Any] | None:
     return _read(folder, "chapter_memory")
 
 
+def load_read_ahead(folder: Path = RESULTS_DIR) -> dict[str, Any] | None:
+    """Later epochs with and without read-ahead (``python -m bench.read_ahead``), or ``None``
+    when it was not measured."""
+    return _read(folder, "read_ahead")
+
+
 # --------------------------------------------------------------------------- tables
 
 
+def measured_epochs(row: dict[str, Any]) -> int:
+    """How many epochs a data-benchmark row timed (``epoch1_s``, ``epoch2_s``, ...)."""
+    epochs = 0
+    while f"epoch{epochs + 1}_s" in row:
+        epochs += 1
+    return epochs
+
+
+def run_seconds(row: dict[str, Any], epochs: int) -> float:
+    """Seconds for ``epochs`` epochs of a data-benchmark row: the epochs it timed, then its
+    last timed epoch for each epoch beyond them."""
+    timed = measured_epochs(row)
+    if timed == 0:
+        raise ValueError("the row timed no epoch")
+    seconds = sum(row[f"epoch{e}_s"] for e in range(1, min(epochs, timed) + 1))
+    return seconds + max(epochs - timed, 0) * row[f"epoch{timed}_s"]
+
+
 def data_table(data: dict[str, Any]):
-    """One row per (input, N, way): images/s cold and warm, peak memory added (MiB)."""
+    """One row per (input, N, way): images/s cold and warm (and in any later epoch timed),
+    peak memory added (MiB)."""
     import pandas as pd
 
+    later = range(3, max((measured_epochs(r) for r in data["rows"]), default=2) + 1)
     rows = []
     for r in data["rows"]:
         row = {"input": r["target"], "N": r["n"], "way": VARIANT_NAMES.get(r["variant"],
                                                                             r["variant"])}
-        if r.get("skipped"):
-            row.update({"cold epoch (img/s)": None, "warm epoch (img/s)": None,
-                        "memory added (MiB)": None, "note": f"not run: {r['reason']}"})
-        else:
-            row.update({"cold epoch (img/s)": round(r["epoch1_images_per_s"]),
-                        "warm epoch (img/s)": round(r["epoch2_images_per_s"]),
-                        "memory added (MiB)": round(r["delta_rss_mib"]),
-                        "note": ""})
+        skipped = bool(r.get("skipped"))
+        row["cold epoch (img/s)"] = None if skipped else round(r["epoch1_images_per_s"])
+        row["warm epoch (img/s)"] = None if skipped else round(r["epoch2_images_per_s"])
+        for e in later:
+            value = r.get(f"epoch{e}_images_per_s")
+            row[f"epoch {e} (img/s)"] = None if value is None else round(value)
+        row["memory added (MiB)"] = None if skipped else round(r["delta_rss_mib"])
+        row["note"] = f"not run: {r['reason']}" if skipped else ""
         rows.append(row)
     return pd.DataFrame(rows)
 

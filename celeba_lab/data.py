@@ -726,6 +726,10 @@ _DECODE_RUN = 64                   # images one decoding thread takes at a time
 _STREAM_FROM = 4_096
 _STREAM_RAM_SHARE = 1 / 8
 _STREAM_AHEAD = 4                  # batches the first epoch decodes ahead of the one it serves
+# Later epochs read a cache file row by row in a new random order. The rows of the batches this
+# far ahead are announced to the OS (posix_fadvise WILLNEED), so that rows not in its file cache
+# are fetched from the disk in parallel with the reads of this batch, instead of one at a time.
+_READ_AHEAD = 8
 
 
 def _size_hw(size: int | Sequence[int]) -> tuple[int, int]:
@@ -1188,8 +1192,9 @@ class _CacheFill:
                 for row in todo:
                     self.pending[row] = job
 
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """``images[rows]``, decoding (and writing) the rows that are not in the file yet."""
+    def read(self, rows: np.ndarray, rows_ahead: np.ndarray | None = None) -> np.ndarray:
+        """``images[rows]``, decoding (and writing) the rows that are not in the file yet;
+        ``rows_ahead`` as for :func:`_read_rows`."""
         if self.error is not None:
             raise self.error
         if self.remaining:
@@ -1203,7 +1208,7 @@ class _CacheFill:
                     self._fail(error)
                     raise error
         # Just written, the rows are in the OS file cache: reading them back costs a copy.
-        return _read_rows(self.images, rows, (self.fd, self.offset))
+        return _read_rows(self.images, rows, (self.fd, self.offset), rows_ahead)
 
     def _decode(self, rows: list[int]) -> None:
         for row in rows:
@@ -1388,22 +1393,28 @@ def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
 
 
 def _read_rows(images: np.ndarray, rows: np.ndarray,
-               file: tuple[str | int, int] | None) -> np.ndarray:
+               file: tuple[str | int, int] | None,
+               rows_ahead: np.ndarray | None = None) -> np.ndarray:
     """``images[rows]`` as a new uint8 array.
 
     For a cache file (its name, or a descriptor open on it, and the offset of its pixels), the
     rows are read with positioned reads rather than through the memory map: the pages then stay
     in the OS file cache instead of counting as this process's memory, so a long epoch does not
-    look like a leak to Colab's RAM meter.
+    look like a leak to Colab's RAM meter. ``rows_ahead``, the rows of batches to come, are
+    first announced to the OS, which fetches them while these rows are read.
     """
     if file is None:
         return np.asarray(images[rows])
     out = np.empty((len(rows), *images.shape[1:]), dtype=images.dtype)
-    row_bytes = out[0].nbytes if len(rows) else 0
+    row_bytes = int(np.prod(images.shape[1:])) * images.dtype.itemsize
     name, offset = file
     own = not isinstance(name, int)
     fd = os.open(name, os.O_RDONLY) if own else name
     try:
+        if rows_ahead is not None and hasattr(os, "posix_fadvise"):
+            for row in rows_ahead:
+                os.posix_fadvise(fd, offset + int(row) * row_bytes, row_bytes,
+                                 os.POSIX_FADV_WILLNEED)
         for j, row in enumerate(rows):
             view = memoryview(out[j]).cast("B")
             got = os.preadv(fd, [view], offset + int(row) * row_bytes)
@@ -1517,14 +1528,27 @@ class _StreamedBatches:
         picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         if self._fill is not None:
             self._decode_ahead(index)
-            pixels = self._fill.read(self.rows[picked])
+            pixels = self._fill.read(self.rows[picked],
+                                     self._rows_ahead(index) if self._fill.complete else None)
         else:
-            pixels = _read_rows(self.images, self.rows[picked], self._file)
+            pixels = _read_rows(self.images, self.rows[picked], self._file,
+                                self._rows_ahead(index) if self._file else None)
         x = np.divide(pixels, np.float32(255), dtype=np.float32) \
             if pixels.dtype == np.uint8 else pixels.astype(np.float32)
         if self.targets is None:
             return x
         return x, self.targets[picked]
+
+    def _rows_ahead(self, index: int) -> np.ndarray:
+        # The rows of batch index + _READ_AHEAD; the first batch of an epoch announces all the
+        # batches up to it. Together they keep _READ_AHEAD batches announced ahead of the reads
+        # (none when it is 0).
+        first = index + 1 if index == 0 else index + _READ_AHEAD
+        last = min(index + _READ_AHEAD, len(self) - 1)
+        if _READ_AHEAD < 1 or first > last:
+            return np.empty(0, dtype=np.int64)
+        size = self.batch_size
+        return self.rows[self.order[first * size:(last + 1) * size]]
 
     def _decode_ahead(self, index: int) -> None:
         # While the cache is being filled, the next batches decode while this one is used.

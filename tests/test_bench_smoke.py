@@ -298,3 +298,49 @@ def test_chapter_memory_run_keeps_each_chapter_done_in_its_file(tmp_path, synthe
     assert result["images"] > 0 and result["profile"] == "full:gan_epochs=1"
     assert [len(rows) for rows in seen[::2]] == [0, 1]    # before each chapter: those done
     assert json.loads(out.read_text())["rows"] == result["rows"]
+
+
+def test_data_benchmark_times_the_epochs_asked_and_the_appendix_reads_them(tmp_path, tmp_cache,
+                                                                          capsys):
+    # `python -m bench --epochs 3` times a third epoch in every way, with its ratios; the
+    # appendix's table shows it and counts the epochs after it at its speed.
+    import bench.__main__ as bench_main
+    from bench import report
+
+    with pytest.raises(SystemExit):
+        bench_main.main(["--only", "data", "--epochs", "1", "--out", str(tmp_path)])
+    assert "--epochs must be at least 2" in capsys.readouterr().err
+    assert bench_main.main(["--only", "data", "--sizes", "40", "--targets", "gan", "--epochs",
+                            "3", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "data.json").read_text())
+    assert data["epochs"] == 3
+    assert {r["variant"] for r in data["rows"]} == {"package", "keras", "numpy"}
+    assert all(report.measured_epochs(r) == 3 and r["epoch3_images_per_s"] > 0
+               for r in data["rows"])
+    assert all("throughput_ratio_epoch3" in r for r in data["ratios"])
+    table = report.data_table(data)
+    assert table["epoch 3 (img/s)"].notna().all()
+    row = data["rows"][0]
+    assert report.run_seconds(row, 5) == pytest.approx(
+        row["epoch1_s"] + row["epoch2_s"] + 3 * row["epoch3_s"])
+    assert report.run_seconds(row, 1) == row["epoch1_s"]
+
+
+def test_read_ahead_benchmark_alternates_and_restores(tmp_path, tmp_cache):
+    # bench.read_ahead: a first epoch, then epochs alternating read-ahead and none, the cache
+    # removed and the package's setting restored afterwards.
+    import celeba_lab.data as data_module
+    from bench.read_ahead import main, run_read_ahead
+    from celeba_lab import config
+
+    scratch = tmp_path / "scratch"
+    result = run_read_ahead(120, schedule=(3, 0, 3), scratch=scratch, log=lambda line: None)
+    assert [e["read_ahead"] for e in result["epochs"]] == [None, 3, 0, 3]
+    assert all(e["images_per_s"] > 0 for e in result["epochs"])
+    assert result["ratio"] == pytest.approx(result["with_read_ahead_images_per_s"]
+                                            / result["without_read_ahead_images_per_s"])
+    assert not scratch.exists() and data_module._READ_AHEAD == 8
+    assert config.CACHE_ENV not in config._overrides and config.cache_dir() == tmp_cache
+    out = tmp_path / "read_ahead.json"
+    assert main(["--images", "60", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["n"] == 60

@@ -975,6 +975,74 @@ def test_batches_from_an_in_ram_array():
         D.ImageBatches(images, np.arange(5))
 
 
+def _announced_ahead(batches, monkeypatch) -> None:
+    # Reads one epoch of batches, checking that each batch after the first was announced to
+    # the OS (posix_fadvise WILLNEED) once, while batch index - _READ_AHEAD (or batch 0, for
+    # the first _READ_AHEAD) was being read: before its own read; then ends the epoch.
+    file = batches._file or (batches._fill.fd, batches._fill.offset)
+    row_bytes = int(np.prod(batches.images.shape[1:]))
+    announced: list[tuple[int, int]] = []
+    reading = [-1]
+
+    def advise(fd, where, length, advice):
+        assert advice == os.POSIX_FADV_WILLNEED and length == row_bytes
+        assert (where - file[1]) % row_bytes == 0
+        announced.append((reading[0], (where - file[1]) // row_bytes))
+
+    original = os.posix_fadvise
+    monkeypatch.setattr(os, "posix_fadvise", advise)
+    size = batches.batch_size
+    for index in range(len(batches)):
+        reading[0] = index
+        batches[index]
+    for index in range(len(batches)):
+        want = set(batches.rows[batches.order[index * size:(index + 1) * size]].tolist())
+        got = [(when, row) for when, row in announced if row in want]
+        if index == 0:
+            assert got == []
+        else:
+            assert sorted(row for _, row in got) == sorted(want)
+            assert {when for when, _ in got} == {max(0, index - D._READ_AHEAD)}
+    monkeypatch.setattr(os, "posix_fadvise", original)
+    batches.on_epoch_end()
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this OS")
+def test_later_epochs_announce_the_rows_of_batches_ahead(tmp_path, monkeypatch):
+    # Reading a cache file, every batch is announced to the OS before it is read, so that the
+    # rows not in its file cache come from the disk while earlier batches are read.
+    n = 95
+    pixels = np.random.default_rng(0).integers(0, 256, (n, 3, 2, 3), dtype=np.uint8)
+    np.save(tmp_path / "cache.npy", pixels)
+    images = np.load(tmp_path / "cache.npy", mmap_mode="r")
+    rows = np.random.default_rng(1).permutation(n)       # samples in the file's layout
+    batches = D.ImageBatches(images, ids=[str(r) for r in range(n)], rows=rows, batch_size=4,
+                             shuffle=True, seed=5)
+    for _ in range(2):
+        _announced_ahead(batches, monkeypatch)
+    batches.on_epoch_end()
+    np.testing.assert_allclose(batches[3] * 255, pixels[rows[batches.order[12:16]]], atol=1e-3)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this OS")
+def test_the_batches_that_filled_a_cache_announce_their_later_epochs(
+        synthetic_data, tmp_cache, monkeypatch):
+    # model.fit keeps the batches that filled the cache in the first epoch: their later epochs
+    # read it through the fill, and announce the batches ahead as well.
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:150])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=10, shuffle=True, seed=2)
+    assert batches._fill is not None
+    for index in range(len(batches)):
+        batches[index]
+    batches.on_epoch_end()
+    batches._fill.finished.join()
+    _announced_ahead(batches, monkeypatch)
+    np.testing.assert_array_equal(_served(batches, 4),
+                                  _decoded(synthetic_data, batches.batch_ids(4)))
+
+
 def test_keras_reads_batches_in_order(hand_data):
     keras = pytest.importorskip("keras")
     assert isinstance(D.ImageBatches(np.zeros((2, 2, 2, 3), np.uint8)), keras.utils.PyDataset)
