@@ -184,7 +184,7 @@ def data_table(data: dict[str, Any]):
         row["warm epoch (img/s)"] = None if skipped else round(r["epoch2_images_per_s"])
         for e in later:
             value = r.get(f"epoch{e}_images_per_s")
-            row[f"epoch {e} (img/s)"] = None if value is None else round(value)
+            row[f"epoch {e} (img/s)"] = "not timed" if value is None else round(value)
         row["memory added (MiB)"] = None if skipped else round(r["delta_rss_mib"])
         row["note"] = f"not run: {r['reason']}" if skipped else ""
         rows.append(row)
