@@ -81,7 +81,8 @@ bench-full: install
 bench-chapters: install
 	$(BIN)/python -m bench.chapter_memory
 
-# Later epochs over all 202,599 images with and without read-ahead (~7 min, 22 GiB of disk).
+# Later epochs over all 202,599 images with and without read-ahead (~4 min once the synthetic
+# set is written; 22 GiB of disk).
 bench-read-ahead: install
 	$(BIN)/python -m bench.read_ahead
 
