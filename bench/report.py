@@ -265,12 +265,13 @@ def full_epochs_table(full_runs: list[dict[str, Any]]):
 
 
 def chapter_memory_table(result: dict[str, Any]):
-    """One row per chapter: how long it ran and its peak memory (GiB), and whether it passed."""
+    """One row per chapter: how long it ran (blank for a run paused or sharing the CPU,
+    ``not_a_timing``), its peak memory (GiB), and whether it passed."""
     import pandas as pd
 
     return pd.DataFrame([{
         "chapter": r["chapter"],
-        "ran (min)": round(r["seconds"] / 60, 1),
+        "ran (min)": None if r.get("not_a_timing") else round(r["seconds"] / 60, 1),
         "anonymous peak (GiB)": round(r["peak_anon_mib"] / 1024, 2),
         "resident peak (GiB)": round(r["peak_rss_mib"] / 1024, 2),
         "anonymous peak reached in": r.get("peak_anon_code") or "(not recorded)",

@@ -263,7 +263,9 @@ def test_chapter_memory_table_and_figure_read_the_results():
          "peak_rss_mib": 1400.0, "ok": True},
         {"chapter": "05_mode_collapse", "seconds": 600.0, "peak_anon_mib": 14_000.0,
          "peak_rss_mib": 15_000.0, "ok": False}]}
+    result["rows"][0]["not_a_timing"] = True          # paused or sharing the CPU
     table = chapter_memory_table(result)
+    assert table["ran (min)"].isna().tolist() == [True, False]
     assert table["within Colab's RAM"].tolist() == [True, False]
     assert table["ran to the end"].tolist() == [True, False]
     assert table["anonymous peak (GiB)"].tolist() == [0.88, 13.67]
