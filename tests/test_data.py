@@ -676,12 +676,18 @@ def _decoded(data, ids) -> np.ndarray:
 _DECODE_IMAGE = D.decode_image
 
 
+def _layout_from_100_images(monkeypatch) -> None:
+    # A machine with the RAM of 100 classifier images: a cache of 100 images or more is filled
+    # by the first epoch and, beyond an eighth of that RAM, laid out in the epoch's order.
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+
+
 def test_a_cache_beyond_the_ram_share_is_laid_out_in_the_first_epochs_order(
         synthetic_data, tmp_cache, monkeypatch):
     # A cache larger than an eighth of the RAM: the first epoch writes it from start to end,
     # each image at the place the epoch reaches it, and batches read it through their rows.
-    monkeypatch.setattr(D, "_STREAM_FROM", 100)
-    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    _layout_from_100_images(monkeypatch)
     labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:230])
     batches = D.classifier_batches(synthetic_data, labels, batch_size=20, shuffle=True, seed=3)
     assert batches._fill is not None
@@ -721,8 +727,7 @@ def _no_decoding(*args, **kwargs):
 def test_a_gan_cache_in_the_first_epochs_order_serves_repeated_ids(
         synthetic_data, tmp_cache, monkeypatch):
     # Repeated ids (attribute-balanced resampling) share one row, wherever the layout puts it.
-    monkeypatch.setattr(D, "_STREAM_FROM", 100)
-    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    _layout_from_100_images(monkeypatch)
     base = synthetic_data.attributes.index[:150]
     ids = base.append(base[:40])
     batches = D.gan_batches(synthetic_data, ids, size=(218, 178), batch_size=19, seed=5)
@@ -740,8 +745,7 @@ def test_a_gan_cache_in_the_first_epochs_order_serves_repeated_ids(
 
 def test_an_order_file_whose_cache_is_gone_is_filled_again(synthetic_data, tmp_cache,
                                                            monkeypatch):
-    monkeypatch.setattr(D, "_STREAM_FROM", 100)
-    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    _layout_from_100_images(monkeypatch)
     labels = synthetic_data.labels("Smiling", synthetic_data.attributes.index[:120])
     first = D.classifier_batches(synthetic_data, labels, batch_size=30, shuffle=True)
     for index in range(len(first)):
@@ -770,8 +774,7 @@ def test_an_order_file_whose_cache_is_gone_is_filled_again(synthetic_data, tmp_c
                                   np.argsort(again.rows))
     monkeypatch.undo()
     # A damaged order file is not trusted: batches in another order decode again.
-    monkeypatch.setattr(D, "_STREAM_FROM", 100)
-    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    _layout_from_100_images(monkeypatch)
     next(folder.glob("*.order.npy")).write_bytes(b"not an array")
     assert D.classifier_batches(synthetic_data, labels, batch_size=30,
                                 shuffle=True)._fill is not None
@@ -1029,8 +1032,7 @@ def test_the_batches_that_filled_a_cache_announce_their_later_epochs(
         synthetic_data, tmp_cache, monkeypatch):
     # model.fit keeps the batches that filled the cache in the first epoch: their later epochs
     # read it through the fill, and announce the batches ahead as well.
-    monkeypatch.setattr(D, "_STREAM_FROM", 100)
-    monkeypatch.setattr(D, "_ram_bytes", lambda: 100 * 218 * 178 * 3)
+    _layout_from_100_images(monkeypatch)
     labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:150])
     batches = D.classifier_batches(synthetic_data, labels, batch_size=10, shuffle=True, seed=2)
     assert batches._fill is not None
