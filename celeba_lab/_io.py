@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -97,3 +98,68 @@ def keras_verbosity(verbose: int | str) -> int:
     if verbose == "auto":
         return 1 if sys.stdout.isatty() else 2
     return int(verbose)
+
+
+class LockedError(RuntimeError):
+    """Another live process holds the lock of a folder (see :func:`folder_lock`)."""
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (``False`` for this very process)."""
+    if pid == os.getpid():
+        return False  # our own stale lock, e.g. from an interrupted notebook cell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def lock_owner(folder: str | os.PathLike, name: str = "training.lock") -> int | None:
+    """The pid of the live process holding ``folder``'s lock (0: not named yet), or ``None``."""
+    lock = Path(folder) / name
+    try:
+        owner = lock.read_text().strip()
+        if not owner and time.time() - lock.stat().st_mtime < 10:
+            return 0  # just created: its owner is writing its pid
+    except OSError:
+        return None
+    return int(owner) if owner.isdigit() and process_alive(int(owner)) else None
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str, *, name: str = "training.lock",
+                error: type[Exception] = LockedError) -> Iterator[Path]:
+    """Hold ``folder/name`` (it names this process) while the block runs.
+
+    Two processes training into one folder would overwrite each other's checkpoints. The lock
+    file is created exclusively; one left by a dead process is stale and taken over. ``what``
+    describes the folder's content for the message (e.g. ``"the GAN run"``).
+
+    Raises:
+        error: another live process holds the lock (the message names its pid).
+    """
+    lock = Path(folder) / name
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            owner = lock_owner(folder, name)
+            if owner is not None or attempt:
+                raise error(
+                    f"Another process (pid {owner}) is training {what} in {folder}. Wait for "
+                    f"it to finish, or stop it; if no such process exists, delete {lock}."
+                ) from None
+            lock.unlink(missing_ok=True)
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -40,7 +39,8 @@ import numpy as np
 from keras import layers, ops
 
 from . import config
-from ._io import atomic_path, file_digest, keras_verbosity, write_json_atomic
+from ._checks import whole_number
+from ._io import atomic_path, file_digest, folder_lock, keras_verbosity, write_json_atomic
 
 #: Size of the generator's input noise in the report.
 LATENT_DIM = 64
@@ -1169,7 +1169,9 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         name: First part of the run folder's name (default ``"dcgan"`` or
             ``"conditional-dcgan"``).
         run_dir: Use this folder instead of :func:`default_run_dir`.
-        resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes it and starts over.
+        resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes the run's files
+            (never files it did not write, and never a folder that is not a GAN run) and
+            starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
         verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
@@ -1181,17 +1183,23 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
 
     Raises:
         CheckpointError: The run folder holds a checkpoint that is missing, corrupt or from
-            other settings (the message says which file and what to do).
+            other settings (the message says which file and what to do); another process is
+            training it; or ``resume=False`` would delete a folder that is not a GAN run.
+        ValueError: ``epochs``, ``batch_size`` or ``steps_per_epoch`` is not a whole number
+            of at least 1.
 
     Example:
         >>> run = train_gan(epochs=3)                 # doctest: +SKIP
         >>> run.history["g_loss"]                     # doctest: +SKIP
     """
     profile = config.get_profile()
-    epochs = profile.gan_epochs if epochs is None else int(epochs)
-    batch_size = profile.gan_batch if batch_size is None else int(batch_size)
+    epochs = whole_number("epochs", profile.gan_epochs if epochs is None else epochs)
+    batch_size = whole_number("batch_size", profile.gan_batch if batch_size is None
+                              else batch_size)
     if steps_per_epoch is None:
         steps_per_epoch = profile.gan_steps_per_epoch
+    if steps_per_epoch is not None:
+        steps_per_epoch = whole_number("steps_per_epoch", steps_per_epoch)
     source = _source(data, ids, conditions)
     settings = {
         "format": _FORMAT_VERSION,
@@ -1209,12 +1217,20 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
     }
     name = name or ("conditional-dcgan" if source.condition_names else "dcgan")
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name, settings)
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
+    _refuse_foreign_folder(run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _claim_run_dir(run_dir, settings)
-    _remove_temporaries(run_dir)
+    # The lock comes first: nothing in a folder another process trains into is touched.
+    with folder_lock(run_dir, "the GAN run", error=CheckpointError):
+        if not resume:
+            _clear_gan_run(run_dir)
+        _claim_run_dir(run_dir, settings)
+        _remove_temporaries(run_dir)
+        return _run(run_dir, name, settings, source, epochs=epochs, batch_size=batch_size,
+                    steps_per_epoch=steps_per_epoch, seed=seed, monitor=monitor,
+                    verbose=verbose, callbacks=callbacks)
 
+
+def _run(run_dir, name, settings, source, *, epochs, **training) -> GANRun:
     gan = _gan_from_settings(settings)
     history: dict[str, list[float]] = {}
     start = 0
@@ -1222,7 +1238,7 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
     if manifest is not None:
         _restore_checkpoint(gan, run_dir, manifest)
         history, start = manifest["history"], int(manifest["epoch"])
-    fixed = _fixed_inputs(run_dir, settings, source) if monitor else None
+    fixed = _fixed_inputs(run_dir, settings, source) if training["monitor"] else None
 
     metadata = _read_json(run_dir / "metadata.json") or {
         "name": name, "settings": settings, "data": source.description, "sessions": [],
@@ -1231,18 +1247,59 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         if start > epochs:
             print(f"{run_dir.name}: already trained for {start} epochs (asked for {epochs}); "
                   "loading it as it is.")
-        return GANRun(gan, run_dir, history, metadata)
+        problem = _generator_problem(run_dir / "generator.keras", metadata)
+        if problem is None:
+            return GANRun(gan, run_dir, history, metadata)
+        print(f"{run_dir.name}: {problem}; writing it again from the last checkpoint.")
 
     if start < epochs:
-        with _training_lock(run_dir):
-            _train_session(gan, run_dir, source, metadata, history, start=start, epochs=epochs,
-                           batch_size=batch_size, steps_per_epoch=steps_per_epoch, seed=seed,
-                           monitor=monitor, fixed=fixed, verbose=verbose, callbacks=callbacks)
+        _train_session(gan, run_dir, source, metadata, history, start=start, epochs=epochs,
+                       fixed=fixed, **training)
     metadata.update(epochs_done=len(history.get("d_loss", [])), backend=keras.backend.backend(),
                     keras_version=keras.__version__, latent_dim=gan.latent_dim,
                     conditions=list(gan.condition_names))
     _save_generator(gan, run_dir, metadata)
     return GANRun(gan, run_dir, history, metadata)
+
+
+# What train_gan writes into a run folder (besides atomic_path's temporaries and the lock).
+_RUN_ENTRIES = ("settings.json", "checkpoint.json", "checkpoints", "grids", "metadata.json",
+                "generator.keras", "fixed_noise.npy", "fixed_conditions.npy")
+
+
+def _refuse_foreign_folder(run_dir: Path, resume: bool) -> None:
+    # resume=False deletes a run's files: only in a folder that is a run of this package.
+    if resume or not run_dir.is_dir() or (run_dir / "settings.json").is_file():
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir()
+                     if p.name != "training.lock" and not _is_temporary(p))
+    if foreign:
+        raise CheckpointError(
+            f"{run_dir} is not a GAN run of celeba_lab (it has no settings.json) but holds "
+            f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}: train_gan(..., "
+            "resume=False) deletes only its own runs. Pass a new or empty run_dir.")
+
+
+def _clear_gan_run(run_dir: Path) -> None:
+    for name in _RUN_ENTRIES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _generator_problem(path: Path, metadata: Mapping[str, Any]) -> str | None:
+    """Why the saved generator cannot be used (checksum or loading), or None."""
+    expected = metadata.get("generator_sha256")
+    if expected is not None:
+        return None if _sha256(path) == expected else (
+            f"{path} is corrupt (its checksum does not match metadata.json)")
+    try:
+        keras.saving.load_model(path, compile=False)
+    except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
+        return f"{path} cannot be read ({type(error).__name__})"
+    return None
 
 
 def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, batch_size,
@@ -1266,42 +1323,6 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
             callbacks=[*own, *callbacks])
     metadata["sessions"][-1]["seconds"] = round(time.perf_counter() - began, 2)
     metadata["sessions"][-1]["steps_per_epoch"] = len(batches)
-
-
-@contextlib.contextmanager
-def _training_lock(run_dir: Path):
-    # Two processes training one run folder would overwrite each other's checkpoints (two
-    # notebooks sharing a cache, say). The lock names its owner; a dead owner's lock is stale.
-    lock = run_dir / "training.lock"
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        owner = lock.read_text().strip() if lock.exists() else ""
-        if owner.isdigit() and _process_alive(int(owner)):
-            raise CheckpointError(
-                f"Another process (pid {owner}) is training the GAN run in {run_dir}. Wait "
-                f"for it to finish, or stop it; if no such process exists, delete {lock}."
-            ) from None
-        lock.unlink(missing_ok=True)
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # our own stale lock, e.g. from an interrupted notebook cell
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _gan_from_settings(settings: Mapping[str, Any]) -> DCGAN:
@@ -1331,10 +1352,16 @@ def _remove_temporaries(run_dir: Path) -> None:
     # Half-written files of a killed process (atomic_path's ".name.XXXX.tmp..."): never trusted,
     # so safe to delete before this session writes its own.
     for path in run_dir.rglob(".*.tmp*"):
+        if not _is_temporary(path):
+            continue
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and ".tmp" in path.name
 
 
 def _advice(run_dir: Path, problem: str) -> str:
@@ -1558,6 +1585,7 @@ def _assign(variables, saved, prefix: str) -> None:
 def _save_generator(gan: DCGAN, run_dir: Path, metadata: dict) -> None:
     with atomic_path(run_dir / "generator.keras") as tmp:
         gan.generator.save(tmp)
+        metadata["generator_sha256"] = _sha256(tmp)
     write_json_atomic(run_dir / "metadata.json", metadata)
 
 
@@ -1603,6 +1631,8 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
 
     Raises:
         FileNotFoundError: No saved generator there (with what to do).
+        CheckpointError: The saved generator is corrupt (the same ``train_gan`` call writes it
+            again from the run's last checkpoint).
 
     Example:
         >>> generator = load_generator(run.run_dir)           # doctest: +SKIP
@@ -1612,7 +1642,16 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
     if not file.is_file():
         raise FileNotFoundError(f"No saved generator at {file}. Finish the run with "
                                 "train_gan(...) first (it writes generator.keras at the end).")
-    return keras.saving.load_model(file, compile=False)
+    metadata = _read_json(file.parent / "metadata.json") or {}
+    problem = _generator_problem(file, metadata)
+    if problem is None:
+        try:
+            return keras.saving.load_model(file, compile=False)
+        except Exception as error:  # checksum right but unreadable: another Keras, say
+            problem = f"{file} cannot be read ({type(error).__name__}: {error})"
+    raise CheckpointError(f"{problem}. Call train_gan(...) again with the run's arguments "
+                          f"(run_dir='{file.parent}'): it writes generator.keras again from "
+                          "the last checkpoint.")
 
 
 __all__ = [

@@ -580,3 +580,62 @@ def test_conditional_samples_plot_has_a_row_per_combination():
     plt.close(fig)
     with pytest.raises(ValueError, match="conditional"):
         P.plot_conditional_samples(G.build_gan(width=WIDTH), [{"Male": 1}])
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing a user owns is deleted; a locked run is never touched
+# ---------------------------------------------------------------------------------------------
+
+def test_resume_false_refuses_to_delete_a_folder_that_is_not_a_run(tmp_path):
+    notes = tmp_path / "my-notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("three years of work")
+    with pytest.raises(G.CheckpointError, match="not a GAN run.*thesis.txt"):
+        small_run(notes, epochs=1, steps=1, resume=False)
+    assert (notes / "thesis.txt").read_text() == "three years of work"
+
+
+def test_resume_false_keeps_files_the_package_did_not_write(tmp_path):
+    run = small_run(tmp_path / "run", epochs=1, steps=1)
+    (run.run_dir / "notes.txt").write_text("mine")
+    fresh = small_run(run.run_dir, epochs=1, steps=1, resume=False)
+    assert fresh.metadata["sessions"][0]["start_epoch"] == 0
+    assert (run.run_dir / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_locked_run_is_left_untouched(tmp_path, resume):
+    run = small_run(tmp_path / "run", epochs=1, steps=1)
+    # The running process's half-written checkpoint, and its lock.
+    temp = run.run_dir / ".checkpoint.json.abc123.tmp.json"
+    temp.write_text("{")
+    (run.run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
+    before = sorted(p.relative_to(run.run_dir) for p in run.run_dir.rglob("*"))
+    with pytest.raises(G.CheckpointError, match="Another process"):
+        small_run(run.run_dir, epochs=2, steps=1, resume=resume)
+    assert sorted(p.relative_to(run.run_dir) for p in run.run_dir.rglob("*")) == before
+    assert temp.read_text() == "{"
+
+
+def test_a_corrupt_saved_generator_is_rewritten_and_reported(tmp_path, capsys):
+    run = small_run(tmp_path / "run", epochs=1, steps=1)
+    path = run.run_dir / "generator.keras"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(G.CheckpointError, match="generator.keras.*train_gan"):
+        G.load_generator(run.run_dir)
+    again = small_run(run.run_dir, epochs=1, steps=1)
+    assert "generator.keras" in capsys.readouterr().out
+    noise = G.latent_noise(2, seed=3)
+    np.testing.assert_allclose(
+        G.load_generator(run.run_dir).predict(noise, verbose=0),
+        again.generator.predict(noise, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("argument, value", [("epochs", 1.7), ("epochs", 0),
+                                             ("batch_size", 0), ("steps_per_epoch", 0)])
+def test_impossible_epochs_batches_and_steps_are_refused(tmp_path, argument, value):
+    settings = {"epochs": 1, "batch_size": 16, "steps_per_epoch": 1, argument: value}
+    with pytest.raises(ValueError, match=f"{argument} must be a whole number"):
+        G.train_gan(blob_images(8), width=WIDTH, run_dir=tmp_path / "run", verbose=0,
+                    **settings)
+    assert not (tmp_path / "run").exists()
