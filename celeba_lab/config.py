@@ -137,7 +137,33 @@ def get_profile(name: str | None = None, **changes) -> Profile:
     if changed:
         # The name keeps the changes, so that nothing trained under it passes for the profile.
         profile = replace(profile, name=spec, **_parse_changes(changed, spec))
-    return replace(profile, **changes) if changes else profile
+    profile = replace(profile, **changes) if changes else profile
+    if changed or changes:
+        _check_profile(profile, spec)
+    return profile
+
+
+# The smallest value of each field that can work (None allowed where the type says so).
+_MINIMUM = {"synthetic_images": 3, "classifier_epochs": 1, "classifier_batch": 1,
+            "gan_epochs": 1, "gan_batch": 1, "gan_steps_per_epoch": 1, "collapse_samples": 1,
+            "natural_test_images": 1}
+
+
+def _check_profile(profile: Profile, spec: str) -> None:
+    """Refuse values that would fail later or silently (a negative epoch count, odd sizes)."""
+    from ._checks import whole_number
+
+    where = f" in the profile {spec!r}"
+    for name, minimum in _MINIMUM.items():
+        value = getattr(profile, name)
+        if value is not None or "None" not in Profile.__dataclass_fields__[name].type:
+            whole_number(name, value, minimum=minimum, where=where)
+    sizes = profile.classifier_sizes
+    if len(sizes) != 3 or any(isinstance(s, bool) or int(s) != s or s < 2 or s % 2
+                              for s in sizes):
+        raise ValueError(
+            f"classifier_sizes{where} must be three even numbers of at least 2 (train, "
+            f"validation, test; each half positive), got {'/'.join(map(str, sizes))}.")
 
 
 def _parse_changes(text: str, spec: str) -> dict[str, object]:

@@ -123,3 +123,22 @@ def test_training_progress_is_one_line_per_epoch_outside_a_terminal(monkeypatch)
     monkeypatch.setattr("sys.stdout", Terminal())
     assert _io.keras_verbosity("auto") == 1
     assert _io.keras_verbosity(0) == 0 and _io.keras_verbosity("1") == 1
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("quick:classifier_epochs=-3", r"classifier_epochs.*at least 1"),
+    ("quick:classifier_epochs=0", r"classifier_epochs.*at least 1"),
+    ("quick:classifier_sizes=11/3/3", r"classifier_sizes.*even.*11"),
+    ("quick:classifier_sizes=0/10/10", r"classifier_sizes.*at least 2"),
+    ("quick:gan_steps_per_epoch=0", r"gan_steps_per_epoch.*at least 1"),
+    ("quick:classifier_batch=0", r"classifier_batch.*at least 1"),
+    ("quick:synthetic_images=2", r"synthetic_images.*at least 3"),
+])
+def test_profile_values_that_cannot_work_are_refused_at_once(spec, message):
+    with pytest.raises(ValueError, match=message):
+        config.get_profile(spec)
+
+
+def test_profile_keyword_changes_are_checked_too():
+    with pytest.raises(ValueError, match="gan_epochs.*at least 1"):
+        config.get_profile("quick", gan_epochs=-1)
