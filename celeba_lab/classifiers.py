@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from ._checks import whole_number
 from ._io import atomic_path, keras_verbosity, write_json_atomic
 from .attributes import IMAGE_SHAPE, REPORT_ATTRIBUTES
 
@@ -554,7 +555,8 @@ def train_classifier(
     Raises:
         celeba_lab.data.UnknownAttributeError: ``attribute`` is not a CelebA attribute.
         celeba_lab.data.NotEnoughImagesError: the data cannot fill the balanced sample.
-        ValueError: unknown ``recipe``.
+        ValueError: unknown ``recipe``; ``epochs`` or ``batch_size`` not a whole number of at
+            least 1; ``sample`` drawn for another attribute or from other data.
         CorruptClassifierError: the run folder holds a finished model that cannot be read.
 
     Example:
@@ -567,15 +569,17 @@ def train_classifier(
     attribute = check_attribute(attribute)
     spec = _recipe(recipe)
     profile = config.get_profile()
+    # None means the profile's; anything else must be usable as it is (0 is not "default").
+    epochs = whole_number("epochs", profile.classifier_epochs if epochs is None else epochs)
+    batch_size = whole_number("batch_size",
+                              profile.classifier_batch if batch_size is None else batch_size)
+    image_size = tuple(int(s) for s in image_size)
     data = load_celeba() if data is None else data
     sizes = tuple(int(s) for s in (sizes or profile.classifier_sizes))
-    epochs = int(epochs or profile.classifier_epochs)
-    batch_size = int(batch_size or profile.classifier_batch)
-    image_size = tuple(int(s) for s in image_size)
     if sample is None:
         sample = balanced_sample(data, attribute, sizes, seed)
-    elif getattr(sample, "attribute", attribute) != attribute:
-        raise ValueError(f"The sample was drawn for {sample.attribute!r}, not {attribute!r}.")
+    else:
+        _check_sample(data, sample, attribute)
     sizes = tuple(len(sample.split(name)) for name in ("train", "validation", "test"))
 
     settings = {
@@ -611,6 +615,22 @@ def train_classifier(
         (run_dir / name).unlink(missing_ok=True)
     return TrainedClassifier(model, history, metadata, run_dir,
                              "resumed" if first_epoch else "trained")
+
+
+def _check_sample(data, sample, attribute: str) -> None:
+    """Refuse a sample of another attribute, or one whose labels are not ``data``'s."""
+    from .data import sample_summary
+
+    if getattr(sample, "attribute", attribute) != attribute:
+        raise ValueError(f"The sample was drawn for {sample.attribute!r}, not {attribute!r}.")
+    summary = sample_summary(data, sample)
+    wrong = summary[~summary["labels_match"]
+                    | (summary["in_own_partition"] != summary["images"])].index.tolist()
+    if wrong:
+        raise ValueError(
+            f"The sample was not drawn from this data set: its {', '.join(wrong)} labels or "
+            f"images do not match data's (see sample_summary(data, sample)). Draw it from the "
+            f"data you train on: balanced_sample(data, {attribute!r}, sizes, seed).")
 
 
 def _metadata(data, settings: dict, history: dict, model, seconds: float) -> dict[str, Any]:
@@ -851,16 +871,22 @@ def confusion_matrix(y_true, y_pred) -> np.ndarray:
         >>> confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0]).tolist()
         [[2, 0], [1, 1]]
     """
-    y_true = np.asarray(y_true).astype(int).ravel()
-    y_pred = np.asarray(y_pred).astype(int).ravel()
+    y_true = _binary(y_true)
+    y_pred = _binary(y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}.")
-    bad = set(np.unique(np.concatenate([y_true, y_pred]))) - {0, 1}
-    if bad:
-        raise ValueError(f"Labels must be 0 or 1; got also {sorted(bad)}.")
     matrix = np.zeros((2, 2), dtype=np.int64)
     np.add.at(matrix, (y_true, y_pred), 1)
     return matrix
+
+
+def _binary(labels) -> np.ndarray:
+    """0/1 labels as int, refusing anything else (0.7 is not truncated to 0)."""
+    values = np.asarray(labels).ravel()
+    bad = sorted(set(np.unique(values).tolist()) - {0, 1})
+    if bad:
+        raise ValueError(f"Labels must be 0 or 1; got also {bad[:5]}.")
+    return values.astype(int)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -1027,7 +1053,9 @@ def evaluate_classifier(
     Raises:
         NotTrainedError: the model was never trained.
         InputShapeError: the images do not match the model's input.
-        ValueError: an image array and ``labels`` differ in length, or a label is not 0 or 1.
+        ValueError: an image array and ``labels`` differ in length, a label is not 0 or 1, or
+            ``labels`` is a Series named after another attribute than the classifier's (and
+            ``attribute`` is not given).
 
     Example:
         >>> test = data.labels("Male", data.split("test"))           # doctest: +SKIP
@@ -1037,16 +1065,17 @@ def evaluate_classifier(
     model = _model_of(trained_or_model)
     _require_trained(model)
     metadata = dict(getattr(trained_or_model, "metadata", {}) or {})
-    attribute = attribute or metadata.get("attribute") or getattr(labels, "name", None)
+    attribute = attribute or _attribute_of(metadata, labels)
     if isinstance(data, np.ndarray):
-        labels = pd.Series(np.asarray(labels).astype(int).ravel(), name=attribute)
+        labels = pd.Series(_binary(labels), name=attribute)
         if len(labels) != len(data):
             raise ValueError(f"{len(data)} images but {len(labels)} labels.")
         scores = predict_scores(model, data, batch_size=batch_size, require_trained=False)
     else:
         from .data import classifier_batches
 
-        labels = pd.Series(labels).astype(int)
+        labels = pd.Series(labels)
+        labels = pd.Series(_binary(labels), index=labels.index, name=labels.name)
         height, width = _expected_shape(model)[:2]
         batches = classifier_batches(data, labels, batch_size=batch_size, shuffle=False,
                                      size=(height, width))
@@ -1058,6 +1087,17 @@ def evaluate_classifier(
         metrics=classification_metrics(labels.values, predictions.values),
         confusion=confusion_matrix(labels.values, predictions.values),
         scores=scores, labels=labels.rename("label"), threshold=threshold, metadata=metadata)
+
+
+def _attribute_of(metadata: Mapping[str, Any], labels) -> str | None:
+    """The classifier's attribute, refusing labels named after another one."""
+    own, named = metadata.get("attribute"), getattr(labels, "name", None)
+    if own and named and str(named) != own:
+        raise ValueError(
+            f"The labels are for {named!r} but the classifier predicts {own!r}. Pass its own "
+            f"labels (data.labels({own!r}, ids)), or attribute={named!r} to evaluate it on "
+            "these labels knowingly.")
+    return own or named
 
 
 def evaluate_balanced_test(trained: TrainedClassifier, data, *, sample=None,

@@ -420,3 +420,61 @@ def test_a_short_training_run_beats_chance(tmp_cache, synthetic_data, attribute)
     # Guessing scores 0.5 on both; 0.65 is three standard errors above it on 100 images.
     assert balanced.metrics["balanced_accuracy"] >= 0.65, balanced.metrics
     assert natural.metrics["balanced_accuracy"] >= 0.65, natural.metrics
+
+
+# ------------------------------------------------------------------------------------------
+# Wrong arguments are refused, not replaced
+
+
+@pytest.fixture(scope="module")
+def tiny_sets(tmp_path_factory):
+    """Two 200-image synthetic sets of different seeds: cheap data for argument checks."""
+    from celeba_lab.data import load_celeba
+    from celeba_lab.synthetic import write_synthetic_celeba
+
+    root = tmp_path_factory.mktemp("tiny")
+    return tuple(load_celeba(write_synthetic_celeba(root / f"s{seed}", n=200, seed=seed,
+                                                    workers=1)) for seed in (0, 1))
+
+
+@pytest.mark.parametrize("argument, value, message", [
+    ("epochs", 0, "epochs must be a whole number of at least 1, got 0"),
+    ("epochs", -1, "epochs must be .* at least 1, got -1"),
+    ("epochs", 1.7, "epochs must be a whole number .* got 1.7"),
+    ("batch_size", 0, "batch_size must be .* at least 1, got 0"),
+])
+def test_train_classifier_refuses_impossible_epochs_and_batch_sizes(tmp_cache, tiny_sets,
+                                                                    argument, value, message):
+    with pytest.raises(ValueError, match=message):
+        C.train_classifier("Male", tiny_sets[0], sizes=(20, 4, 4), verbose=0,
+                           **{"epochs": 1, argument: value})
+    assert not (tmp_cache / "runs" / "classifiers").exists()  # nothing trained or saved
+
+
+def test_train_classifier_refuses_a_sample_of_other_data(tmp_cache, tiny_sets):
+    from celeba_lab.data import balanced_sample
+
+    data_a, data_b = tiny_sets
+    sample_b = balanced_sample(data_b, "Male", (20, 4, 4))
+    with pytest.raises(ValueError, match="sample.*not drawn from this data set.*balanced_sample"):
+        C.train_classifier("Male", data_a, sample=sample_b, epochs=1, verbose=0)
+    assert not (tmp_cache / "runs" / "classifiers").exists()
+
+
+def test_evaluation_refuses_labels_of_another_attribute(trained_small):
+    x, y = _toy_images(8)
+    trained = C.TrainedClassifier(trained_small, {}, {"attribute": "Male"})
+    with pytest.raises(ValueError, match="Smiling.*predicts 'Male'"):
+        C.evaluate_classifier(trained, x, pd.Series(y, name="Smiling"))
+    # Named on purpose, the evaluation carries the labels' name.
+    named = C.evaluate_classifier(trained, x, pd.Series(y, name="Smiling"), attribute="Smiling")
+    assert named.attribute == "Smiling"
+    assert C.evaluate_classifier(trained, x, pd.Series(y, name="Male")).attribute == "Male"
+
+
+def test_labels_between_0_and_1_are_not_truncated(trained_small):
+    x, _ = _toy_images(4)
+    with pytest.raises(ValueError, match="0 or 1.*0.7"):
+        C.evaluate_classifier(trained_small, x, [0.7, 0.7, 0.7, 0.7], attribute="Square")
+    with pytest.raises(ValueError, match="0 or 1"):
+        C.classification_metrics([0.7, 1], [0, 1])
