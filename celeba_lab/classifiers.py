@@ -19,6 +19,7 @@ import hashlib
 import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -28,11 +29,11 @@ import pandas as pd
 
 from . import config
 from ._checks import whole_number
-from ._io import atomic_path, keras_verbosity, write_json_atomic
+from ._io import atomic_path, folder_lock, keras_verbosity, lock_owner, write_json_atomic
 from .attributes import IMAGE_SHAPE, REPORT_ATTRIBUTES
 
 __all__ = [
-    "ClassifierError", "ClassifierNotFoundError", "CorruptClassifierError", "NotTrainedError",
+    "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError", "CorruptClassifierError", "NotTrainedError",
     "InputShapeError", "RECIPES", "REPORT_RESULTS", "REPORT_SETTINGS", "REPORT_METRICS",
     "TrainedClassifier", "ClassifierEvaluation", "seed_classifier", "improved_classifier",
     "build_classifier", "train_classifier", "load_classifier", "classifier_run_dir",
@@ -87,6 +88,10 @@ class CorruptClassifierError(ClassifierError):
 
 class NotTrainedError(ClassifierError):
     """A model is used for predictions or evaluation before it was compiled and trained."""
+
+
+class ClassifierBusyError(ClassifierError):
+    """Another live process is training the same classifier run."""
 
 
 class InputShapeError(ClassifierError, ValueError):
@@ -420,6 +425,19 @@ def _read_state(run_dir: Path, settings: dict) -> dict | None:
     return state
 
 
+def _load_checkpoint(run_dir: Path, state: Mapping[str, Any]):
+    """The checkpointed model ``state`` names, or None (with a warning) if it is damaged."""
+    import keras
+
+    path = run_dir / state["checkpoint"]
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
+        warnings.warn(f"The checkpoint {path} is damaged ({type(error).__name__}); training "
+                      f"this run again from epoch 1.", RuntimeWarning, stacklevel=3)
+        return None
+
+
 def _clear_run(run_dir: Path) -> None:
     for name in (_MODEL_FILE, _METADATA_FILE, _STATE_FILE):
         (run_dir / name).unlink(missing_ok=True)
@@ -489,8 +507,12 @@ def fit_resumable(
     state = _read_state(run_dir, settings) if resume else None
     history: dict[str, list[float]] = {}
     initial_epoch = 0
+    checkpointed = _load_checkpoint(run_dir, state) if state is not None else None
+    if checkpointed is None and state is not None:
+        state = None
+        _clear_run(run_dir)
     if state is not None:
-        model = keras.saving.load_model(run_dir / state["checkpoint"])
+        model = checkpointed
         history = {k: list(v) for k, v in state["history"].items()}
         initial_epoch = int(state["epoch"])
         if hasattr(train, "epoch"):
@@ -557,7 +579,7 @@ def train_classifier(
         celeba_lab.data.NotEnoughImagesError: the data cannot fill the balanced sample.
         ValueError: unknown ``recipe``; ``epochs`` or ``batch_size`` not a whole number of at
             least 1; ``sample`` drawn for another attribute or from other data.
-        CorruptClassifierError: the run folder holds a finished model that cannot be read.
+        ClassifierBusyError: another process is training the same run folder.
 
     Example:
         >>> male = train_classifier("Male")                      # doctest: +SKIP
@@ -590,11 +612,37 @@ def train_classifier(
     }
     run_dir = Path(run_dir) if run_dir is not None else classifier_run_dir(attribute, recipe,
                                                                           settings)
-    if resume and (run_dir / _METADATA_FILE).exists():
-        finished = load_classifier(run_dir)
-        if finished.metadata.get("settings") == json.loads(json.dumps(settings)):
-            return finished
+    finished = _finished_run(run_dir, settings) if resume else None
+    if finished is not None:
+        return finished
+    with folder_lock(run_dir, "the classifier", error=ClassifierBusyError):
+        return _train(data, sample, spec, settings, run_dir, resume=resume, verbose=verbose,
+                      callbacks=callbacks)
 
+
+def _finished_run(run_dir: Path, settings: dict) -> TrainedClassifier | None:
+    """The finished run of these settings in ``run_dir``; None (warned) if it is damaged."""
+    if not (run_dir / _METADATA_FILE).exists():
+        return None
+    try:
+        finished = load_classifier(run_dir)
+    except CorruptClassifierError as error:
+        if lock_owner(run_dir) is not None:
+            raise   # another process is writing this run: leave it alone
+        warnings.warn(f"The finished run's {getattr(error, 'path', run_dir)} cannot be read "
+                      f"({error.__cause__ or error}); training it again.", RuntimeWarning,
+                      stacklevel=3)
+        return None
+    return finished if finished.metadata.get("settings") == json.loads(json.dumps(settings)) \
+        else None
+
+
+def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume, verbose,
+           callbacks) -> TrainedClassifier:
+    from .data import classifier_batches
+
+    batch_size, seed = settings["batch_size"], settings["seed"]
+    image_size, epochs, recipe = tuple(settings["image_size"]), settings["epochs"], spec.name
     train = classifier_batches(data, sample.train, batch_size=batch_size, shuffle=True,
                                seed=seed, one_hot=spec.one_hot, size=image_size)
     validation = classifier_batches(data, sample.validation, batch_size=batch_size,
@@ -697,19 +745,26 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
     try:
         model = keras.saving.load_model(model_file)
     except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
-        raise CorruptClassifierError(
-            f"Cannot read the classifier {model_file} ({type(error).__name__}: {error}). "
-            f"Delete {run_dir} and train again.") from error
+        raise _corrupt(model_file, f"Cannot read the classifier {model_file} ("
+                       f"{type(error).__name__}: {error}). Call train_classifier again with "
+                       "the run's arguments to train again (it replaces the damaged run).") from error
     metadata: dict[str, Any] = {}
     meta_file = run_dir / _METADATA_FILE
     if meta_file.exists():
         try:
             metadata = json.loads(meta_file.read_text())
         except ValueError as error:
-            raise CorruptClassifierError(
-                f"Cannot read {meta_file} ({error}). Delete {run_dir} and train again.") from error
+            raise _corrupt(meta_file, f"Cannot read {meta_file} ({error}). Call "
+                           "train_classifier again with the run's arguments to train again (it "
+                           "replaces the damaged run).") from error
     history = {k: list(v) for k, v in metadata.get("history", {}).items()}
     return TrainedClassifier(model, history, metadata, run_dir, "loaded")
+
+
+def _corrupt(path: Path, message: str) -> CorruptClassifierError:
+    error = CorruptClassifierError(message)
+    error.path = path
+    return error
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ saving and loading, the metrics of the report's table, and clear errors."""
 from __future__ import annotations
 
 import json
+import os
 
 import keras
 import matplotlib
@@ -478,3 +479,56 @@ def test_labels_between_0_and_1_are_not_truncated(trained_small):
         C.evaluate_classifier(trained_small, x, [0.7, 0.7, 0.7, 0.7], attribute="Square")
     with pytest.raises(ValueError, match="0 or 1"):
         C.classification_metrics([0.7, 1], [0, 1])
+
+
+# ------------------------------------------------------------------------------------------
+# Damaged checkpoints and concurrent runs
+
+TINY = dict(sizes=(20, 4, 4), image_size=(32, 32), batch_size=10, verbose=0)
+
+
+class _Stop(Exception):
+    pass
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise _Stop
+
+
+def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(_Stop):
+        C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
+                           callbacks=[_StopAfterFirstEpoch()], **TINY)
+    checkpoint = run_dir / "checkpoint-001.keras"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+    with pytest.warns(RuntimeWarning, match="checkpoint-001.keras.*damaged.*epoch 1"):
+        trained = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
+    assert trained.origin == "trained" and trained.epochs == 2
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metadata.json", "model.keras"]
+
+
+def test_a_corrupt_finished_model_is_reported_and_trained_again(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
+    (run_dir / "model.keras").write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match="model.keras.*cannot be read.*training it again"):
+        trained = C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
+    assert trained.origin == "trained"
+    assert C.load_classifier(run_dir).epochs == 1
+
+
+def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(_Stop):
+        C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
+                           callbacks=[_StopAfterFirstEpoch()], **TINY)
+    (run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    for resume in (True, False):
+        with pytest.raises(C.ClassifierError, match="Another process"):
+            C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, resume=resume,
+                               **TINY)
+        assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
