@@ -58,8 +58,13 @@ class DecodingProcesses:
 
     def __init__(self, out_path: Path, offset: int, size: tuple[int, int], crop: str,
                  workers: int) -> None:
-        command = [sys.executable, "-m", "celeba_lab._decoding", str(out_path), str(offset),
-                   str(size[0]), str(size[1]), crop]
+        self._start(["celeba_lab._decoding", str(out_path), str(offset), str(size[0]),
+                     str(size[1]), crop], workers)
+
+    doing = "decoding"
+
+    def _start(self, arguments: list[str], workers: int) -> None:
+        command = [sys.executable, "-m", *arguments]
         # The workers import this very copy of the package, even one found through a
         # sys.path entry that the caller added (a source checkout that is not installed).
         here = str(Path(__file__).resolve().parent.parent)
@@ -104,8 +109,8 @@ class DecodingProcesses:
                 if not answer:
                     with lock:
                         errors.append((first, WorkerStopped(
-                            f"A decoding process stopped (exit status {process.wait()}) "
-                            f"while decoding rows from {first}; see the messages above.")))
+                            f"A {self.doing} process stopped (exit status {process.wait()}) "
+                            f"while {self.doing} rows from {first}; see the messages above.")))
                     return
                 reply = json.loads(answer)
                 if "error" in reply:

@@ -22,13 +22,10 @@ byte-identical for a seed whatever the number of worker processes.
 
 from __future__ import annotations
 
-import concurrent.futures
-import concurrent.futures.process
 import functools
 import io
 import json
 import math
-import multiprocessing
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
@@ -857,17 +854,17 @@ def _render_images(labels: np.ndarray, seed: int, folder: Path, workers: int | N
         for task in tasks:
             _render_chunk(task)
         return
-    # "spawn" rather than "fork": forking a process that runs TensorFlow threads can deadlock.
-    context = multiprocessing.get_context("spawn")
-    try:
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for _ in pool.map(_render_chunk, tasks):
-                pass
-    except concurrent.futures.process.BrokenProcessPool as error:
-        raise RuntimeError(
-            "The processes drawing the synthetic images stopped. Worker processes import the "
-            "script that started them: call write_synthetic_celeba under "
-            "`if __name__ == \"__main__\":` in a script, or pass workers=1.") from error
+    # Worker programs (python -m celeba_lab._drawing), not multiprocessing children: they
+    # never import the caller's __main__, so an unguarded script works like a notebook.
+    from ._drawing import DrawingProcesses
+
+    def payload(task):
+        seed_, _, rows, folder_ = task
+        return lambda: [seed_, ["".join("1" if v else "0" for v in row) for row in rows],
+                        folder_]
+
+    with DrawingProcesses(workers) as processes:
+        processes.run(((task[1], payload(task)) for task in tasks), lambda n: None)
 
 
 def _write_text(path: Path, lines: list[str], crlf: bool) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -413,3 +416,27 @@ def test_public_names():
         assert name in synthetic.__all__
         assert getattr(synthetic, name).__doc__
     assert os.path.basename(synthetic.__file__) == "synthetic.py"
+
+
+UNGUARDED_SCRIPT = """
+from celeba_lab.synthetic import write_synthetic_celeba
+root = write_synthetic_celeba({root!r}, n=120, seed=0, workers=2)
+print("written", len(list((root / "img_align_celeba").iterdir())))
+"""
+
+
+def test_a_script_without_a_main_guard_writes_with_worker_processes(tmp_path):
+    # The README's example saved as a script and run with `python ex.py`: no
+    # `if __name__ == "__main__":` guard, and worker processes all the same.
+    script = tmp_path / "ex.py"
+    script.write_text(UNGUARDED_SCRIPT.format(root=str(tmp_path / "out")))
+    here = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=here)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "written 120" in done.stdout
+    direct = write_synthetic_celeba(tmp_path / "direct", n=120, seed=0, workers=1)
+    for name in ("000001.jpg", "000120.jpg"):
+        assert ((tmp_path / "out" / "img_align_celeba" / name).read_bytes()
+                == (direct / "img_align_celeba" / name).read_bytes())
