@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -29,10 +30,11 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=path.parent))
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
-                                    dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.",
+                                    suffix=".tmp" + path.suffix, dir=path.parent)
         os.close(fd)
         tmp = Path(name)
     try:
@@ -56,6 +58,34 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def temp_file_owner(path: str | os.PathLike) -> int | None:
+    """The pid in the name :func:`atomic_path` gave a temporary file or folder, if any."""
+    match = re.search(r"\.(\d+)\.[^.]+\.tmp(\.[^.]*)?$", Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def remove_dead_temporaries(folder: str | os.PathLike, pattern: str = ".*.tmp*") -> list[Path]:
+    """Remove the temporary files and folders in ``folder`` of processes that have died.
+
+    Only names :func:`atomic_path` gives (with the writer's pid) are touched, and only when
+    that process no longer runs; a live writer's file is left alone.
+
+    Returns:
+        What was removed.
+    """
+    removed = []
+    for path in Path(folder).glob(pattern):
+        owner = temp_file_owner(path)
+        if owner is None or owner == os.getpid() or process_alive(owner):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

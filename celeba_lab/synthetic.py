@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from celeba_lab.config import cache_dir
-from celeba_lab._io import atomic_path
+from celeba_lab._io import atomic_path, remove_dead_temporaries
 from celeba_lab.attributes import ATTRIBUTES, IMAGE_SHAPE, N_IMAGES, PARTITION_SIZES
 
 if TYPE_CHECKING:  # pandas is imported only by the functions that return tables
@@ -1019,6 +1019,8 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
     if info and info.get("version") == GENERATOR_VERSION and info.get("n") == n \
             and info.get("seed") == seed:
         return target
+    # A writer killed earlier left its temporary folder (and no worker: they exit with it).
+    remove_dead_temporaries(cache_dir(), f".{target.name}.*.tmp")
     with atomic_path(target, directory=True) as tmp:
         write_synthetic_celeba(tmp, n=n, seed=seed)
     return target

@@ -440,3 +440,14 @@ def test_a_script_without_a_main_guard_writes_with_worker_processes(tmp_path):
     for name in ("000001.jpg", "000120.jpg"):
         assert ((tmp_path / "out" / "img_align_celeba" / name).read_bytes()
                 == (direct / "img_align_celeba" / name).read_bytes())
+
+
+def test_ensure_removes_the_temporary_folder_of_a_killed_writer(tmp_cache):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_cache / f".synthetic-5-0.{dead.pid}.k2j4x9ab.tmp"      # its writer was killed
+    busy = tmp_cache / f".synthetic-5-0.{os.getppid()}.q8w7e6rt.tmp"  # its writer still works
+    for folder in (left, busy):
+        (folder / "img_align_celeba").mkdir(parents=True)
+    ensure_synthetic_celeba(5, seed=0)
+    assert not left.exists() and busy.exists()
