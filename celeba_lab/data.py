@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from ._io import atomic_path, write_bytes_atomic
+from ._checks import whole_number
+from ._io import atomic_path, process_alive, temp_file_owner, write_bytes_atomic
 from .attributes import ATTRIBUTES, IMAGE_SHAPE, PARTITIONS
 
 __all__ = [
@@ -630,17 +632,17 @@ def balanced_sample(data: CelebA, attribute: str,
         0.5
     """
     check_attribute(attribute)
-    sizes = tuple(int(s) for s in sizes)
+    sizes = tuple(sizes)
     if len(sizes) != len(PARTITIONS):
         raise ValueError(f"sizes must give (train, validation, test) sizes, got {sizes}.")
+    sizes = tuple(whole_number(f"The {name} size", size, minimum=0)
+                  for name, size in zip(PARTITIONS, sizes))
     for name, size in zip(PARTITIONS, sizes):
-        if size < 0 or size % 2:
+        if size % 2:
             raise ValueError(
-                f"The {name} size must be even and non-negative to be exactly 50 % positive, "
-                f"got {size}; use {max(0, size - 1 if size > 0 else 0)} or {size + 1}."
-            )
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}.")
+                f"The {name} size must be even to be exactly 50 % positive, got {size}; use "
+                f"{size - 1} or {size + 1}.")
+    seed = whole_number("seed", seed, minimum=0)
     labels = data.attributes[attribute].to_numpy()
     codes = data.partition.cat.codes.to_numpy()
     splits = {}
@@ -711,7 +713,7 @@ def _balanced_rows(labels: np.ndarray, in_partition: np.ndarray, size: int, name
 # ---------------------------------------------------------------------------------------------
 
 #: Bumped whenever decoding changes, so that older caches are not reused.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 _CROPS = ("squash", "center")
 _CHUNK_BYTES = 64 * 2**20          # decoded pixels held in RAM at once while filling a cache
 _STALE_TEMP_SECONDS = 6 * 3600     # temp files older than this are left by a killed process
@@ -882,17 +884,26 @@ def _crop_box(w: int, h: int, tw: int, th: int, crop: str) -> tuple[float, float
 
 
 def _cache_key(data: CelebA, ids: Sequence[str], size: tuple[int, int], crop: str) -> str:
+    """``"{what}-{content}"``: what the cache holds (data set, ids, size, crop), then a digest
+    of the files it decodes (each one's size and modification time), so that an image
+    rewritten in place gets a new cache while files added beside the images change nothing."""
     digest = hashlib.sha1()
-    try:
-        # The image folder's identity guards against a data set rewritten in place.
-        stat = data.image_dir.stat()
-        folder = [str(data.image_dir.resolve()), stat.st_mtime_ns]
-    except OSError:
-        folder = [str(data.image_dir), 0]
-    meta = [CACHE_FORMAT_VERSION, data.fingerprint, folder, list(size), crop, len(ids)]
+    meta = [CACHE_FORMAT_VERSION, data.fingerprint, str(data.image_dir.resolve()), list(size),
+            crop, len(ids)]
     digest.update(json.dumps(meta).encode())
     digest.update("\n".join(ids).encode())
-    return digest.hexdigest()[:24]
+    return f"{digest.hexdigest()[:24]}-{_files_digest(data, ids)}"
+
+
+def _files_digest(data: CelebA, ids: Sequence[str]) -> str:
+    digest = hashlib.sha1()
+    for image_id in dict.fromkeys(ids):
+        try:
+            stat = os.stat(data.image_dir / image_id)
+            digest.update(f"{image_id} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{image_id} missing\n".encode())
+    return digest.hexdigest()[:8]
 
 
 def _images_cache_dir() -> Path:
@@ -902,14 +913,62 @@ def _images_cache_dir() -> Path:
 
 
 def _remove_stale_temp_files(folder: Path) -> None:
-    # atomic_path names temp files ".<name>.<random>.tmp.npy"; a killed process leaves one.
+    # atomic_path names temp files ".<name>.<pid>.<random>.tmp.npy"; a killed process leaves
+    # one. That of a dead process goes at once; one without a pid once it is old.
     now = time.time()
     for temp in folder.glob(".*.tmp.npy"):
         try:
-            if now - temp.stat().st_mtime > _STALE_TEMP_SECONDS:
+            owner = temp_file_owner(temp)
+            if (owner is not None and owner != os.getpid() and not process_alive(owner)) \
+                    or (owner is None and now - temp.stat().st_mtime > _STALE_TEMP_SECONDS):
                 temp.unlink()
         except OSError:
             pass
+
+
+def _remove_superseded(path: Path) -> None:
+    """Remove the caches of the same images, size and crop made from older files."""
+    what, content, shape = path.name.split("-", 2)
+    for old in path.parent.glob(f"{what}-*-{shape.split('.')[0]}.*"):
+        if not old.name.startswith(f"{what}-{content}-"):
+            old.unlink(missing_ok=True)
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_suffix(".crc")
+
+
+def _row_checksums(images: np.ndarray) -> np.ndarray:
+    return np.fromiter((zlib.crc32(images[i]) for i in range(len(images))), np.uint32,
+                       len(images))
+
+
+def _write_checksums(written: Path, path: Path) -> None:
+    """Store the crc32 of each row of the finished cache ``written`` (to be renamed to
+    ``path``) beside ``path``; it is verified once per process when the cache is opened."""
+    images = np.load(written, mmap_mode="r")
+    write_bytes_atomic(_checksum_path(path), _row_checksums(images).tobytes())
+    stat = written.stat()
+    _VERIFIED.add((str(path), stat.st_size, stat.st_mtime_ns))
+
+
+#: Caches whose rows this process verified: (path, size, modification time).
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def _intact(path: Path, images: np.ndarray) -> bool:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return True
+    try:
+        expected = np.fromfile(_checksum_path(path), dtype=np.uint32)
+    except (OSError, ValueError):
+        return False
+    if expected.shape != (len(images),) or not np.array_equal(expected, _row_checksums(images)):
+        return False
+    _VERIFIED.add(key)
+    return True
 
 
 def decoded_images(data: CelebA, ids: Iterable[str], *,
@@ -962,6 +1021,7 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
         progress = len(ids) >= _PROGRESS_FROM
     with atomic_path(path) as temp:
         _fill_cache(temp, data, ids, (height, width), crop, workers, progress)
+        _write_checksums(temp, path)
     return _open_cache(path, (len(ids), height, width, 3))
 
 
@@ -969,16 +1029,27 @@ def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) 
     folder = _images_cache_dir()
     _remove_stale_temp_files(folder)
     key = _cache_key(data, ids, size, crop)
-    return folder / f"{key}-{len(ids)}x{size[0]}x{size[1]}.npy"
+    path = folder / f"{key}-{len(ids)}x{size[0]}x{size[1]}.npy"
+    _remove_superseded(path)
+    return path
 
 
 def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cache at ``path`` if whole; else None (damaged: removed, said in one warning)."""
     try:
         images = np.load(path, mmap_mode="r")
-    except (OSError, ValueError):
-        images = None
-    if images is None or images.shape != shape or images.dtype != np.uint8:
-        path.unlink(missing_ok=True)   # not a cache this version wrote: decode again
+        problem = (None if images.shape == shape and images.dtype == np.uint8
+                   else f"holds {images.dtype} {images.shape}, not uint8 {shape}")
+        if problem is None and not _intact(path, images):
+            problem = "does not match its checksums"
+    except (OSError, ValueError, EOFError) as error:
+        images, problem = None, f"cannot be read ({type(error).__name__}: {error})"
+    if problem is not None:
+        if path.is_file():
+            warnings.warn(f"The image cache {path} is damaged ({problem}); decoding its "
+                          "images again.", RuntimeWarning, stacklevel=3)
+        path.unlink(missing_ok=True)
+        _checksum_path(path).unlink(missing_ok=True)
         return None
     return images
 
@@ -1156,7 +1227,8 @@ class _CacheFill:
         self.layout = layout
         self.image_dir, self.ids = data.image_dir, ids
         n = len(ids)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.npy", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp.npy",
+                                    dir=path.parent)
         os.close(fd)
         self.temp = Path(name)
         header = np.lib.format.open_memmap(self.temp, mode="w+", dtype=np.uint8,
@@ -1223,13 +1295,16 @@ class _CacheFill:
             last = self.remaining == 0 and self.finished is None
             if last:
                 # Not a daemon: the interpreter waits for it, so the cache is not lost at exit.
-                self.finished = threading.Thread(target=self._move_into_place,
-                                                 name="celeba-cache-finish")
-                self.finished.start()
+                # Started before it is published: whoever sees it may join it.
+                finished = threading.Thread(target=self._move_into_place,
+                                            name="celeba-cache-finish")
+                finished.start()
+                self.finished = finished
 
     def _move_into_place(self) -> None:
         try:
             os.fsync(self.fd)
+            _write_checksums(self.temp, self.path)
             os.replace(self.temp, self.path)
             if self.layout is not None:
                 _write_layout(*self.layout)

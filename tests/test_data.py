@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -455,7 +457,7 @@ def test_cache_is_reused_without_decoding(hand_data, monkeypatch):
     assert again.filename == first.filename
     np.testing.assert_array_equal(again, first)
     files = list((config.cache_dir() / "images").iterdir())
-    assert len(files) == 1
+    assert sorted(p.suffix for p in files) == [".crc", ".npy"]   # the cache and its checksums
 
 
 def test_interrupted_write_leaves_nothing_trusted(hand_data, monkeypatch):
@@ -1120,3 +1122,70 @@ def test_memory_plot_projects_an_array_filled_with_fewer_images_than_were_stream
     whole = pd.DataFrame({"images": [0, 200_000], "rss_mib": [500.0, 1_500.0]})
     assert all(line.get_linestyle() != "--"
                for line in plot_memory(streaming, whole).axes[0].get_lines())
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache follows the images' content, and damaged caches are rebuilt
+
+
+def test_an_image_rewritten_in_place_is_decoded_again_and_its_old_cache_removed(hand_data):
+    ids = list(hand_data.attributes.index[:6])
+    assert list(recognise(D.decoded_images(hand_data, ids, size=32) / 255.0)) == list(range(6))
+    first = _cache_files("*.npy")
+    # An unrelated file beside the images changes nothing: the same cache is used.
+    (hand_data.image_dir / "notes.txt").write_text("hello")
+    D.decoded_images(hand_data, ids, size=32)
+    assert _cache_files("*.npy") == first
+    # Image 2 rewritten in place with image 9's pixels (its folder keeps its listing).
+    target = hand_data.path(ids[2])
+    target.write_bytes(hand_data.path(hand_data.attributes.index[9]).read_bytes())
+    stat = target.stat()
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    again = D.decoded_images(hand_data, ids, size=32)
+    assert list(recognise(again / 255.0)) == [0, 1, 9, 3, 4, 5]
+    assert len(_cache_files("*.npy")) == 1 and _cache_files("*.npy") != first
+
+
+@pytest.mark.parametrize("damage", ["flip bytes", "zero a row", "empty file",
+                                    "lose the checksums"])
+def test_a_damaged_cache_is_detected_said_and_rebuilt(hand_data, damage):
+    ids = list(hand_data.attributes.index[:6])
+    D.decoded_images(hand_data, ids, size=32)
+    path = config.cache_dir() / "images" / _cache_files("*.npy")[0]
+    if damage == "flip bytes":
+        with open(path, "r+b") as f:
+            f.seek(path.stat().st_size - 3 * 32 * 32 * 3 + 100)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0xFF]))
+    elif damage == "zero a row":
+        with open(path, "r+b") as f:
+            f.seek(path.stat().st_size - 32 * 32 * 3)
+            f.write(bytes(32 * 32 * 3))
+    elif damage == "empty file":
+        path.write_bytes(b"")
+    else:
+        path.with_suffix(".crc").unlink()
+    D._VERIFIED.clear()   # as in a new process
+    with pytest.warns(RuntimeWarning, match=f"image cache .*{path.name} is damaged"):
+        images = D.decoded_images(hand_data, ids, size=32)
+    assert list(recognise(images / 255.0)) == list(range(6))
+    D._VERIFIED.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        D.decoded_images(hand_data, ids, size=32)     # rebuilt whole: no second warning
+
+
+def test_temp_files_of_dead_processes_are_removed_at_once(hand_data):
+    ids = list(hand_data.attributes.index[:4])
+    folder = config.cache_dir() / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    final = f"{D._cache_key(hand_data, ids, (32, 32), 'squash')}-4x32x32.npy"
+    orphan = folder / f".{final}.{dead.pid}.k2j4x9ab.tmp.npy"       # its writer was killed
+    alive = folder / f".{final}.{os.getppid()}.q8w7e6rt.tmp.npy"    # its writer still works
+    for temp in (orphan, alive):
+        np.save(temp, np.zeros((4, 32, 32, 3), np.uint8))
+    D.decoded_images(hand_data, ids, size=32)
+    assert not orphan.exists() and alive.exists()
