@@ -595,7 +595,7 @@ def train_classifier(
     epochs = whole_number("epochs", profile.classifier_epochs if epochs is None else epochs)
     batch_size = whole_number("batch_size",
                               profile.classifier_batch if batch_size is None else batch_size)
-    image_size = tuple(int(s) for s in image_size)
+    image_size = _check_image_size(image_size)
     data = load_celeba() if data is None else data
     sizes = tuple(int(s) for s in (sizes or profile.classifier_sizes))
     if sample is None:
@@ -603,6 +603,10 @@ def train_classifier(
     else:
         _check_sample(data, sample, attribute)
     sizes = tuple(len(sample.split(name)) for name in ("train", "validation", "test"))
+    if min(sizes[:2]) < 2:
+        raise ValueError(f"Training needs at least 2 train and 2 validation images (one of each "
+                         f"class); the sample has {sizes[0]} and {sizes[1]}. Pass sizes such "
+                         "as (1000, 100, 100).")
 
     settings = {
         "attribute": attribute, "recipe": recipe, "recipe_version": _RECIPE_VERSION[recipe],
@@ -641,6 +645,9 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
            callbacks) -> TrainedClassifier:
     from .data import classifier_batches
 
+    # Under the lock, a temporary file here is a killed process's half-written save.
+    for temp in run_dir.glob(".*.tmp*"):
+        temp.unlink(missing_ok=True)
     batch_size, seed = settings["batch_size"], settings["seed"]
     image_size, epochs, recipe = tuple(settings["image_size"]), settings["epochs"], spec.name
     train = classifier_batches(data, sample.train, batch_size=batch_size, shuffle=True,
@@ -663,6 +670,15 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
         (run_dir / name).unlink(missing_ok=True)
     return TrainedClassifier(model, history, metadata, run_dir,
                              "resumed" if first_epoch else "trained")
+
+
+def _check_image_size(image_size) -> tuple[int, int]:
+    # Both recipes halve the image four times: below 16 pixels a side nothing is left.
+    size = tuple(image_size)
+    if len(size) != 2:
+        raise ValueError(f"image_size must be (height, width), got {image_size!r}.")
+    return tuple(whole_number(f"image_size's {side}", v, minimum=16)
+                 for side, v in zip(("height", "width"), size))
 
 
 def _check_sample(data, sample, attribute: str) -> None:
@@ -748,6 +764,13 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
         raise _corrupt(model_file, f"Cannot read the classifier {model_file} ("
                        f"{type(error).__name__}: {error}). Call train_classifier again with "
                        "the run's arguments to train again (it replaces the damaged run).") from error
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if len(shape) != 2 or shape[-1] not in (1, 2):
+        raise ClassifierError(
+            f"{model_file} holds the model {model.name!r} with output shape {shape}, not an "
+            "attribute classifier (one sigmoid or a 2-way softmax). A GAN's generator loads "
+            "with celeba_lab.load_generator; a classifier's run folder comes from "
+            "train_classifier(...).path.")
     metadata: dict[str, Any] = {}
     meta_file = run_dir / _METADATA_FILE
     if meta_file.exists():

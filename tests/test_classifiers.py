@@ -504,6 +504,7 @@ def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_cache, tiny_se
                            callbacks=[_StopAfterFirstEpoch()], **TINY)
     checkpoint = run_dir / "checkpoint-001.keras"
     checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+    (run_dir / ".model.keras.4242.abcd1234.tmp.keras").write_bytes(b"PK")  # a killed save
     with pytest.warns(RuntimeWarning, match="checkpoint-001.keras.*damaged.*epoch 1"):
         trained = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
     assert trained.origin == "trained" and trained.epochs == 2
@@ -532,3 +533,25 @@ def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_
             C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, resume=resume,
                                **TINY)
         assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(sizes=(100, 0, 0)), "at least 2 train and 2 validation images.*has 100 and 0"),
+    (dict(image_size=(8, 8)), "image_size's height must be .* at least 16, got 8"),
+    (dict(sizes=(20, 4, -20)), "test size must be a whole number of at least 0, got -20"),
+    (dict(seed="0"), "seed must be a whole number"),
+    (dict(seed=None), "seed must be a whole number"),
+])
+def test_impossible_samples_sizes_and_seeds_say_what_to_pass(tmp_cache, tiny_sets, arguments,
+                                                             message):
+    settings = {"sizes": (20, 4, 4), "epochs": 1, "verbose": 0, **arguments}
+    with pytest.raises((ValueError, TypeError), match=message):
+        C.train_classifier("Male", tiny_sets[0], **settings)
+
+
+def test_a_generator_loaded_as_a_classifier_is_named(tmp_path):
+    from celeba_lab import gan as G
+
+    G.seed_generator(width=0.125).save(tmp_path / "model.keras")
+    with pytest.raises(C.ClassifierError, match="not an attribute classifier.*load_generator"):
+        C.load_classifier(tmp_path)
