@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import config
 from ._checks import whole_number
-from ._io import atomic_path, folder_lock, keras_verbosity, lock_owner, write_json_atomic
+from ._io import atomic_path, fit_verbosity, folder_lock, lock_owner, write_json_atomic
 from .attributes import IMAGE_SHAPE, REPORT_ATTRIBUTES
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "InputShapeError", "RECIPES", "REPORT_RESULTS", "REPORT_SETTINGS", "REPORT_METRICS",
     "TrainedClassifier", "ClassifierEvaluation", "seed_classifier", "improved_classifier",
     "build_classifier", "train_classifier", "load_classifier", "classifier_run_dir",
-    "predict_scores", "classifier_embedding", "classification_metrics", "confusion_matrix",
+    "predict_scores", "call_in_batches", "classifier_embedding", "classification_metrics", "confusion_matrix",
     "majority_baseline", "evaluate_classifier", "evaluate_balanced_test",
     "evaluate_natural_test", "report_comparison", "count_parameters", "fit_resumable",
     "check_input_shape",
@@ -450,6 +450,39 @@ def _first_x(batches) -> np.ndarray:
     return first[0] if isinstance(first, (tuple, list)) else first
 
 
+def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
+    """``model``'s outputs for every image, by direct calls one batch at a time.
+
+    ``model.predict`` builds and traces a prediction function for each model it is given (and
+    again for a last, smaller batch): predicting with many models in a row, as the chapters
+    do, makes TensorFlow warn about retracing. A direct call ``model(x, training=False)``
+    traces nothing, prints nothing (no progress bar) and gives the same numbers.
+
+    Args:
+        model: A Keras model (or any callable taking ``training=``).
+        data: An array (N, ...) or a ``keras.utils.PyDataset`` yielding ``x`` or ``(x, y)``.
+        batch_size: Rows per call for an array.
+
+    Returns:
+        The outputs of all batches, concatenated along the first axis (a NumPy array).
+
+    Example:
+        >>> scores = call_in_batches(male.model, images)          # doctest: +SKIP
+    """
+    import keras
+
+    if isinstance(data, keras.utils.PyDataset):
+        batches = (_x_of(data[i]) for i in range(len(data)))
+    else:
+        batches = (data[i:i + batch_size] for i in range(0, len(data), batch_size))
+    parts = [keras.ops.convert_to_numpy(model(x, training=False)) for x in batches]
+    return np.concatenate(parts, axis=0)
+
+
+def _x_of(item):
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
 def fit_resumable(
     model,
     train,
@@ -525,8 +558,9 @@ def fit_resumable(
     checkpoint = _epoch_checkpoint(run_dir, history,
                                    json.loads(json.dumps(settings, default=str)), epochs)
     if initial_epoch < epochs:
+        level, printers = fit_verbosity(verbose)
         model.fit(train, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=[checkpoint, *callbacks], verbose=keras_verbosity(verbose))
+                  callbacks=[checkpoint, *printers, *callbacks], verbose=level)
     return model, history, initial_epoch
 
 
@@ -567,8 +601,10 @@ def train_classifier(
         run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`.
         resume: Continue an interrupted run and reuse a finished one; ``False`` trains
             from scratch, replacing whatever ``run_dir`` holds.
-        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
-            epoch elsewhere (notebooks, logs).
+        verbose: ``"auto"``: a progress bar on a terminal, one line per epoch elsewhere
+            (notebooks, logs); 2: one line per epoch; 0: silent. Unless 0, the first line
+            printed names the run profile in force
+            (:func:`celeba_lab.config.training_announcement`).
         callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
 
     Returns:
@@ -654,6 +690,10 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
                                seed=seed, one_hot=spec.one_hot, size=image_size)
     validation = classifier_batches(data, sample.validation, batch_size=batch_size,
                                     one_hot=spec.one_hot, size=image_size)
+    if verbose != 0:
+        print(config.training_announcement(
+            f"{settings['attribute']} ({recipe} recipe), {epochs} epochs x {len(train)} steps of "
+            f"{batch_size} images", data=_data_words(data), real=not data.synthetic))
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -695,6 +735,10 @@ def _check_sample(data, sample, attribute: str) -> None:
             f"The sample was not drawn from this data set: its {', '.join(wrong)} labels or "
             f"images do not match data's (see sample_summary(data, sample)). Draw it from the "
             f"data you train on: balanced_sample(data, {attribute!r}, sizes, seed).")
+
+
+def _data_words(data) -> str:
+    return "synthetic CelebA" if data.synthetic else "real CelebA"
 
 
 def _metadata(data, settings: dict, history: dict, model, seconds: float) -> dict[str, Any]:
@@ -888,7 +932,7 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
         if len(images_or_batches) == 0:
             return np.zeros(0, dtype="float32")
         check_input_shape(model, np.shape(_first_x(images_or_batches))[1:])
-        out = model.predict(images_or_batches, verbose=0)
+        out = call_in_batches(model, images_or_batches)
     else:
         images = _as_float_images(images_or_batches)
         if images.ndim == len(_expected_shape(model)):
@@ -896,7 +940,7 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
         check_input_shape(model, images.shape[1:])
         if len(images) == 0:
             return np.zeros(0, dtype="float32")
-        out = model.predict(images, batch_size=batch_size, verbose=0)
+        out = call_in_batches(model, images, batch_size)
     out = np.asarray(out, dtype="float32")
     return out[:, -1] if out.ndim == 2 else out.reshape(-1)
 
@@ -918,7 +962,7 @@ def classifier_embedding(trained_or_model) -> "keras.Model":
         ``"{model name}_embedding"``.
 
     Example:
-        >>> features = classifier_embedding(male).predict(images)   # doctest: +SKIP
+        >>> features = call_in_batches(classifier_embedding(male), images)   # doctest: +SKIP
     """
     import keras
 

@@ -1773,12 +1773,12 @@ def classifier_features(model, images: np.ndarray, *, resize: bool = False,
         >>> feats.shape  # doctest: +SKIP
         (500, 64)
     """
-    from .classifiers import classifier_embedding
+    from .classifiers import call_in_batches, classifier_embedding
 
     model = getattr(model, "model", model)  # a TrainedClassifier or its Keras model
     images = _fit_to_model(_as_images(images), model, resize=resize, what="the classifier")
     embedding = classifier_embedding(model)
-    return _in_batches(lambda x: np.asarray(embedding.predict(x, verbose=0)), images,
+    return _in_batches(lambda x: call_in_batches(embedding, x, batch_size), images,
                        batch_size).reshape(len(images), -1).astype(np.float32)
 
 
@@ -1837,8 +1837,11 @@ def inception_features(images: np.ndarray, *, allow_download: bool = False,
     model = _load_inception(allow_download)
     images = _as_images(images)
 
+    from .classifiers import call_in_batches
+
     def one_batch(x):
-        return np.asarray(model.predict(resize_faces(x, _INCEPTION_SIZE) * 2 - 1, verbose=0))
+        # A direct call: no predict() function traced (and retraced) per batch.
+        return call_in_batches(model, resize_faces(x, _INCEPTION_SIZE) * 2 - 1, len(x))
 
     return _in_batches(one_batch, images, batch_size).astype(np.float32)
 

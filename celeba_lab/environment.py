@@ -1,8 +1,8 @@
 """Notebook set-up: one call at the top of every chapter, locally, in CI and on Colab.
 
 :func:`setup` finds out where it runs. On Colab it fetches real CelebA (through ``kagglehub``,
-or a copy the reader put in Google Drive), switches to the report's full recipe and says which
-GPU it got. Anywhere else it changes nothing: it reports the configured data (the synthetic
+or a copy the reader put in Google Drive), switches to the ``colab`` profile (sized for one
+free Colab GPU session) and says which GPU it got. Anywhere else it changes nothing: it reports the configured data (the synthetic
 CelebA unless ``CELEBA_ROOT`` is set), the run profile and the Keras backend.
 """
 
@@ -131,8 +131,10 @@ def setup(*, data_root: str | os.PathLike | None = None, profile: str | None = N
         data_root: A CelebA folder to use (any layout :func:`celeba_lab.load_celeba` reads).
             Default: ``$CELEBA_ROOT``; on Colab, a copy in Google Drive
             (:data:`DRIVE_CANDIDATES`) or a ``kagglehub`` download; elsewhere the synthetic set.
-        profile: ``"quick"`` or ``"full"``. Default: ``$CELEBA_LAB_PROFILE``; on Colab
-            ``"full"`` (the report's recipe), elsewhere ``"quick"``.
+        profile: ``"quick"``, ``"colab"`` or ``"full"``. Default: ``$CELEBA_LAB_PROFILE``; on
+            Colab ``"colab"`` (each chapter fits a free Colab GPU session), elsewhere
+            :func:`celeba_lab.config.default_profile_name` (``"full"`` on real CelebA,
+            ``"quick"`` on the synthetic set).
         quiet: Do not print the summary.
 
     Returns:
@@ -141,7 +143,7 @@ def setup(*, data_root: str | os.PathLike | None = None, profile: str | None = N
     Example:
         >>> import celeba_lab as cl
         >>> env = cl.setup(quiet=True)
-        >>> env.profile.name in ("quick", "full")
+        >>> env.profile.name in ("quick", "colab", "full")
         True
     """
     # TensorFlow's C++ start-up lines are noise in a rendered page.
@@ -154,7 +156,7 @@ def setup(*, data_root: str | os.PathLike | None = None, profile: str | None = N
     if profile is not None:
         config.set_profile(profile)
     elif colab and not os.environ.get(config.PROFILE_ENV):
-        config.set_profile("full")
+        config.set_profile("colab")
     env = Environment(
         on_colab=colab,
         backend=keras_backend(),

@@ -40,7 +40,7 @@ from keras import layers, ops
 
 from . import config
 from ._checks import whole_number
-from ._io import atomic_path, file_digest, folder_lock, keras_verbosity, write_json_atomic
+from ._io import atomic_path, file_digest, fit_verbosity, folder_lock, write_json_atomic
 
 #: Size of the generator's input noise in the report.
 LATENT_DIM = 64
@@ -1174,8 +1174,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
             starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
-        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
-            epoch in a notebook or a log.
+        verbose: ``"auto"``: a progress bar on a terminal, one line per epoch in a notebook
+            or a log; 2: one line per epoch; 0: silent. Unless 0, the first line printed
+            names the run profile in force
+            (:func:`celeba_lab.config.training_announcement`).
         callbacks: Extra Keras callbacks.
 
     Returns:
@@ -1304,13 +1306,18 @@ def _generator_problem(path: Path, metadata: Mapping[str, Any]) -> str | None:
 
 def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, batch_size,
                steps_per_epoch, seed, monitor, fixed, verbose, callbacks) -> None:
-    if start:
-        print(f"{run_dir.name}: resuming after epoch {start} of {epochs}.")
     metadata["sessions"].append({"start_epoch": start, "epochs": epochs,
                                  "backend": keras.backend.backend()})
     # Recorded before training, so that a killed session still shows in the run's story.
     write_json_atomic(run_dir / "metadata.json", metadata)
     batches = source.make_batches(batch_size, steps_per_epoch, seed)
+    if verbose != 0:
+        print(config.training_announcement(
+            f"{run_dir.name.rsplit('-', 1)[0]}, {epochs} epochs x {len(batches):,} steps of "
+            f"{batch_size} images", data=source.description,
+            real=source.description.endswith(" real CelebA")))
+        if start:
+            print(f"{run_dir.name}: resuming after epoch {start} of {epochs}.")
     # Batches are drawn from (seed, epoch): a resumed run continues with the same ones.
     batches.epoch = start
     history_cb = _History(history)
@@ -1318,9 +1325,10 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
     if monitor:
         own.append(_Monitor(run_dir, *fixed))
     own.append(_Checkpointer(run_dir, history_cb))
+    level, printers = fit_verbosity(verbose)
     began = time.perf_counter()
-    gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=keras_verbosity(verbose),
-            callbacks=[*own, *callbacks])
+    gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=level,
+            callbacks=[*own, *printers, *callbacks])
     metadata["sessions"][-1]["seconds"] = round(time.perf_counter() - began, 2)
     metadata["sessions"][-1]["steps_per_epoch"] = len(batches)
 

@@ -3,8 +3,13 @@
 For every page in the table of contents: it loads without console errors or failed requests,
 no internal link or anchor is broken, every image loads, has alt text and, when shown, a
 non-zero size, and no log noise (TensorFlow start-up lines, Python warnings) made it into the
-page. The check runs offline: requests that leave the site (MathJax from its CDN) are answered
-empty and listed. A full-page screenshot of each page is written to ``_build/screenshots/``.
+page. Formulas must be typeset: once MathJax has finished, no raw TeX delimiter (``\\(``,
+``\\)``, ``\\[``, ``\\]``, ``$$``) may be left in the page's text (code excepted). Nothing may
+pass the text column at the 1280 px window: the page does not scroll sideways, no code line is
+cut off (a code block scrolling sideways counts as cut off), and a table, figure, image or
+output passes the column's right edge only inside a box that scrolls. The check runs offline:
+requests that leave the site are answered empty and listed (the book ships its MathJax). A
+full-page screenshot of each page is written to ``_build/screenshots/``.
 
 Usage: ``python scripts/check_html.py [_build/html]`` (``make check-book`` builds first).
 Installs Debian's ``chromium`` package when it is missing (the machine must reach Debian's
@@ -37,6 +42,96 @@ NOISE = [
     re.compile(r"(Deprecation|User|Runtime|Future)Warning:"),
     re.compile(r"Traceback \(most recent call last\)"),
 ]
+
+# TeX delimiters that MathJax replaces; any left in the text means a formula was not typeset.
+RAW_TEX = re.compile(r"\\[()\[\]]|\$\$")
+
+# The page text outside code and typeset formulas, where raw TeX must not be left.
+_PROSE_TEXT_JS = """() => {
+  const root = document.querySelector('article.bd-article') || document.querySelector('main')
+    || document.body;
+  const skip = 'pre, code, script, style, textarea, mjx-container, .MathJax';
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {acceptNode: n =>
+    n.parentElement && n.parentElement.closest(skip) ? NodeFilter.FILTER_REJECT
+                                                    : NodeFilter.FILTER_ACCEPT});
+  const parts = [];
+  while (walker.nextNode()) parts.push(walker.currentNode.nodeValue);
+  return parts.join(' ');
+}"""
+
+# Waits for MathJax (when the page loads it) to finish typesetting; false when it never started.
+_MATHJAX_DONE_JS = """async () => {
+  for (let i = 0; i < 50 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 100));
+  if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return false;
+  await MathJax.startup.promise;
+  return true;
+}"""
+
+# Everything that passes the text column (or the window) without a scroll box of its own.
+_OVERFLOW_JS = """() => {
+  const out = [];
+  const page = document.documentElement;
+  if (page.scrollWidth > page.clientWidth + 1)
+    out.push(`page scrolls sideways: ${page.scrollWidth} px of content in a ` +
+             `${page.clientWidth} px window`);
+  const root = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!root) return out;
+  const column = root.getBoundingClientRect().right;
+  const classes = el => typeof el.className === 'string' ? el.className.trim() : '';
+  const name = el => el.tagName.toLowerCase()
+    + (classes(el) ? '.' + classes(el).split(/\\s+/).slice(0, 2).join('.') : '');
+  const longest = text => text.split('\\n').reduce((a, b) => b.length > a.length ? b : a, '');
+  const where = el => { const s = el.closest('[id]'); return s ? ` (in #${s.id})` : ''; };
+  const wanted = 'pre, table, img, figure, svg, mjx-container[display="true"], '
+    + 'div.cell_output > div';
+  for (const el of root.querySelectorAll(wanted)) {
+    if (!el.checkVisibility()) continue;
+    if (el.tagName === 'PRE' && el.scrollWidth > el.clientWidth + 1) {
+      out.push(`code line cut off: ${name(el)}${where(el)} needs ${el.scrollWidth} px, ` +
+               `shows ${el.clientWidth}: ` + JSON.stringify(longest(el.innerText).slice(0, 60)));
+      continue;
+    }
+    // The nearest box between the element and the column that scrolls or clips it.
+    let box = el.parentElement, style = null;
+    for (; box && box !== root; box = box.parentElement) {
+      style = getComputedStyle(box).overflowX;
+      if (style !== 'visible') break;
+    }
+    const right = el.getBoundingClientRect().right;
+    if (box && box !== root && /auto|scroll/.test(style)) continue;  // scrolls in its own box
+    const edge = box && box !== root ? Math.min(column, box.getBoundingClientRect().right) : column;
+    if (right > edge + 1)
+      out.push(`${name(el)}${where(el)} passes the text column by ${Math.round(right - edge)} px`);
+  }
+  return out;
+}"""
+
+
+def raw_tex(text: str, context: int = 20) -> list[str]:
+    """Each raw TeX delimiter in ``text`` with ``context`` characters around it.
+
+    Example:
+        >>> raw_tex("it costs $$ here", context=3)
+        ['ts $$ he']
+    """
+    return [" ".join(text[max(0, m.start() - context):m.end() + context].split())
+            for m in RAW_TEX.finditer(text)]
+
+
+def math_problems(page) -> list[str]:
+    """Raw TeX left in the page's prose once MathJax (if the page loads it) has finished."""
+    page.evaluate(_MATHJAX_DONE_JS)
+    found = raw_tex(page.evaluate(_PROSE_TEXT_JS))
+    if not found:
+        return []
+    return [f"raw TeX left in the page text ({len(found)} delimiter(s); MathJax did not typeset "
+            f"it): {found[0]!r}"]
+
+
+def overflow_problems(page) -> list[str]:
+    """What passes the window or the text column at the page's viewport width."""
+    return list(page.evaluate(_OVERFLOW_JS))
 
 
 def chromium_path() -> str:
@@ -89,9 +184,8 @@ def check_page(page, base: str, rel: str, html_dir: Path,
     problems: list[str] = []
     external: list[str] = []
 
-    # The check runs offline: a request that leaves the site (MathJax from its CDN, say) is
-    # answered with an empty body and listed, so that it is visible but is not a failure of
-    # the built site.
+    # The check runs offline: a request that leaves the site is answered with an empty body and
+    # listed, so that it is visible; what it breaks (a formula left as raw TeX, say) fails.
     def route(request_route):
         url = request_route.request.url
         if url.startswith(base) or url.startswith("data:"):
@@ -148,6 +242,9 @@ def check_page(page, base: str, rel: str, html_dir: Path,
         match = pattern.search(text)
         if match:
             problems.append(f"log noise in page: {match.group(0)!r}")
+
+    problems += math_problems(page)
+    problems += overflow_problems(page)
 
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / (rel.replace("/", "_").replace(".html", ".png"))),

@@ -122,6 +122,100 @@ def test_page_fixes_give_the_theme_a_valid_mode():
     assert chosen.html_context["default_mode"] == "dark"
 
 
+def _book_module(path: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_book_renders_math_offline_and_loads_its_css_and_plumbing_filter():
+    book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    sphinx = book_config["sphinx"]
+    assert "sphinx-mathjax-offline" in sphinx["extra_extensions"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"sphinx-mathjax-offline' in pyproject.split("book = [")[1].split("]")[0]
+    assert (ROOT / sphinx["local_extensions"]["hide_page_plumbing"]
+            / "hide_page_plumbing.py").exists()
+    static = [ROOT / folder for folder in sphinx["config"]["html_static_path"]]
+    for css in sphinx["config"]["html_css_files"]:
+        assert any((folder / css).stat().st_size > 0 for folder in static if (folder / css).exists())
+    assert sphinx["config"]["nb_merge_streams"] is True  # one box for a cell's printed lines
+
+
+_FIGURE_CELL = """fig = cl.plots.plot_training_curves(male)
+glue("fig_curves", fig, display=False)
+plt.close(fig)"""
+
+
+@pytest.mark.parametrize("source, shown", [
+    (_FIGURE_CELL, "fig = cl.plots.plot_training_curves(male)"),
+    # a call over several lines goes whole; a block left empty goes too
+    ('x = 1\nglue("a", x,\n     display=False)\nfor k, v in d.items():\n    glue(k, v)\ny = 2',
+     "x = 1\ny = 2"),
+    # the marker hides any statement; an IPython magic does not stop the filter
+    ("%matplotlib inline\nn = len(data)  # page-only\nprint(n)", "%matplotlib inline\nprint(n)"),
+    ("from myst_nb import glue\nimport numpy as np", "import numpy as np"),
+    ('glue("a", 1)\nplt.close("all")', ""),
+    # only calls of glue and plt.close: other code that names them stays
+    ('print("glue(")\nglued = glue_all(x)\nax.close()', 'print("glue(")\nglued = glue_all(x)\nax.close()'),
+    # a loop that does more than plumbing keeps its other lines
+    ("for fig in figs:\n    fig.savefig(p)\n    plt.close(fig)", "for fig in figs:\n    fig.savefig(p)"),
+])
+def test_page_plumbing_lines_are_hidden(source, shown):
+    plumbing = _book_module(BOOK / "_ext" / "hide_page_plumbing.py")
+    assert plumbing.page_source(source) == shown
+
+
+def test_a_cell_of_plumbing_only_is_removed_and_others_keep_their_output():
+    from types import SimpleNamespace
+
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+
+    plumbing = _book_module(BOOK / "_ext" / "hide_page_plumbing.py")
+    document = new_document("page", get_default_settings(Parser))
+
+    def cell(source, output=None):
+        node = nodes.container(nb_element="cell_code", classes=["cell"])
+        box = nodes.container(nb_element="cell_code_source", classes=["cell_input"])
+        box += nodes.literal_block(source, source)
+        node += box
+        if output:
+            node += nodes.container(output, nodes.Text(output), nb_element="cell_code_output")
+        document.append(node)
+        return node
+
+    cell('glue("n", 3, display=False)')
+    figure = cell(_FIGURE_CELL)
+    printed = cell("plt.close(fig)  # page-only", output="42")
+    plumbing.HidePagePlumbing.run(SimpleNamespace(document=document))
+    assert document.children == [figure, printed]
+    assert figure.astext() == "fig = cl.plots.plot_training_curves(male)"
+    assert [c["nb_element"] for c in printed.children] == ["cell_code_output"]
+
+
+def _check_html():
+    return _book_module(ROOT / "scripts" / "check_html.py")
+
+
+@pytest.mark.parametrize("text, found", [
+    ("The discriminator \\(D\\) loses.", 2),
+    ("\\[ \\hat p = \\frac{a}{b} \\]", 2),
+    ("$$\nx^2\n$$", 2),
+    ("It costs $5, or $6 with tax; D(x) = 1/2 [0, 1].", 0),
+    ("", 0),
+])
+def test_the_browser_check_finds_raw_tex_delimiters(text, found):
+    snippets = _check_html().raw_tex(text)
+    assert len(snippets) == found
+    assert all("\n" not in snippet for snippet in snippets)
+
+
 # ---------------------------------------------------------------------------------------------
 # One execution for nbval and the book (book/conftest.py)
 # ---------------------------------------------------------------------------------------------

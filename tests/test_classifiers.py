@@ -555,3 +555,36 @@ def test_a_generator_loaded_as_a_classifier_is_named(tmp_path):
     G.seed_generator(width=0.125).save(tmp_path / "model.keras")
     with pytest.raises(C.ClassifierError, match="not an attribute classifier.*load_generator"):
         C.load_classifier(tmp_path)
+
+
+# What a page shows: one line per epoch, no progress bars, no retracing warnings
+
+
+def test_predictions_of_many_models_print_nothing_and_trace_nothing(capfd):
+    # Six new models in a row, each with a smaller last batch: model.predict would trace a
+    # prediction function per model and TensorFlow would warn about retracing.
+    x, _ = _toy_images(13)
+    for i in range(6):
+        model = C.improved_classifier(SMALL, filters=(4, 8))
+        scores = C.predict_scores(model, x[: 7 + i], batch_size=4, require_trained=False)
+        assert scores.shape == (7 + i,)
+    batches = ArrayBatches(x, _one_hot(np.zeros(13, int)), batch_size=5)
+    assert C.predict_scores(model, batches, require_trained=False).shape == (13,)
+    out, err = capfd.readouterr()
+    assert out == "" and "━" not in err and "retracing" not in err and "step" not in err
+
+
+@pytest.mark.slow
+def test_training_announces_the_profile_then_prints_one_line_per_epoch(tmp_cache,
+                                                                       synthetic_data, capsys):
+    C.train_classifier("Male", synthetic_data, sizes=(40, 10, 10), epochs=2, batch_size=20)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("celeba-lab: profile quick (synthetic CelebA, the default for "
+                               "it): Male (seed recipe), 2 epochs x 2 steps of 20 images;")
+    assert [line.split(":")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
+    assert "val_accuracy" in lines[2] and "━" not in "".join(lines)
+    # A finished run is loaded, not trained: nothing to announce.
+    again = C.train_classifier("Male", synthetic_data, sizes=(40, 10, 10), epochs=2,
+                               batch_size=20)
+    assert again.origin == "loaded" and capsys.readouterr().out == ""

@@ -142,3 +142,68 @@ def test_profile_values_that_cannot_work_are_refused_at_once(spec, message):
 def test_profile_keyword_changes_are_checked_too():
     with pytest.raises(ValueError, match="gan_epochs.*at least 1"):
         config.get_profile("quick", gan_epochs=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which profile is in force, and saying so
+
+
+def test_real_data_is_never_trained_on_the_quick_profile_by_default(tmp_path, monkeypatch,
+                                                                     tmp_cache):
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    assert config.get_profile().name == "quick"  # the synthetic set
+    monkeypatch.setenv(config.ROOT_ENV, str(tmp_path / "celeba"))
+    assert config.default_profile_name() == "full" and config.get_profile().name == "full"
+    assert not config.profile_is_set()
+    monkeypatch.setenv(config.PROFILE_ENV, "quick")  # asked for: then it is quick
+    assert config.get_profile().name == "quick" and config.profile_is_set()
+
+
+def _steps(profile):
+    gan_steps = profile.gan_steps_per_epoch or 202_599 // profile.gan_batch
+    clf_steps = profile.classifier_sizes[0] // profile.classifier_batch
+    return profile.classifier_epochs * clf_steps, profile.gan_epochs * gan_steps
+
+
+def test_colab_profile_lies_between_quick_and_full():
+    quick, colab, full = (config.get_profile(n) for n in ("quick", "colab", "full"))
+    assert colab.name == "colab"
+    for q, c, f in zip(_steps(quick), _steps(colab), _steps(full)):
+        assert q < c < f
+    # The report's networks and batch sizes: only how much is trained changes.
+    assert (colab.classifier_batch, colab.gan_batch) == (full.classifier_batch, full.gan_batch)
+    assert config.get_profile("colab:gan_epochs=1").gan_epochs == 1
+
+
+def test_training_announcement_is_one_line_naming_the_profile(monkeypatch, tmp_cache):
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    line = config.training_announcement("Male, 5 epochs x 20 steps", data="synthetic CelebA",
+                                        real=False)
+    assert "\n" not in line
+    assert line.startswith("celeba-lab: profile quick (synthetic CelebA, the default for it): "
+                           "Male, 5 epochs x 20 steps; ")
+    assert "CELEBA_LAB_PROFILE=colab or full" in line and "WARNING" not in line
+    config.set_profile("quick")
+    warned = config.training_announcement("GAN", data="real CelebA", real=True)
+    assert "the default" not in warned and "WARNING: real data on the quick profile" in warned
+    config.set_profile("full:gan_epochs=1")
+    assert "profile full:gan_epochs=1 (real CelebA)" in config.training_announcement(
+        "GAN", data="real CelebA", real=True)
+
+
+def test_epoch_line_is_one_short_line_of_numbers():
+    line = _io.format_epoch_line(1, 5, 20, 3.14159, {"loss": 0.693147, "accuracy": 0.5,
+                                                    "history": [1, 2]})
+    assert line == "epoch 2/5: 20 steps in 3.1 s; loss 0.6931, accuracy 0.5"
+    assert _io.format_epoch_line(0, None, None, 1.0, {}) == "epoch 1: 1.0 s"
+
+
+def test_one_line_per_epoch_replaces_keras_two(monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # a notebook: no terminal
+    for asked in ("auto", 2):
+        level, printers = _io.fit_verbosity(asked)
+        assert level == 0 and len(printers) == 1
+    assert _io.fit_verbosity(0) == (0, [])
+    assert _io.fit_verbosity(1) == (1, [])

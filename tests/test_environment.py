@@ -18,7 +18,7 @@ def test_setup_locally_changes_nothing(tmp_cache, monkeypatch, capsys):
     assert "synthetic CelebA" in out and "profile:      quick" in out
 
 
-def test_setup_on_colab_uses_drive_copy_and_full_recipe(tmp_cache, tmp_path, monkeypatch):
+def test_setup_on_colab_uses_drive_copy_and_the_colab_profile(tmp_cache, tmp_path, monkeypatch):
     drive = tmp_path / "drive" / "celeba"
     drive.mkdir(parents=True)
     monkeypatch.setenv("COLAB_RELEASE_TAG", "test")
@@ -26,7 +26,7 @@ def test_setup_on_colab_uses_drive_copy_and_full_recipe(tmp_cache, tmp_path, mon
     monkeypatch.setattr(environment, "DRIVE_CANDIDATES", (str(drive),))
     env = environment.setup(quiet=True)
     assert env.on_colab and not env.synthetic
-    assert env.data_root == drive and env.profile.name == "full"
+    assert env.data_root == drive and env.profile.name == "colab"
 
 
 def test_setup_respects_explicit_choices(tmp_cache, tmp_path, monkeypatch):

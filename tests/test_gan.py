@@ -639,3 +639,18 @@ def test_impossible_epochs_batches_and_steps_are_refused(tmp_path, argument, val
         G.train_gan(blob_images(8), width=WIDTH, run_dir=tmp_path / "run", verbose=0,
                     **settings)
     assert not (tmp_path / "run").exists()
+
+
+def test_training_announces_the_profile_then_one_line_per_epoch(tmp_path, capsys):
+    G.train_gan(blob_images(32), epochs=2, batch_size=16, steps_per_epoch=1, width=WIDTH,
+                run_dir=tmp_path / "run", verbose=2, grid_size=4)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("celeba-lab: profile ")
+    assert "run, 2 epochs x 1 steps of 16 images" in lines[0]
+    assert "an array of 32 images" in lines[0] and "WARNING" not in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
+    assert "d_loss" in lines[1] and "━" not in "".join(lines)
+    G.train_gan(blob_images(32), epochs=2, batch_size=16, steps_per_epoch=1, width=WIDTH,
+                run_dir=tmp_path / "run", verbose=2, grid_size=4)
+    assert capsys.readouterr().out == ""  # loaded, not trained: nothing announced
