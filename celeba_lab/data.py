@@ -17,12 +17,15 @@ used, so loading and sampling work on a machine with no deep-learning framework 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
 import hashlib
 import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -54,7 +57,7 @@ __all__ = [
     "load_images_in_memory", "rss_mib", "trace_streaming_memory", "trace_in_memory_loading",
     # errors
     "CelebAError", "DataNotFoundError", "AnnotationError", "UnknownAttributeError",
-    "MissingImagesError", "CorruptImageError", "NotEnoughImagesError",
+    "MissingImagesError", "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +91,10 @@ class CorruptImageError(CelebAError, ValueError):
 
 class NotEnoughImagesError(CelebAError, ValueError):
     """A partition has too few positives or negatives for the balanced sample asked."""
+
+
+class CacheWriteError(CelebAError, OSError):
+    """The disk holding the image cache is full (the message says how much space it needs)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1001,6 +1008,8 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     Raises:
         MissingImagesError: an image file does not exist.
         CorruptImageError: an image cannot be decoded (the message names the file).
+        CacheWriteError: the cache's disk is full (the message says how much space it needs);
+            the partial cache file is removed.
 
     Example:
         >>> x = decoded_images(data, data.split("test")[:100], size=64)   # doctest: +SKIP
@@ -1019,10 +1028,47 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
             return cached
     if progress is None:
         progress = len(ids) >= _PROGRESS_FROM
-    with atomic_path(path) as temp:
+    with _saying_disk_full(path.parent, len(ids) * height * width * 3), \
+            atomic_path(path) as temp:
         _fill_cache(temp, data, ids, (height, width), crop, workers, progress)
         _write_checksums(temp, path)
     return _open_cache(path, (len(ids), height, width, 3))
+
+
+#: What a write meets on a full disk, or over the user's disk quota.
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+@contextlib.contextmanager
+def _saying_disk_full(folder: Path, needed: int):
+    """Turn a full disk met in the block into one :class:`CacheWriteError` (its temporary
+    files are removed by the block itself); any other error passes unchanged."""
+    try:
+        yield
+    except CacheWriteError:
+        raise
+    except OSError as error:
+        if error.errno not in _DISK_FULL:
+            raise
+        raise _disk_full_error(folder, needed, error) from error
+
+
+def _disk_full_error(folder: Path, needed: int, error: OSError) -> CacheWriteError:
+    try:
+        free = f"{_mib(shutil.disk_usage(folder).free)} is free there"
+    except OSError:
+        free = "the free space there is unknown"
+    said = CacheWriteError(
+        f"{error.strerror or error} while writing the image cache in {folder}: it needs about "
+        f"{_mib(needed)} and {free}. Free some space on that disk, or set {config.CACHE_ENV} "
+        f"to a folder on a larger disk (before the first call), then run this again. The "
+        f"partial cache file was removed.")
+    said.errno = error.errno      # (no strerror: str() stays the message)
+    return said
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.1f} MiB"
 
 
 def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) -> Path:
@@ -1283,9 +1329,10 @@ class _CacheFill:
         return _read_rows(self.images, rows, (self.fd, self.offset), rows_ahead)
 
     def _decode(self, rows: list[int]) -> None:
-        for row in rows:
-            pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
-            os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
+        with _saying_disk_full(self.path.parent, len(self.ids) * self.row_bytes):
+            for row in rows:
+                pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
+                os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
         with self.lock:
             for row in rows:
                 if not self.written[row]:
