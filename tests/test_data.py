@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,49 @@ def test_folder_without_images_lists_layouts_and_unzip_hint(tmp_path):
     message = str(error.value)
     assert all(layout in message for layout in ("original", "kaggle", "torchvision"))
     assert "unzip" in message
+
+
+def test_the_image_folder_itself_is_read_with_a_note(synthetic_root, synthetic_data):
+    images = synthetic_root / "img_align_celeba"
+    with pytest.warns(UserWarning, match="image folder") as said:
+        data = D.load_celeba(images)
+    assert len(said) == 1 and str(synthetic_root) in str(said[0].message)
+    assert data.root == synthetic_root and data.image_dir == images
+    assert len(data) == 3000 and data.fingerprint == synthetic_data.fingerprint
+
+
+@pytest.mark.parametrize("layout", ["kaggle", "torchvision"])
+def test_the_image_folder_of_other_layouts_is_read_with_a_note(tmp_path, layout):
+    root = write_hand_celeba(tmp_path / "celeba", layout=layout)
+    expected = D.load_celeba(root)
+    # torchvision's celeba/ folder is a CelebA folder in the original layout: the nearest.
+    root, layout = (root / "celeba", "original") if layout == "torchvision" else (root, layout)
+    with pytest.warns(UserWarning, match=f"pass {re.escape(str(root))}"):
+        data = D.load_celeba(expected.image_dir)
+    assert (data.root, data.layout, data.fingerprint) == (root, layout, expected.fingerprint)
+    if layout == "kaggle":                       # Kaggle's outer img_align_celeba/ too
+        with pytest.warns(UserWarning, match=f"pass {re.escape(str(root))}"):
+            assert D.load_celeba(expected.image_dir.parent).root == root
+
+
+def test_an_image_folder_without_annotations_beside_it_is_said(hand_root):
+    images = hand_root / "img_align_celeba"
+    (hand_root / "list_attr_celeba.txt").rename(hand_root.parent / "elsewhere.txt")
+    with pytest.raises(D.DataNotFoundError) as error:
+        D.load_celeba(images)
+    message = str(error.value)
+    assert "No CelebA images" not in message
+    assert "holds .jpg images" in message and str(hand_root) in message
+    assert "list_attr_celeba" in message
+
+
+def test_an_image_folder_of_another_name_is_said(hand_root):
+    images = (hand_root / "img_align_celeba").rename(hand_root / "faces")
+    with pytest.raises(D.DataNotFoundError) as error:
+        D.load_celeba(images)
+    message = str(error.value)
+    assert "holds .jpg images" in message and "img_align_celeba" in message
+    assert f"pass {hand_root}" in message
 
 
 @pytest.mark.parametrize("missing", ["list_attr_celeba.txt", "list_eval_partition.txt"])
