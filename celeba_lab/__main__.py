@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CelebAError, FileExistsError, ValueError) as error:
+    except (CelebAError, OSError, ValueError) as error:   # said in one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -28,25 +28,33 @@ import numpy as np
 
 
 def _serve(out_path: str, offset: int, height: int, width: int, crop: str) -> None:
-    from .data import CelebAError, decode_image
-
     row_bytes = height * width * 3
     with open(out_path, "r+b") as out:
         for line in sys.stdin:
             first, paths = json.loads(line)
-            block = np.empty((len(paths), height, width, 3), dtype=np.uint8)
-            try:
-                for row, path in enumerate(paths):
-                    block[row] = decode_image(path, (height, width), crop)
-            except CelebAError as error:
-                reply = {"error": type(error).__name__, "message": str(error)}
-            else:
-                out.seek(offset + first * row_bytes)
-                out.write(block.data)
-                out.flush()
-                reply = {"done": len(paths)}
+            reply = _decode_into(out, offset + first * row_bytes, paths, (height, width), crop)
             sys.stdout.write(json.dumps(reply) + "\n")
             sys.stdout.flush()
+
+
+def _decode_into(out, position: int, paths: list[str], size: tuple[int, int],
+                 crop: str) -> dict:
+    """Decode ``paths`` and write their pixels at ``position`` of ``out``; the reply."""
+    from .data import CelebAError, decode_image
+
+    block = np.empty((len(paths), *size, 3), dtype=np.uint8)
+    try:
+        for row, path in enumerate(paths):
+            block[row] = decode_image(path, size, crop)
+        out.seek(position)
+        out.write(block.data)
+        out.flush()
+    except CelebAError as error:
+        return {"error": type(error).__name__, "message": str(error)}
+    except OSError as error:   # a full disk, say: the caller reports it (no second decoding)
+        return {"error": "OSError", "errno": error.errno,
+                "message": error.strerror or str(error)}
+    return {"done": len(paths)}
 
 
 class WorkerStopped(RuntimeError):
@@ -152,6 +160,9 @@ class DecodingProcesses:
 def _error(reply: dict) -> Exception:
     from . import data
 
+    if reply["error"] == "OSError":    # errno kept: the caller tells a full disk apart
+        code = reply.get("errno")
+        return OSError(code, reply["message"]) if code is not None else OSError(reply["message"])
     kind = getattr(data, reply["error"], None)
     if not (isinstance(kind, type) and issubclass(kind, data.CelebAError)):
         kind = data.CelebAError

@@ -17,12 +17,15 @@ used, so loading and sampling work on a machine with no deep-learning framework 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
 import hashlib
 import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -54,7 +57,7 @@ __all__ = [
     "load_images_in_memory", "rss_mib", "trace_streaming_memory", "trace_in_memory_loading",
     # errors
     "CelebAError", "DataNotFoundError", "AnnotationError", "UnknownAttributeError",
-    "MissingImagesError", "CorruptImageError", "NotEnoughImagesError",
+    "MissingImagesError", "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +91,10 @@ class CorruptImageError(CelebAError, ValueError):
 
 class NotEnoughImagesError(CelebAError, ValueError):
     """A partition has too few positives or negatives for the balanced sample asked."""
+
+
+class CacheWriteError(CelebAError, OSError):
+    """The disk holding the image cache is full (the message says how much space it needs)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +275,8 @@ def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
     ``list_attr_celeba.txt`` and ``list_eval_partition.txt``), the Kaggle copy
     (``img_align_celeba/img_align_celeba/`` beside the ``.csv`` files) or torchvision's root
     (the same files under ``ROOT/celeba/``). CRLF and LF line endings are both accepted.
+    Given the image folder itself (``.../img_align_celeba``), the CelebA folder that holds it
+    and its annotation files is read instead, said in one warning.
     Reading the full 202,599-row annotation files takes about a second.
 
     Args:
@@ -279,7 +288,8 @@ def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
         The data set.
 
     Raises:
-        DataNotFoundError: The folder, its images or an annotation file is missing.
+        DataNotFoundError: The folder, its images or an annotation file is missing (a folder
+            of images alone is named as such, with the folder to pass instead).
         AnnotationError: An annotation file is malformed (file, line and what was expected).
         MissingImagesError: Images listed in the annotations are not in the image folder.
 
@@ -294,7 +304,7 @@ def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
         from .synthetic import ensure_synthetic_celeba
 
         root = ensure_synthetic_celeba(config.get_profile().synthetic_images)
-    root = Path(root).expanduser()
+    root = _root_of_image_folder(Path(root).expanduser())
     layout, base, image_dir, attr_file, part_file = _find_layout(root)
     attributes = _read_attributes(attr_file)
     partition = _read_partition(part_file)
@@ -343,10 +353,55 @@ def _find_layout(root: Path) -> tuple[str, Path, Path, Path, Path]:
               if p.is_file()]
     hint = (f" {zipped[0]} exists: unzip it in place "
             f"(python -m zipfile -e {zipped[0]} {zipped[0].parent})." if zipped else "")
-    raise DataNotFoundError(
-        f"No CelebA images under {root}. Layouts tried: {'; '.join(tried)}.{hint} "
-        + _HOW_TO_GET
-    )
+    said = _image_folder_hint(root) or f"No CelebA images under {root}."
+    raise DataNotFoundError(f"{said} Layouts tried: {'; '.join(tried)}.{hint} " + _HOW_TO_GET)
+
+
+_ANNOTATION_STEMS = ("list_attr_celeba", "list_eval_partition")
+
+
+def _complete(base: Path, image_dir: Path) -> bool:
+    return image_dir.is_dir() and all(_annotation_file(base, s) for s in _ANNOTATION_STEMS)
+
+
+def _root_of_image_folder(root: Path) -> Path:
+    """``root``, or, when ``root`` is the image folder of exactly one CelebA folder (or, in
+    Kaggle's layout, the folder around it), that CelebA folder (said in one warning)."""
+    if not root.is_dir() or any(_complete(b, i) for _, b, i in _candidates(root)):
+        return root
+    folder = root.absolute()
+    owners: dict[Path, Path] = {}        # annotation folder -> the nearest root using it
+    for ancestor in list(folder.parents)[:2]:
+        for _, base, image_dir in _candidates(ancestor):
+            if folder in (image_dir, image_dir.parent) and _complete(base, image_dir):
+                owners.setdefault(base, ancestor)
+    if len(owners) != 1:
+        return root                       # _find_layout says what is there
+    (owner,) = owners.values()
+    warnings.warn(f"{root} is CelebA's image folder; reading the CelebA folder {owner} that "
+                  f"holds it and its annotation files. Next time pass {owner}.", UserWarning,
+                  stacklevel=3)
+    return owner
+
+
+def _image_folder_hint(root: Path) -> str | None:
+    """What to pass instead, when ``root`` holds images itself but no CelebA folder holds it."""
+    example = next(root.glob("*.jpg"), None)
+    if example is None:
+        return None
+    parent = root.absolute().parent
+    found = (f"{root} holds .jpg images itself (e.g. {example.name}): it looks like CelebA's "
+             f"image folder")
+    missing = [f"{stem}.txt (or .csv)" for stem in _ANNOTATION_STEMS
+               if _annotation_file(parent, stem) is None]
+    if missing:
+        return (f"{found}, but {parent} has no {' and '.join(missing)}. Put the annotation "
+                f"files of your CelebA download in {parent}, then pass {parent}.")
+    if root.name != "img_align_celeba":
+        return (f"{found}, and {parent} holds the annotation files. Rename {root.name} to "
+                f"img_align_celeba (or move the images into {parent / 'img_align_celeba'}), "
+                f"then pass {parent}.")
+    return None
 
 
 def _annotation_file(base: Path, stem: str) -> Path | None:
@@ -1001,6 +1056,8 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     Raises:
         MissingImagesError: an image file does not exist.
         CorruptImageError: an image cannot be decoded (the message names the file).
+        CacheWriteError: the cache's disk is full (the message says how much space it needs);
+            the partial cache file is removed.
 
     Example:
         >>> x = decoded_images(data, data.split("test")[:100], size=64)   # doctest: +SKIP
@@ -1019,10 +1076,47 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
             return cached
     if progress is None:
         progress = len(ids) >= _PROGRESS_FROM
-    with atomic_path(path) as temp:
+    with _saying_disk_full(path.parent, len(ids) * height * width * 3), \
+            atomic_path(path) as temp:
         _fill_cache(temp, data, ids, (height, width), crop, workers, progress)
         _write_checksums(temp, path)
     return _open_cache(path, (len(ids), height, width, 3))
+
+
+#: What a write meets on a full disk, or over the user's disk quota.
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+@contextlib.contextmanager
+def _saying_disk_full(folder: Path, needed: int):
+    """Turn a full disk met in the block into one :class:`CacheWriteError` (its temporary
+    files are removed by the block itself); any other error passes unchanged."""
+    try:
+        yield
+    except CacheWriteError:
+        raise
+    except OSError as error:
+        if error.errno not in _DISK_FULL:
+            raise
+        raise _disk_full_error(folder, needed, error) from error
+
+
+def _disk_full_error(folder: Path, needed: int, error: OSError) -> CacheWriteError:
+    try:
+        free = f"{_mib(shutil.disk_usage(folder).free)} is free there"
+    except OSError:
+        free = "the free space there is unknown"
+    said = CacheWriteError(
+        f"{error.strerror or error} while writing the image cache in {folder}: it needs about "
+        f"{_mib(needed)} and {free}. Free some space on that disk, or set {config.CACHE_ENV} "
+        f"to a folder on a larger disk (before the first call), then run this again. The "
+        f"partial cache file was removed.")
+    said.errno = error.errno      # (no strerror: str() stays the message)
+    return said
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.1f} MiB"
 
 
 def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) -> Path:
@@ -1283,9 +1377,10 @@ class _CacheFill:
         return _read_rows(self.images, rows, (self.fd, self.offset), rows_ahead)
 
     def _decode(self, rows: list[int]) -> None:
-        for row in rows:
-            pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
-            os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
+        with _saying_disk_full(self.path.parent, len(self.ids) * self.row_bytes):
+            for row in rows:
+                pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
+                os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
         with self.lock:
             for row in rows:
                 if not self.written[row]:

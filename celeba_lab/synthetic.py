@@ -22,6 +22,7 @@ byte-identical for a seed whatever the number of worker processes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import json
@@ -894,6 +895,26 @@ def _refuse_existing(folder: Path) -> None:
             "into an empty or new folder instead (nothing was overwritten).")
 
 
+def _make_image_folder(root: Path, image_dir: Path) -> None:
+    """Create ``image_dir`` (in ``root``); a file in the way, or a folder that cannot be
+    written to, is said in one sentence naming it, before anything is written."""
+    existing = next(p for p in (image_dir, *image_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(
+            f"Cannot write a synthetic set into {root}: {existing} is a file, not a folder. "
+            "Pass a new or empty folder instead (the file was left as it is).")
+    try:
+        image_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        refused = PermissionError(
+            f"Cannot write a synthetic set into {root}: {existing} cannot be written to "
+            f"({error.strerror}). Pass a folder you can write to (nothing was written).")
+        refused.errno = error.errno
+        raise refused from error
+
+
 def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0,
                            layout: str = "original", crlf: bool = False, *,
                            workers: int | None = None) -> Path:
@@ -925,6 +946,8 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
     Raises:
         ValueError: ``n`` is below 3 or above 999,999, or ``layout`` is unknown.
         FileExistsError: ``root`` already holds CelebA files.
+        NotADirectoryError: ``root`` (or a folder above it) is a file.
+        PermissionError: ``root`` is in a folder that cannot be written to.
 
     Example:
         >>> root = write_synthetic_celeba("/tmp/celeba-synth", n=300, seed=0)  # doctest: +SKIP
@@ -940,7 +963,7 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
     image_dir = data / "img_align_celeba"
     if layout == "kaggle":
         image_dir = image_dir / "img_align_celeba"
-    image_dir.mkdir(parents=True, exist_ok=True)
+    _make_image_folder(root, image_dir)
 
     labels = _sample_attribute_array(n, _rng(seed, 0))
     partitions = _partition_codes(n)

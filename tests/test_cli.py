@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from celeba_lab.__main__ import main
 
@@ -36,3 +39,61 @@ def test_module_runs_as_a_program(tmp_path):
                              "--n", "10"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "wrote 10 synthetic CelebA images" in result.stdout
+
+
+def _one_line_error(capsys, *words) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    assert all(word in err for word in words), err
+    return err
+
+
+def test_synth_into_an_existing_file_is_a_clear_error(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    assert main(["synth", str(target), "--n", "10"]) == 2
+    _one_line_error(capsys, str(target), "is a file", "folder")
+    assert target.read_text() == "mine"                    # left as it was
+    assert main(["synth", str(target / "celeba"), "--n", "10"]) == 2    # a file on the way
+    _one_line_error(capsys, str(target), "is a file")
+
+
+def _deny_writes_under(monkeypatch, folder):
+    """Make ``folder`` read-only as it is for a user without write permission (tests run as
+    root, for whom chmod blocks nothing)."""
+    import errno
+    import os
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if str(self).startswith(str(folder)) and self != folder:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def test_synth_into_a_read_only_folder_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    _deny_writes_under(monkeypatch, folder)
+    assert main(["synth", str(folder), "--n", "10"]) == 2
+    _one_line_error(capsys, str(folder), "ermission", "folder you can write")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="chmod does not stop root from writing")
+def test_synth_into_a_chmod_read_only_folder_is_a_clear_error(tmp_path):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = subprocess.run([sys.executable, "-m", "celeba_lab", "synth", str(folder),
+                                 "--n", "10"], capture_output=True, text=True, timeout=120)
+    finally:
+        folder.chmod(0o700)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "error:" in result.stderr and str(folder) in result.stderr

@@ -3,7 +3,9 @@ and every error a reader can hit."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -211,6 +213,49 @@ def test_folder_without_images_lists_layouts_and_unzip_hint(tmp_path):
     assert "unzip" in message
 
 
+def test_the_image_folder_itself_is_read_with_a_note(synthetic_root, synthetic_data):
+    images = synthetic_root / "img_align_celeba"
+    with pytest.warns(UserWarning, match="image folder") as said:
+        data = D.load_celeba(images)
+    assert len(said) == 1 and str(synthetic_root) in str(said[0].message)
+    assert data.root == synthetic_root and data.image_dir == images
+    assert len(data) == 3000 and data.fingerprint == synthetic_data.fingerprint
+
+
+@pytest.mark.parametrize("layout", ["kaggle", "torchvision"])
+def test_the_image_folder_of_other_layouts_is_read_with_a_note(tmp_path, layout):
+    root = write_hand_celeba(tmp_path / "celeba", layout=layout)
+    expected = D.load_celeba(root)
+    # torchvision's celeba/ folder is a CelebA folder in the original layout: the nearest.
+    root, layout = (root / "celeba", "original") if layout == "torchvision" else (root, layout)
+    with pytest.warns(UserWarning, match=f"pass {re.escape(str(root))}"):
+        data = D.load_celeba(expected.image_dir)
+    assert (data.root, data.layout, data.fingerprint) == (root, layout, expected.fingerprint)
+    if layout == "kaggle":                       # Kaggle's outer img_align_celeba/ too
+        with pytest.warns(UserWarning, match=f"pass {re.escape(str(root))}"):
+            assert D.load_celeba(expected.image_dir.parent).root == root
+
+
+def test_an_image_folder_without_annotations_beside_it_is_said(hand_root):
+    images = hand_root / "img_align_celeba"
+    (hand_root / "list_attr_celeba.txt").rename(hand_root.parent / "elsewhere.txt")
+    with pytest.raises(D.DataNotFoundError) as error:
+        D.load_celeba(images)
+    message = str(error.value)
+    assert "No CelebA images" not in message
+    assert "holds .jpg images" in message and str(hand_root) in message
+    assert "list_attr_celeba" in message
+
+
+def test_an_image_folder_of_another_name_is_said(hand_root):
+    images = (hand_root / "img_align_celeba").rename(hand_root / "faces")
+    with pytest.raises(D.DataNotFoundError) as error:
+        D.load_celeba(images)
+    message = str(error.value)
+    assert "holds .jpg images" in message and "img_align_celeba" in message
+    assert f"pass {hand_root}" in message
+
+
 @pytest.mark.parametrize("missing", ["list_attr_celeba.txt", "list_eval_partition.txt"])
 def test_missing_annotation_file_is_named(hand_root, missing):
     (hand_root / missing).unlink()
@@ -305,7 +350,8 @@ def test_unknown_attribute_everywhere(hand_data):
 
 def test_errors_share_one_base_class():
     for error in (D.DataNotFoundError, D.AnnotationError, D.UnknownAttributeError,
-                  D.MissingImagesError, D.CorruptImageError, D.NotEnoughImagesError):
+                  D.MissingImagesError, D.CorruptImageError, D.NotEnoughImagesError,
+                  D.CacheWriteError):
         assert issubclass(error, D.CelebAError)
 
 
@@ -1189,3 +1235,118 @@ def test_temp_files_of_dead_processes_are_removed_at_once(hand_data):
         np.save(temp, np.zeros((4, 32, 32, 3), np.uint8))
     D.decoded_images(hand_data, ids, size=32)
     assert not orphan.exists() and alive.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# A full disk
+# ---------------------------------------------------------------------------------------------
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _assert_says_disk_full(error, n_bytes: int) -> None:
+    """The error names the cache folder, the size needed and both ways out."""
+    message = str(error)
+    assert isinstance(error, D.CelebAError) and error.errno == errno.ENOSPC
+    assert str(config.cache_dir() / "images") in message
+    assert f"{n_bytes / 2**20:,.1f} MiB" in message
+    assert "free" in message.lower() and config.CACHE_ENV in message
+
+
+@pytest.mark.parametrize("quota", [False, True])
+def test_a_full_disk_while_threads_fill_the_cache_is_one_clear_error(hand_data, monkeypatch,
+                                                                     quota):
+    ids = list(hand_data.attributes.index)
+    monkeypatch.setattr(D, "_CHUNK_BYTES", 6 * 32 * 32 * 3)   # blocks of 3 images
+    code = errno.EDQUOT if quota else errno.ENOSPC
+    writes = []
+
+    def filling_up(self, out, offset):
+        writes.append(self.start)
+        if len(writes) == 3:
+            raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(D._DecodingBlock, "write_to", filling_up)
+    with pytest.raises(D.CacheWriteError) as raised:
+        D.decoded_images(hand_data, ids, size=32, workers=2)
+    assert raised.value.errno == code and os.strerror(code) in str(raised.value)
+    if not quota:
+        _assert_says_disk_full(raised.value, N_HAND * 32 * 32 * 3)
+    assert _cache_files() == []                  # the partial temporary file is gone
+
+
+_FULL_DISK_IN_WORKERS = '''
+import builtins, errno, os
+
+_open = builtins.open
+
+
+class _Full:
+    """The cache file, on a disk that is full: every write fails."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def seek(self, *args):
+        return self.file.seek(*args)
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _open_on_a_full_disk(file, mode="r", *args, **kwargs):
+    opened = _open(file, mode, *args, **kwargs)
+    return _Full(opened) if mode == "r+b" and str(file).endswith(".tmp.npy") else opened
+
+
+builtins.open = _open_on_a_full_disk
+'''
+
+
+def test_a_full_disk_in_the_decoding_processes_is_one_clear_error_without_threads(
+        synthetic_data, tmp_cache, monkeypatch, tmp_path):
+    # The decoding processes (separate programs) meet the full disk; a sitecustomize module,
+    # found through PYTHONPATH, makes their writes to the cache file fail as a full disk does.
+    site = tmp_path / "full-disk"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_FULL_DISK_IN_WORKERS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    pools = _spy_on_processes(monkeypatch)
+    monkeypatch.setattr(D, "_PROCESSES_FROM", 10)
+    monkeypatch.setattr(D, "_DECODE_RUN", 8)
+    decoded_here = []
+    real_decode = D.decode_image
+    monkeypatch.setattr(D, "decode_image", lambda *a: decoded_here.append(a) or real_decode(*a))
+    ids = list(synthetic_data.attributes.index[:40])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no "decoding with threads instead"
+        with pytest.raises(D.CacheWriteError) as raised:
+            D.decoded_images(synthetic_data, ids, size=64, workers=2)
+    _assert_says_disk_full(raised.value, 40 * 64 * 64 * 3)
+    assert len(pools) == 1 and all(p.poll() == 0 for p in pools[0].processes)
+    assert decoded_here == []                    # not decoded a second time, with threads
+    assert _cache_files() == []
+
+
+def test_a_full_disk_in_the_first_epoch_is_one_clear_error(synthetic_data, tmp_cache,
+                                                           monkeypatch):
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:200])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=20)
+    assert batches._fill is not None
+    monkeypatch.setattr(os, "pwrite", _disk_full)
+    with pytest.raises(D.CacheWriteError) as raised:
+        batches[0]
+    _assert_says_disk_full(raised.value, 200 * 218 * 178 * 3)
+    assert _cache_files() == []
+    with pytest.raises(D.CacheWriteError):       # and it says so again
+        batches[1]

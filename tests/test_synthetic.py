@@ -392,6 +392,16 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         write_synthetic_celeba(tmp_path / "x", n=1_000_000)
 
 
+@pytest.mark.parametrize("layout", ["original", "kaggle", "torchvision"])
+def test_a_file_in_the_way_is_named_and_left_alone(tmp_path, layout):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    for root in (target, target / "celeba"):
+        with pytest.raises(NotADirectoryError, match=f"{re.escape(str(target))} is a file"):
+            write_synthetic_celeba(root, n=3, layout=layout)
+    assert target.read_text() == "mine"
+
+
 def test_refuses_to_write_over_celeba_files(tmp_path):
     root = write_synthetic_celeba(tmp_path / "set", n=3, seed=0)
     before = _tree(root)
