@@ -41,7 +41,7 @@ from bench.memory import _status as _status_mib
 BOOK = Path(__file__).resolve().parents[1] / "book"
 FULL_SIZE = 202_599
 #: Short training on the full profile's data and sample sizes.
-DEFAULT_CHANGES = "classifier_epochs=1,gan_epochs=1,gan_steps_per_epoch=10"
+DEFAULT_CHANGES = "classifier_epochs=1,improved_epochs=1,gan_epochs=1,gan_steps_per_epoch=10"
 #: What Colab's free tier gives a notebook.
 COLAB_RAM_GIB = 12.7
 

@@ -26,6 +26,8 @@ _MODULES = (
     "classifiers",
     "gan",
     "collapse",
+    "learned",
+    "toy",
     "plots",
 )
 

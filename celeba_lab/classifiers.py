@@ -594,7 +594,8 @@ def train_classifier(
         recipe: ``"seed"`` (the report's model and training) or ``"improved"``.
         sample: A :class:`~celeba_lab.data.BalancedSample` to train on instead of drawing one.
         sizes: Balanced (train, validation, test) sizes; default: the run profile's.
-        epochs: Epochs; default: the run profile's (the report: 15).
+        epochs: Epochs; default: the run profile's ``classifier_epochs`` for the report's
+            recipe (the report: 15), ``improved_epochs`` for the improved one.
         batch_size: Batch size; default: the run profile's (the report: 50).
         seed: Seed of the sample, the shuffling and the initial weights.
         image_size: (height, width) the images are resized to (CelebA's own 218x178 by default).
@@ -628,7 +629,8 @@ def train_classifier(
     spec = _recipe(recipe)
     profile = config.get_profile()
     # None means the profile's; anything else must be usable as it is (0 is not "default").
-    epochs = whole_number("epochs", profile.classifier_epochs if epochs is None else epochs)
+    default_epochs = profile.classifier_epochs if recipe == "seed" else profile.improved_epochs
+    epochs = whole_number("epochs", default_epochs if epochs is None else epochs)
     batch_size = whole_number("batch_size",
                               profile.classifier_batch if batch_size is None else batch_size)
     image_size = _check_image_size(image_size)

@@ -44,8 +44,10 @@ from ._io import atomic_path, file_digest, fit_verbosity, folder_lock, write_jso
 
 #: Size of the generator's input noise in the report.
 LATENT_DIM = 64
-#: Side of the generated (and discriminated) images, in pixels.
+#: Side of the generated (and discriminated) images, in pixels: the report's 64.
 IMAGE_SIZE = 64
+#: The image sides the networks can be built for (a 32 x 32 GAN learns in CPU minutes).
+IMAGE_SIZES = (32, 64)
 #: Attributes a conditional GAN is conditioned on by default: sex, the four hair colours,
 #: eyeglasses and smile (the attributes the report's collapse and its classifiers concern).
 DEFAULT_CONDITIONS: tuple[str, ...] = (
@@ -71,6 +73,63 @@ LABEL_SMOOTHING = 0.1
 LEARNING_RATE = 1e-4
 TTUR_D_LEARNING_RATE = 4e-4
 
+
+@dataclass(frozen=True)
+class GANRecipe:
+    """Everything that sets one DCGAN apart from another before any data is seen.
+
+    Attributes:
+        name: ``"report"`` or ``"small"``.
+        image_size: Side of the images, 64 or 32.
+        width: Multiplier of every layer's size.
+        batch_norm: Batch normalisation in the generator (the DCGAN paper's).
+        learning_rate: Adam's learning rate for both networks.
+        beta_1: Adam's first-moment decay.
+        description: One line saying what it is.
+    """
+
+    name: str
+    image_size: int
+    width: float
+    batch_norm: bool
+    learning_rate: float
+    beta_1: float
+    description: str
+
+
+#: The GANs :func:`train_gan` knows. ``"report"`` is the report's DCGAN exactly; ``"small"`` is
+#: the same architecture changed in four ways so that faces appear within a few CPU minutes
+#: (about 800 steps) instead of a GPU's hours.
+GAN_RECIPES: dict[str, GANRecipe] = {
+    "report": GANRecipe("report", 64, 1.0, False, LEARNING_RATE, 0.9,
+                        "the report's DCGAN: 64 x 64, full width, no batch normalisation, "
+                        "Adam 1e-4"),
+    "small": GANRecipe("small", 32, 0.5, True, 2e-4, 0.5,
+                       "32 x 32 images, half the filters, batch normalisation in the generator, "
+                       "Adam 2e-4 with beta_1 0.5 (the DCGAN paper's)"),
+}
+
+
+def gan_recipe(name: str) -> GANRecipe:
+    """The :class:`GANRecipe` called ``name`` (a key of :data:`GAN_RECIPES`).
+
+    Args:
+        name: ``"report"`` or ``"small"``.
+
+    Returns:
+        The recipe.
+
+    Raises:
+        ValueError: an unknown name.
+
+    Example:
+        >>> gan_recipe("small").image_size
+        32
+    """
+    if name not in GAN_RECIPES:
+        raise ValueError(f"Unknown GAN recipe {name!r}; choose one of {sorted(GAN_RECIPES)}.")
+    return GAN_RECIPES[name]
+
 _FORMAT_VERSION = 1
 _CHECKPOINT_FILES = ("generator.weights.h5", "discriminator.weights.h5", "optimizers.npz",
                      "random_state.npz")
@@ -88,16 +147,27 @@ def _units(n: int, width: float) -> int:
     return max(1, int(round(n * width)))
 
 
-def _upsampling_stack(x, width: float):
-    # The report's generator body: three stride-2 transposed convolutions, 8 -> 16 -> 32 -> 64.
-    for filters in (64, 128, 256):
+def _upsampling_stack(x, width: float, image_size: int = IMAGE_SIZE, batch_norm: bool = False):
+    # The report's generator body: three stride-2 transposed convolutions, 8 -> 16 -> 32 -> 64
+    # (a 32 x 32 generator keeps the last two). Batch normalisation, the DCGAN paper's, is off
+    # in the report's networks.
+    for filters in (64, 128, 256)[-_doublings(image_size, 8):]:
         x = layers.Conv2DTranspose(_units(filters, width), kernel_size=4, strides=2,
                                    padding="same")(x)
+        if batch_norm:
+            x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
     return layers.Conv2D(3, kernel_size=5, padding="same", activation="sigmoid")(x)
 
 
-def seed_generator(latent_dim: int = LATENT_DIM, *, width: float = 1.0) -> keras.Model:
+def _doublings(image_size: int, start: int) -> int:
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {image_size!r}.")
+    return int(math.log2(image_size // start))
+
+
+def seed_generator(latent_dim: int = LATENT_DIM, *, width: float = 1.0,
+                   image_size: int = IMAGE_SIZE, batch_norm: bool = False) -> keras.Model:
     """The report's generator: noise of size ``latent_dim`` to a 64 x 64 RGB face in [0, 1].
 
     Dense(8*8*64) -> Reshape(8, 8, 64) -> 3 x [Conv2DTranspose(kernel 4, stride 2, "same") +
@@ -106,6 +176,9 @@ def seed_generator(latent_dim: int = LATENT_DIM, *, width: float = 1.0) -> keras
     Args:
         latent_dim: Size of the input noise (the report: 64).
         width: Multiplies every layer's size; 1 is the report's model (1,006,787 parameters).
+        image_size: 64 (the report's) or 32 (the last two transposed convolutions only).
+        batch_norm: Batch normalisation after the projection and each transposed convolution
+            (the DCGAN paper's; the report has none).
 
     Returns:
         An unbuilt-optimizer functional model named ``"generator"``.
@@ -115,19 +188,25 @@ def seed_generator(latent_dim: int = LATENT_DIM, *, width: float = 1.0) -> keras
         1006787
     """
     noise = keras.Input(shape=(latent_dim,), name="noise")
-    x = _project(noise, width)
-    return keras.Model(noise, _upsampling_stack(x, width), name="generator")
+    x = _project(noise, width, batch_norm)
+    return keras.Model(noise, _upsampling_stack(x, width, image_size, batch_norm),
+                       name="generator")
 
 
-def _project(x, width: float):
+def _project(x, width: float, batch_norm: bool = False):
     channels = _units(64, width)
     x = layers.Dense(8 * 8 * channels)(x)
-    return layers.Reshape((8, 8, channels))(x)
+    x = layers.Reshape((8, 8, channels))(x)
+    if batch_norm:
+        x = layers.LeakyReLU(negative_slope=0.2)(layers.BatchNormalization()(x))
+    return x
 
 
-def _downsampling_stack(x, width: float, *, minibatch_std: bool = False):
-    # The report's discriminator body: four stride-2 convolutions, 64 -> 32 -> 16 -> 8 -> 4.
-    for filters in (64, 128, 128, 128):
+def _downsampling_stack(x, width: float, *, minibatch_std: bool = False,
+                        image_size: int = IMAGE_SIZE):
+    # The report's discriminator body: four stride-2 convolutions, 64 -> 32 -> 16 -> 8 -> 4
+    # (a 32 x 32 discriminator keeps the first three).
+    for filters in (64, 128, 128, 128)[:_doublings(image_size, 4)]:
         x = layers.Conv2D(_units(filters, width), kernel_size=4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
     if minibatch_std:
@@ -142,7 +221,7 @@ def _classifier_head(x, width: float):
     return layers.Dense(1, activation="sigmoid")(x)
 
 
-def seed_discriminator(*, width: float = 1.0) -> keras.Model:
+def seed_discriminator(*, width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model:
     """The report's discriminator: a 64 x 64 RGB image to the probability that it is real.
 
     4 x [Conv2D(kernel 4, stride 2, "same") + LeakyReLU(0.2)] with 64, 128, 128, 128 filters ->
@@ -150,6 +229,7 @@ def seed_discriminator(*, width: float = 1.0) -> keras.Model:
 
     Args:
         width: Multiplies every layer's size; 1 is the report's model (794,241 parameters).
+        image_size: 64 (the report's) or 32 (the first three convolutions only).
 
     Returns:
         A functional model named ``"discriminator"``.
@@ -158,10 +238,10 @@ def seed_discriminator(*, width: float = 1.0) -> keras.Model:
         >>> seed_discriminator().count_params()
         794241
     """
-    return _discriminator(width=width, minibatch_std=False)
+    return _discriminator(width=width, minibatch_std=False, image_size=image_size)
 
 
-def stabilised_discriminator(*, width: float = 1.0) -> keras.Model:
+def stabilised_discriminator(*, width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model:
     """The report's discriminator with a minibatch-standard-deviation feature before Flatten.
 
     Why this one: mode collapse is a lack of *variety*, and a discriminator that judges images
@@ -172,6 +252,7 @@ def stabilised_discriminator(*, width: float = 1.0) -> keras.Model:
 
     Args:
         width: Multiplies every layer's size, as in :func:`seed_discriminator`.
+        image_size: 64 or 32, as in :func:`seed_discriminator`.
 
     Returns:
         A functional model named ``"discriminator"``.
@@ -180,17 +261,19 @@ def stabilised_discriminator(*, width: float = 1.0) -> keras.Model:
         >>> stabilised_discriminator().count_params()
         795265
     """
-    return _discriminator(width=width, minibatch_std=True)
+    return _discriminator(width=width, minibatch_std=True, image_size=image_size)
 
 
-def _discriminator(*, width: float, minibatch_std: bool) -> keras.Model:
-    image = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
-    x = _downsampling_stack(image, width, minibatch_std=minibatch_std)
+def _discriminator(*, width: float, minibatch_std: bool, image_size: int = IMAGE_SIZE
+                   ) -> keras.Model:
+    image = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = _downsampling_stack(image, width, minibatch_std=minibatch_std, image_size=image_size)
     return keras.Model(image, _classifier_head(x, width), name="discriminator")
 
 
 def conditional_generator(n_conditions: int, latent_dim: int = LATENT_DIM, *,
-                          width: float = 1.0) -> keras.Model:
+                          width: float = 1.0, image_size: int = IMAGE_SIZE,
+                          batch_norm: bool = False) -> keras.Model:
     """The report's generator, told which attributes to draw.
 
     The 0/1 condition vector is concatenated to the noise before the first dense layer
@@ -201,6 +284,8 @@ def conditional_generator(n_conditions: int, latent_dim: int = LATENT_DIM, *,
         n_conditions: Length of the condition vector (one entry per attribute).
         latent_dim: Size of the input noise.
         width: Multiplies every layer's size, as in :func:`seed_generator`.
+        image_size: 64 or 32, as in :func:`seed_generator`.
+        batch_norm: Batch normalisation, as in :func:`seed_generator`.
 
     Returns:
         A functional model with inputs ``[noise, conditions]``, named ``"generator"``.
@@ -215,12 +300,14 @@ def conditional_generator(n_conditions: int, latent_dim: int = LATENT_DIM, *,
     _check_n_conditions(n_conditions)
     noise = keras.Input(shape=(latent_dim,), name="noise")
     conditions = keras.Input(shape=(n_conditions,), name="conditions")
-    x = _project(layers.Concatenate()([noise, conditions]), width)
-    return keras.Model([noise, conditions], _upsampling_stack(x, width), name="generator")
+    x = _project(layers.Concatenate()([noise, conditions]), width, batch_norm)
+    return keras.Model([noise, conditions], _upsampling_stack(x, width, image_size, batch_norm),
+                       name="generator")
 
 
 def conditional_discriminator(n_conditions: int, *, width: float = 1.0,
-                              minibatch_std: bool = False) -> keras.Model:
+                              minibatch_std: bool = False,
+                              image_size: int = IMAGE_SIZE) -> keras.Model:
     """The report's discriminator, judging whether an image is real *and* has the attributes.
 
     The condition vector enters twice: broadcast to ``n_conditions`` constant 64 x 64 channels
@@ -233,6 +320,7 @@ def conditional_discriminator(n_conditions: int, *, width: float = 1.0,
         width: Multiplies every layer's size, as in :func:`seed_discriminator`.
         minibatch_std: Add the :class:`MinibatchStdDev` feature (see
             :func:`stabilised_discriminator`).
+        image_size: 64 or 32, as in :func:`seed_discriminator`.
 
     Returns:
         A functional model with inputs ``[image, conditions]``, named ``"discriminator"``.
@@ -246,12 +334,12 @@ def conditional_discriminator(n_conditions: int, *, width: float = 1.0,
         [(None, 64, 64, 3), (None, 2)]
     """
     _check_n_conditions(n_conditions)
-    image = keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    image = keras.Input(shape=(image_size, image_size, 3), name="image")
     conditions = keras.Input(shape=(n_conditions,), name="conditions")
     planes = layers.Reshape((1, 1, n_conditions))(conditions)
-    planes = layers.UpSampling2D(size=IMAGE_SIZE)(planes)
+    planes = layers.UpSampling2D(size=image_size)(planes)
     x = layers.Concatenate()([image, planes])
-    x = _downsampling_stack(x, width, minibatch_std=minibatch_std)
+    x = _downsampling_stack(x, width, minibatch_std=minibatch_std, image_size=image_size)
     x = layers.Concatenate()([x, conditions])
     return keras.Model([image, conditions], _classifier_head(x, width), name="discriminator")
 
@@ -740,7 +828,8 @@ def generate_images(generator: keras.Model, n: int, seed: int = 0, conditions=No
         z = noise[start:start + batch_size]
         inputs = [z, conditions[start:start + batch_size]] if conditional else z
         out.append(ops.convert_to_numpy(generator(inputs, training=False)))
-    images = np.concatenate(out) if out else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3))
+    images = (np.concatenate(out) if out
+              else np.zeros((0, *generator.output_shape[1:])))
     return np.clip(images, 0.0, 1.0).astype("float32")
 
 
@@ -902,10 +991,25 @@ class GANRun:
         """``n`` faces from the trained generator; see :meth:`DCGAN.generate`."""
         return self.gan.generate(n, seed=seed, conditions=conditions)
 
+    @property
+    def recipe(self) -> GANRecipe:
+        """The :class:`GANRecipe` this run was trained with."""
+        return gan_recipe(self.metadata.get("settings", {}).get("recipe", "report"))
+
+    @property
+    def image_size(self) -> int:
+        """Side of the faces the generator draws, in pixels."""
+        return int(self.generator.output_shape[1])
+
+    def untrained_generator(self) -> keras.Model:
+        """The generator as it was before its first step: the same settings and seed, no
+        training. The yardstick that tells a generator that learned from one that did not."""
+        return _gan_from_settings(self.metadata["settings"]).generator
+
 
 def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_DIM,
-              stabilise: bool | str | Iterable[str] = False, width: float = 1.0,
-              seed: int = 0) -> DCGAN:
+              stabilise: bool | str | Iterable[str] = False, width: float | None = None,
+              seed: int = 0, recipe: str = "report") -> DCGAN:
     """Build and compile a GAN: the report's, conditional, and/or stabilised.
 
     Args:
@@ -913,8 +1017,10 @@ def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_
         latent_dim: Noise size.
         stabilise: ``False`` (the report's GAN), ``True`` (:data:`DEFAULT_STABILISERS`), or
             names from :data:`STABILISERS`.
-        width: Size multiplier of every layer (1: the report's sizes).
+        width: Size multiplier of every layer; default: the recipe's (1 for the report's).
         seed: Seed of the weight initialisation and of the model's noise.
+        recipe: A name from :data:`GAN_RECIPES`: image size, batch normalisation, Adam's
+            settings (and default width).
 
     Returns:
         A compiled :class:`DCGAN` (:class:`ConditionalDCGAN` with conditions).
@@ -925,26 +1031,32 @@ def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_
         (True, 0.1)
     """
     chosen = stabilisers(stabilise)
+    spec = gan_recipe(recipe)
+    width = spec.width if width is None else float(width)
+    shape = {"width": width, "image_size": spec.image_size}
     names = [f"c{i}" for i in range(conditions)] if isinstance(conditions, int) else list(
         conditions)
     # Seeding Keras makes the initial weights a function of `seed`.
     keras.utils.set_random_seed(seed)
     minibatch_std = "minibatch_std" in chosen
     if names:
-        generator = conditional_generator(len(names), latent_dim, width=width)
-        discriminator = conditional_discriminator(len(names), width=width,
-                                                  minibatch_std=minibatch_std)
+        generator = conditional_generator(len(names), latent_dim, batch_norm=spec.batch_norm,
+                                          **shape)
+        discriminator = conditional_discriminator(len(names), minibatch_std=minibatch_std,
+                                                  **shape)
         gan = ConditionalDCGAN(generator, discriminator, latent_dim, condition_names=names,
                                seed=seed, label_smoothing=_smoothing(chosen))
     else:
-        generator = seed_generator(latent_dim, width=width)
-        discriminator = (stabilised_discriminator(width=width) if minibatch_std
-                         else seed_discriminator(width=width))
+        generator = seed_generator(latent_dim, batch_norm=spec.batch_norm, **shape)
+        discriminator = (stabilised_discriminator(**shape) if minibatch_std
+                         else seed_discriminator(**shape))
         gan = DCGAN(generator, discriminator, latent_dim, seed=seed,
                     label_smoothing=_smoothing(chosen))
-    d_rate = TTUR_D_LEARNING_RATE if "ttur" in chosen else LEARNING_RATE
-    gan.compile(d_optimizer=keras.optimizers.Adam(d_rate),
-                g_optimizer=keras.optimizers.Adam(LEARNING_RATE))
+    # The two time-scale rule makes D learn 4x faster than G.
+    d_rate = spec.learning_rate * (TTUR_D_LEARNING_RATE / LEARNING_RATE if "ttur" in chosen
+                                   else 1)
+    gan.compile(d_optimizer=keras.optimizers.Adam(d_rate, beta_1=spec.beta_1),
+                g_optimizer=keras.optimizers.Adam(spec.learning_rate, beta_1=spec.beta_1))
     gan.optimizer.build()
     return gan
 
@@ -1040,19 +1152,24 @@ def _digest(*parts: Any) -> str:
     return h.hexdigest()[:12]
 
 
-def _source(data, ids, conditions) -> _Source:
+def _source(data, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
     if data is None:
         from .data import load_celeba
 
         data = load_celeba()
     if isinstance(data, np.ndarray):
-        return _array_source(data, ids, conditions)
-    return _celeba_source(data, ids, conditions)
+        return _array_source(data, ids, conditions, image_size)
+    return _celeba_source(data, ids, conditions, image_size)
 
 
-def _array_source(images: np.ndarray, ids, conditions) -> _Source:
-    if images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
-        raise ValueError(f"Training images must have shape (n, 64, 64, 3); got {images.shape}.")
+def _array_source(images: np.ndarray, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
+    if images.ndim != 4 or images.shape[1:] != (image_size, image_size, 3):
+        other = [r.name for r in GAN_RECIPES.values() if images.shape[1:] == (r.image_size,) * 2
+                 + (3,)]
+        raise ValueError(
+            f"Training images must have shape (n, {image_size}, {image_size}, 3) for this "
+            f"recipe; got {images.shape}."
+            + (f" Pass recipe={other[0]!r} for these images." if other else ""))
     rows = np.arange(len(images)) if ids is None else np.asarray(ids)
     names: list[str] = []
     matrix = None
@@ -1082,7 +1199,7 @@ def _array_source(images: np.ndarray, ids, conditions) -> _Source:
                    description=f"an array of {len(images):,} images")
 
 
-def _celeba_source(data, ids, conditions) -> _Source:
+def _celeba_source(data, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
     from . import data as data_module
 
     ids = data.attributes.index if ids is None else ids
@@ -1099,7 +1216,7 @@ def _celeba_source(data, ids, conditions) -> _Source:
         table = table.astype("float32")
 
     def make_batches(batch_size, steps_per_epoch, seed):
-        return data_module.gan_batches(data, ids, batch_size=batch_size, size=IMAGE_SIZE,
+        return data_module.gan_batches(data, ids, batch_size=batch_size, size=image_size,
                                        shuffle=True, seed=seed, conditions=table,
                                        steps_per_epoch=steps_per_epoch)
 
@@ -1136,7 +1253,8 @@ def default_run_dir(name: str, settings: Mapping[str, Any]) -> Path:
 def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None,
               batch_size: int | None = None, steps_per_epoch: int | None = None,
               latent_dim: int = LATENT_DIM, stabilise: bool | str | Iterable[str] = False,
-              width: float = 1.0, seed: int = 0, name: str | None = None,
+              recipe: str | None = None, width: float | None = None, seed: int = 0,
+              name: str | None = None,
               run_dir: str | os.PathLike | None = None, resume: bool = True,
               monitor: bool = True, grid_size: int = 36, verbose: str | int = "auto",
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> GANRun:
@@ -1164,7 +1282,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         latent_dim: Noise size (the report: 64).
         stabilise: ``False`` (the report's training), ``True``, or names from
             :data:`STABILISERS`.
-        width: Size multiplier of every layer (1: the report's networks).
+        recipe: A name from :data:`GAN_RECIPES` (default: the profile's ``gan_recipe``):
+            ``"report"`` is the report's DCGAN, ``"small"`` a 32 x 32 one that learns faces
+            in CPU minutes.
+        width: Size multiplier of every layer (default: the recipe's).
         seed: Seed of initial weights, training noise, data order and the monitor's noise.
         name: First part of the run folder's name (default ``"dcgan"`` or
             ``"conditional-dcgan"``).
@@ -1202,7 +1323,8 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         steps_per_epoch = profile.gan_steps_per_epoch
     if steps_per_epoch is not None:
         steps_per_epoch = whole_number("steps_per_epoch", steps_per_epoch)
-    source = _source(data, ids, conditions)
+    spec = gan_recipe(profile.gan_recipe if recipe is None else recipe)
+    source = _source(data, ids, conditions, spec.image_size)
     settings = {
         "format": _FORMAT_VERSION,
         "data_fingerprint": source.fingerprint,
@@ -1213,7 +1335,8 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         "steps_per_epoch": steps_per_epoch,
         "latent_dim": int(latent_dim),
         "stabilise": list(stabilisers(stabilise)),
-        "width": float(width),
+        "recipe": spec.name,
+        "width": float(spec.width if width is None else width),
         "seed": int(seed),
         "grid_size": int(grid_size) if monitor else 0,
     }
@@ -1336,7 +1459,7 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
 def _gan_from_settings(settings: Mapping[str, Any]) -> DCGAN:
     return build_gan(conditions=settings["conditions"], latent_dim=settings["latent_dim"],
                      stabilise=settings["stabilise"], width=settings["width"],
-                     seed=settings["seed"])
+                     seed=settings["seed"], recipe=settings.get("recipe", "report"))
 
 
 def _claim_run_dir(run_dir: Path, settings: Mapping[str, Any]) -> None:
@@ -1663,7 +1786,8 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
 
 
 __all__ = [
-    "LATENT_DIM", "IMAGE_SIZE", "DEFAULT_CONDITIONS", "STABILISERS", "DEFAULT_STABILISERS",
+    "LATENT_DIM", "IMAGE_SIZE", "IMAGE_SIZES", "GANRecipe", "GAN_RECIPES", "gan_recipe",
+    "DEFAULT_CONDITIONS", "STABILISERS", "DEFAULT_STABILISERS",
     "LABEL_SMOOTHING", "CheckpointError", "seed_generator", "seed_discriminator",
     "stabilised_discriminator", "conditional_generator", "conditional_discriminator",
     "MinibatchStdDev", "DCGAN", "ConditionalDCGAN", "build_gan", "stabilisers", "latent_noise",

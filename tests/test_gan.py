@@ -52,8 +52,8 @@ def iterations(optimizer) -> int:
 
 def small_run(run_dir, *, epochs=2, steps=3, seed=0, **kwargs) -> G.GANRun:
     return G.train_gan(blob_images(), epochs=epochs, batch_size=16, steps_per_epoch=steps,
-                       width=WIDTH, seed=seed, run_dir=run_dir, verbose=0, grid_size=8,
-                       **kwargs)
+                       recipe="report", width=WIDTH, seed=seed, run_dir=run_dir, verbose=0,
+                       grid_size=8, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -491,7 +491,8 @@ def test_a_run_killed_inside_an_epoch_resumes_at_that_epoch(tmp_path):
 
 def test_train_gan_on_celeba_uses_the_cache_and_the_conditions(synthetic_data, tmp_cache):
     run = G.train_gan(synthetic_data, conditions=["Male", "Blond_Hair"], epochs=1,
-                      batch_size=8, steps_per_epoch=2, width=WIDTH, verbose=0, grid_size=4)
+                      batch_size=8, steps_per_epoch=2, recipe="report", width=WIDTH, verbose=0,
+                      grid_size=4)
     assert run.run_dir.parent == tmp_cache / "runs" / "gans"
     assert run.run_dir.name.startswith("conditional-dcgan-")
     assert run.condition_names == ("Male", "Blond_Hair")
@@ -499,8 +500,8 @@ def test_train_gan_on_celeba_uses_the_cache_and_the_conditions(synthetic_data, t
     assert conditions.shape == (4, 2) and set(np.unique(conditions)) <= {0.0, 1.0}
     assert run.generate(3, conditions={"Male": 1}).shape == (3, 64, 64, 3)
     # Other settings, another folder; the same settings, the same folder.
-    other = G.train_gan(synthetic_data, epochs=1, batch_size=8, steps_per_epoch=2, width=WIDTH,
-                        verbose=0, grid_size=4)
+    other = G.train_gan(synthetic_data, epochs=1, batch_size=8, steps_per_epoch=2,
+                        recipe="report", width=WIDTH, verbose=0, grid_size=4)
     assert other.run_dir != run.run_dir and other.run_dir.name.startswith("dcgan-")
 
 
@@ -636,14 +637,14 @@ def test_a_corrupt_saved_generator_is_rewritten_and_reported(tmp_path, capsys):
 def test_impossible_epochs_batches_and_steps_are_refused(tmp_path, argument, value):
     settings = {"epochs": 1, "batch_size": 16, "steps_per_epoch": 1, argument: value}
     with pytest.raises(ValueError, match=f"{argument} must be a whole number"):
-        G.train_gan(blob_images(8), width=WIDTH, run_dir=tmp_path / "run", verbose=0,
-                    **settings)
+        G.train_gan(blob_images(8), recipe="report", width=WIDTH, run_dir=tmp_path / "run",
+                    verbose=0, **settings)
     assert not (tmp_path / "run").exists()
 
 
 def test_training_announces_the_profile_then_one_line_per_epoch(tmp_path, capsys):
-    G.train_gan(blob_images(32), epochs=2, batch_size=16, steps_per_epoch=1, width=WIDTH,
-                run_dir=tmp_path / "run", verbose=2, grid_size=4)
+    G.train_gan(blob_images(32), recipe="report", epochs=2, batch_size=16, steps_per_epoch=1,
+                width=WIDTH, run_dir=tmp_path / "run", verbose=2, grid_size=4)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3, lines
     assert lines[0].startswith("celeba-lab: profile ")
@@ -651,6 +652,65 @@ def test_training_announces_the_profile_then_one_line_per_epoch(tmp_path, capsys
     assert "an array of 32 images" in lines[0] and "WARNING" not in lines[0]
     assert [line.split(":")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
     assert "d_loss" in lines[1] and "━" not in "".join(lines)
-    G.train_gan(blob_images(32), epochs=2, batch_size=16, steps_per_epoch=1, width=WIDTH,
-                run_dir=tmp_path / "run", verbose=2, grid_size=4)
+    G.train_gan(blob_images(32), recipe="report", epochs=2, batch_size=16, steps_per_epoch=1,
+                width=WIDTH, run_dir=tmp_path / "run", verbose=2, grid_size=4)
     assert capsys.readouterr().out == ""  # loaded, not trained: nothing announced
+
+
+# ---------------------------------------------------------------------------------------------
+# The small recipe: a GAN that learns faces in CPU minutes
+# ---------------------------------------------------------------------------------------------
+
+def test_small_recipe_differs_from_the_report_in_exactly_the_four_stated_ways():
+    report, small = G.build_gan(), G.build_gan(recipe="small")
+    assert report.generator.output_shape == (None, 64, 64, 3)
+    assert small.generator.output_shape == (None, 32, 32, 3)
+    assert small.discriminator.input_shape == (None, 32, 32, 3)
+    norms = [layer for layer in small.generator.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 3  # after the projection and each of the two transposed convolutions
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in report.generator.layers + report.discriminator.layers)
+    assert float(small.g_optimizer.learning_rate) == pytest.approx(2e-4)
+    assert float(small.g_optimizer.beta_1) == pytest.approx(0.5)
+    assert float(report.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    # Half the filters: the last transposed convolution has 128 of the report's 256.
+    convs = [l for l in small.generator.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [c.filters for c in convs] == [64, 128]
+    # The discriminator still ends on 4 x 4 feature maps.
+    flat = [l for l in small.discriminator.layers if isinstance(l, keras.layers.Flatten)][0]
+    assert flat.output.shape[-1] == 4 * 4 * 64
+
+
+def test_the_two_time_scale_rule_keeps_its_ratio_under_every_recipe():
+    for recipe in G.GAN_RECIPES:
+        gan = G.build_gan(recipe=recipe, stabilise="ttur", width=WIDTH)
+        ratio = float(gan.d_optimizer.learning_rate) / float(gan.g_optimizer.learning_rate)
+        assert ratio == pytest.approx(4.0)
+
+
+def test_unknown_recipes_and_sizes_are_refused_with_the_choices():
+    with pytest.raises(ValueError, match="report.*small"):
+        G.build_gan(recipe="tiny")
+    with pytest.raises(ValueError, match=r"image_size must be one of \(32, 64\)"):
+        G.seed_generator(image_size=48)
+    with pytest.raises(ValueError, match="recipe='report'"):
+        G.train_gan(blob_images(16), recipe="small", epochs=1, steps_per_epoch=1, verbose=0)
+
+
+def test_a_run_remembers_its_recipe_and_its_untrained_network(tmp_path):
+    images = blob_images(32)[:, ::2, ::2]  # 32 x 32
+    run = G.train_gan(images, recipe="small", width=WIDTH, epochs=1, batch_size=16,
+                      steps_per_epoch=2, run_dir=tmp_path / "run", verbose=0, grid_size=4)
+    assert run.recipe.name == "small" and run.image_size == 32
+    assert json.loads((run.run_dir / "settings.json").read_text())["recipe"] == "small"
+    untrained = run.untrained_generator()
+    fresh = G.build_gan(recipe="small", width=WIDTH).generator
+    noise = G.latent_noise(4, seed=5)
+    np.testing.assert_allclose(untrained(noise, training=False), fresh(noise, training=False),
+                               rtol=1e-5, atol=1e-6)
+    # Two steps moved the trained generator away from where it started.
+    assert not np.allclose(run.generator(noise, training=False), fresh(noise, training=False))
+    loaded = G.train_gan(images, recipe="small", width=WIDTH, epochs=1, batch_size=16,
+                         steps_per_epoch=2, run_dir=tmp_path / "run", verbose=0, grid_size=4)
+    assert loaded.recipe.name == "small" and loaded.generate(2).shape == (2, 32, 32, 3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-_PARTS = ("data", "classifiers", "gan", "collapse", "performance")
+_PARTS = ("data", "classifiers", "gan", "collapse", "toy", "performance")
 __all__: list[str] = []
 
 for _part in _PARTS:

@@ -1,0 +1,101 @@
+"""Figures of the 2-D toy GAN: its points over training, and its distance from the data.
+
+Example:
+    >>> from celeba_lab.toy import train_toy_gan, toy_collapse_table
+    >>> run = train_toy_gan(steps=20, snapshots=2)
+    >>> fig = plot_toy_snapshots({"plain": run})
+    >>> fig = plot_toy_distance({"plain": toy_collapse_table(run)})
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..toy import MODE_REACH, ToyRun, mode_cells, ring_centres
+
+__all__ = ["plot_toy_snapshots", "plot_toy_distance"]
+
+
+def plot_toy_snapshots(runs: Mapping[str, ToyRun], *, columns: Sequence[int] | None = None,
+                       size: float = 2.1) -> Figure:
+    """One row per run, one column per snapshot: generated points over the eight modes.
+
+    Args:
+        runs: Named :class:`~celeba_lab.toy.ToyRun` objects (rows, in order).
+        columns: Snapshot indices to show (default: up to five, evenly spaced, the last
+            included).
+        size: Side of each panel in inches.
+
+    Returns:
+        The figure; each panel is titled with its step and the modes its points cover.
+
+    Example:
+        >>> from celeba_lab.toy import train_toy_gan
+        >>> fig = plot_toy_snapshots({"plain": train_toy_gan(steps=20, snapshots=2)})
+    """
+    first = next(iter(runs.values()))
+    if columns is None:
+        columns = np.unique(np.linspace(0, len(first.steps) - 1, min(5, len(first.steps)))
+                            .round().astype(int)).tolist()
+    fig = Figure(figsize=(size * len(columns) + 1.2, size * len(runs)))
+    axes = np.asarray(fig.subplots(len(runs), len(columns), squeeze=False))
+    centres = ring_centres()
+    for row, (name, run) in zip(axes, runs.items()):
+        for ax, k in zip(row, columns):
+            points = run.points[k]
+            cells = mode_cells(points)
+            covered = cells[cells != "off the ring"].value_counts()
+            modes = int((covered >= 0.25 / len(centres) * len(points)).sum())
+            ax.scatter(*run.real[:500].T, s=2, c="0.75", label="real")
+            ax.scatter(*points[:1000].T, s=2, c="C3", alpha=0.5, label="generated")
+            for c in centres:
+                ax.add_patch(_circle(c))
+            ax.set(xlim=(-2.8, 2.8), ylim=(-2.8, 2.8), xticks=[], yticks=[], aspect="equal")
+            ax.set_title(f"step {run.steps[k]:,}: {modes} of {len(centres)} modes", fontsize=9)
+        row[0].set_ylabel(name, fontsize=10)
+    axes[0, -1].legend(loc="upper right", fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig
+
+
+def _circle(centre):
+    from matplotlib.patches import Circle
+
+    return Circle(centre, MODE_REACH, fill=False, lw=0.6, color="0.4")
+
+
+def plot_toy_distance(tables: Mapping[str, pd.DataFrame], *,
+                      figsize: tuple[float, float] = (9, 3.2)) -> Figure:
+    """Modes covered (left) and total variation with its noise floor (right), over training.
+
+    Args:
+        tables: Named tables from :func:`~celeba_lab.toy.toy_collapse_table`.
+        figsize: Figure size in inches.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> from celeba_lab.toy import train_toy_gan, toy_collapse_table
+        >>> table = toy_collapse_table(train_toy_gan(steps=20, snapshots=2))
+        >>> fig = plot_toy_distance({"plain": table})
+    """
+    fig = Figure(figsize=figsize)
+    left, right = fig.subplots(1, 2)
+    for i, (name, table) in enumerate(tables.items()):
+        left.plot(table.index, table["modes covered"], "-o", ms=3, color=f"C{i}", label=name)
+        right.plot(table.index, table["TV"], "-o", ms=3, color=f"C{i}", label=name)
+    floor = float(next(iter(tables.values()))["noise floor"].iloc[0])
+    right.axhline(floor, ls="--", color="0.4", label="noise floor")
+    left.set(xlabel="training step", ylabel="modes covered", ylim=(-0.3, 8.5),
+             yticks=range(0, 9, 2))
+    right.set(xlabel="training step", ylabel="total variation from the data", ylim=(0, 1))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,44 @@
+"""The 2-D toy: a plain GAN drops modes of the ring, packing recovers them (fixed seeds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from celeba_lab import toy as T
+
+
+def test_real_points_all_fall_on_their_modes_evenly():
+    points = T.ring_of_gaussians(8000, seed=0)
+    cells = T.mode_cells(points)
+    assert (cells != T.OFF_RING).all()
+    shares = cells.value_counts(normalize=True)
+    assert len(shares) == T.MODES and shares.max() - shares.min() < 0.03
+    assert T.mode_cells(np.zeros((1, 2))).tolist() == [T.OFF_RING]
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="multiple of snapshots"):
+        T.train_toy_gan(steps=10, snapshots=3)
+    with pytest.raises(ValueError, match="multiple of pack"):
+        T.train_toy_gan(pack=3, batch_size=256, steps=10, snapshots=1)
+    with pytest.raises(ValueError, match="pack must be 1 or more"):
+        T.toy_discriminator(pack=0)
+
+
+def test_packing_shows_the_discriminator_several_samples_at_once():
+    d = T.toy_discriminator(pack=4)
+    assert d(np.zeros((8, 2), "float32")).shape == (2, 1)
+
+
+@pytest.mark.slow
+def test_the_plain_gan_drops_modes_and_packing_recovers_them():
+    # The chapter's runs, seed for seed: the collapse and its remedy are reproducible.
+    plain = T.toy_collapse_table(T.train_toy_gan(pack=1, seed=0))
+    packed = T.toy_collapse_table(T.train_toy_gan(pack=4, seed=0))
+    assert plain["modes covered"].iloc[0] <= 2 and packed["modes covered"].iloc[0] <= 2
+    assert plain["modes covered"].iloc[-1] <= 6
+    assert packed["modes covered"].iloc[-1] == T.MODES
+    assert packed["TV"].iloc[-1] < plain["TV"].iloc[-1] - 0.05
+    floor = plain["noise floor"].iloc[0]
+    assert plain["TV"].iloc[-1] > 3 * floor  # the collapse is far beyond sampling noise
