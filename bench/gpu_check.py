@@ -162,8 +162,8 @@ def _train_gan(data, policy: str, args, work: Path, timer) -> None:
     from celeba_lab.gan import train_gan
 
     train_gan(data, epochs=1, batch_size=32, steps_per_epoch=args.warmup + args.steps,
-              width=args.width, run_dir=work / f"gan-{policy}", resume=False, verbose=0,
-              callbacks=[timer])
+              recipe="report", width=args.width, run_dir=work / f"gan-{policy}", resume=False,
+              verbose=0, callbacks=[timer])
 
 
 def _epoch_clock():
@@ -310,7 +310,8 @@ def _full_data(args, policies: list[str], memory: DeviceMemory, work: Path,
             try:
                 if variant != "DCGAN.fit":
                     run = train_gan(data, epochs=2, batch_size=32, steps_per_epoch=None,
-                                    width=args.width, run_dir=work / f"full-{policy}",
+                                    recipe="report", width=args.width,
+                                    run_dir=work / f"full-{policy}",
                                     resume=False, verbose=0, callbacks=[clock])
                     steps = run.metadata["sessions"][-1]["steps_per_epoch"]
                 else:

@@ -99,7 +99,7 @@ def _gan_rows(data, *, warmup: int, steps: int, repeats: int, options: bool, on_
     def package(timer):
         with tempfile.TemporaryDirectory(dir=scratch) as run_dir:
             train_gan(data, epochs=1, batch_size=32, steps_per_epoch=total, run_dir=run_dir,
-                      resume=False, verbose=0, callbacks=[timer])
+                      recipe="report", resume=False, verbose=0, callbacks=[timer])
 
     def baseline(timer):
         keras.utils.set_random_seed(0)

@@ -80,7 +80,7 @@ PROFILES: dict[str, Profile] = {
         # The report's network sits on a plateau for its first ~100 steps on the synthetic
         # faces and needs ~300 to pass 0.9 balanced accuracy on Male (measured: 0.53 after 100
         # steps, 0.91 after 300): the report's 15 epochs, on a tenth of its sample.
-        classifier_sizes=(1_000, 200, 200),
+        classifier_sizes=(1_000, 100, 100),
         classifier_epochs=15,
         classifier_batch=50,
         improved_epochs=5,

@@ -27,6 +27,7 @@ def test_readme_notebook_example_runs(tmp_cache, synthetic_root, monkeypatch, ca
     exec(compile(_notebook_example(), str(README), "exec"), namespace)
     out = capsys.readouterr().out
     assert "balanced_accuracy" in out
-    assert 0.0 <= namespace["result"].metrics["accuracy"] <= 1.0
+    # A reader's first minute ends with a model that learned something.
+    assert namespace["result"].metrics["balanced_accuracy"] >= 0.7
     assert namespace["run"].path.is_relative_to(tmp_cache)
     assert namespace["figure"].axes, "the confusion-matrix figure is empty"
