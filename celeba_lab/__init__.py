@@ -26,6 +26,7 @@ _MODULES = (
     "classifiers",
     "gan",
     "collapse",
+    "instrument",
     "plots",
 )
 
