@@ -28,6 +28,7 @@ _MODULES = (
     "collapse",
     "learned",
     "toy",
+    "instrument",
     "plots",
 )
 

@@ -18,6 +18,7 @@ from ..collapse import SEXES, cell_table
 __all__ = [
     "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion",
     "plot_nearest_neighbours", "plot_remedy_samples", "plot_condition_grid",
+    "plot_instrument_validation",
 ]
 
 _HAIR_LABELS = {"Black_Hair": "black", "Blond_Hair": "blond", "Brown_Hair": "brown",
@@ -266,3 +267,48 @@ def _short_cell(cell: str) -> str:
     sex, hair = str(cell).split("/")
     return f"{'F' if sex == SEXES[0] else 'M'} {_HAIR_LABELS.get(hair, hair)}"
 
+
+
+def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
+                               figsize: tuple[float, float] = (4.8, 4.2)) -> Figure:
+    """True against estimated TV for the validation sources, with the old estimator beside.
+
+    Args:
+        table: :func:`celeba_lab.instrument.validate_instrument`'s frame (columns ``true TV,
+            TV, low, high, old TV``, indexed by source).
+        title: Figure title.
+        figsize: Figure size in inches.
+
+    Returns:
+        The figure: the diagonal (a perfect instrument), the estimates with their intervals,
+        the old least-squares estimates as crosses, and the noise floors as ticks.
+
+    Raises:
+        ValueError: The table lacks a required column or is empty.
+
+    Example:
+        >>> table = pd.DataFrame({"true TV": [0.0, 0.3], "TV": [0.05, 0.28], "low": [0.0, 0.2],
+        ...                       "high": [0.1, 0.35], "old TV": [0.4, 0.4]},
+        ...                      index=["unbiased", "skew"])
+        >>> len(plot_instrument_validation(table).axes)
+        1
+    """
+    missing = {"true TV", "TV", "low", "high", "old TV"} - set(table.columns)
+    if missing or table.empty:
+        raise ValueError(f"plot_instrument_validation needs validate_instrument's table "
+                         f"(missing columns: {sorted(missing)}).")
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, label="perfect instrument")
+    x = table["true TV"].to_numpy()
+    ax.errorbar(x, table["TV"], yerr=[table["TV"] - table["low"], table["high"] - table["TV"]],
+                fmt="o", capsize=4, label="estimate (interval)")
+    ax.plot(x, table["old TV"], "x", color="C3", ms=8, label="old least squares")
+    if "noise floor" in table:
+        ax.plot(x, table["noise floor"], "_", color="0.3", ms=14, label="noise floor")
+    for name, xi, yi in zip(table.index, x, table["TV"]):
+        ax.annotate(str(name), (xi, yi), textcoords="offset points", xytext=(6, -10), fontsize=8)
+    ax.set(xlim=(-0.02, 1), ylim=(-0.02, 1), xlabel="true TV (annotations)",
+           ylabel="TV measured by the instrument", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
