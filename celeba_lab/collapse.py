@@ -155,6 +155,13 @@ class SourceSample:
             shares, so its collapse is its distance from the balanced training set. ``None``:
             the reference.
         target_name: What ``target`` is, for the table's ``TV against`` column.
+        confusion_faces: The test faces ``correction`` was measured on: their annotated cells,
+            their number per true cell, or their total. With ``correction`` it switches
+            :func:`collapse_report` to the validated estimator
+            (:func:`celeba_lab.instrument.estimate_tv`), which also counts the confusion
+            matrix's own sampling error; ``None``: the least-squares correction
+            (:func:`tv_with_ci`), which reads a faithful source far from the data when the
+            classifiers are poor.
     """
 
     cells: pd.Series
@@ -165,6 +172,7 @@ class SourceSample:
     extra: dict[str, float] = field(default_factory=dict)
     target: pd.Series | None = None
     target_name: str = "training set"
+    confusion_faces: pd.Series | Sequence[str] | np.ndarray | int | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1958,6 +1966,10 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
     * ``TV noise floor``: the distance two samples of the reference (or target) distribution of
       these sizes have on average (:func:`tv_noise_floor`); only a TV well above it shows a
       difference.
+    * ``detected`` (only when some source has ``correction`` and ``confusion_faces``): whether
+      the source is told apart from the reference (its uncorrected TV above what a source
+      drawn from the reference exceeds with probability ``(1 - level) / 2``, the estimate's
+      ``detected``); missing (``<NA>``) for the other rows.
     * ``diversity``: mean pairwise Euclidean distance of classifier features.
     * ``FD (classifier)``, ``KD (classifier)``: Fréchet and kernel distances to the reference in
       the book's classifier feature space (offline; not comparable with published numbers).
@@ -1966,35 +1978,72 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
       :data:`INCEPTION_NA`). Only these compare with published results.
     * ``agreement``: mean condition agreement of a conditional generator (NaN otherwise).
 
+    A source with both ``correction`` and ``confusion_faces`` (:class:`SourceSample`) is
+    measured with the validated estimator, :func:`celeba_lab.instrument.estimate_tv`
+    (maximum likelihood through the confusion matrix, corrected by a confidence belt that also
+    redraws the matrix's test faces): ``TV``, ``TV low``, ``TV high`` are its value and
+    interval (``TV low`` is 0 when the source is not told apart from the reference), ``TV
+    noise floor`` its ``floor`` (the mean uncorrected TV of a source drawn from the reference
+    and read through the same instrument). Any other source keeps the least-squares
+    correction and the bootstrap of :func:`tv_with_ci`, which with poor classifiers reads a
+    faithful source far above its noise floor. ``attrs["tv_estimator"]`` names, per row, which
+    of the two measured it.
+
     Args:
         reference: The real reference sample (cells, features, optional Inception features).
         sources: Row name -> :class:`SourceSample`, in display order.
-        n_boot: Bootstrap resamples for the TV interval.
+        n_boot: Bootstrap resamples for the TV interval (least squares), or simulations per
+            point of the confidence belt (:func:`celeba_lab.instrument.estimate_tv`).
         level: Confidence level.
         seed: Random seed.
         kid_subsets: KID subsets.
         kid_subset_size: KID subset size.
-        tv_method: Bootstrap interval for the TV, ``"percentile"`` or ``"basic"``
-            (see :func:`tv_with_ci`).
+        tv_method: Bootstrap interval for the least-squares TV, ``"percentile"`` or
+            ``"basic"`` (see :func:`tv_with_ci`); not used by sources measured with
+            ``confusion_faces``.
         reference_name: What the reference is, for the ``TV against`` column.
 
     Returns:
-        Numeric frame, one row per source.
+        Numeric frame, one row per source (``detected`` is a nullable boolean column).
+
+    Raises:
+        ValueError: A source has ``confusion_faces`` but no ``correction`` (there is no
+            confusion matrix to read its cells through), or
+            :func:`celeba_lab.instrument.estimate_tv` refuses its inputs.
 
     Example:
         >>> table = collapse_report(SourceSample(real_cells, real_feats),  # doctest: +SKIP
         ...                         {"real (held out)": SourceSample(held_cells, held_feats),
         ...                          "report GAN": SourceSample(gan_cells, gan_feats)})
     """
+    from . import instrument  # imports this module: import it only when the report runs
+
     rows = {}
     labels = {}
+    estimators = {}
     for name, source in sources.items():
         target = reference.cells if source.target is None else source.target
         labels[name] = reference_name if source.target is None else source.target_name
-        tv = tv_with_ci(target, source.cells, n_boot=n_boot, level=level, seed=seed,
-                        correction=source.correction, method=tv_method)
-        row = {"n": len(source.cells), "TV": tv.value, "TV low": tv.low, "TV high": tv.high,
-               "TV noise floor": tv_noise_floor(target, len(source.cells), seed=seed),
+        if source.confusion_faces is not None and source.correction is None:
+            raise ValueError(f"Source {name!r} has confusion_faces but no correction: give "
+                             "it the confusion matrix measured on those faces.")
+        if source.confusion_faces is not None:
+            estimate = instrument.estimate_tv(target, source.cells, source.correction,
+                                              source.confusion_faces, n_boot=n_boot,
+                                              level=level, seed=seed)
+            tv_columns = {"TV": estimate.value, "TV low": estimate.low,
+                          "TV high": estimate.high, "TV noise floor": estimate.floor,
+                          "detected": estimate.detected}
+            estimators[name] = "confidence belt"
+        else:
+            tv = tv_with_ci(target, source.cells, n_boot=n_boot, level=level, seed=seed,
+                            correction=source.correction, method=tv_method)
+            tv_columns = {"TV": tv.value, "TV low": tv.low, "TV high": tv.high,
+                          "TV noise floor": tv_noise_floor(target, len(source.cells),
+                                                           seed=seed)}
+            estimators[name] = ("least squares" if source.correction is not None
+                                else "observed shares")
+        row = {"n": len(source.cells), **tv_columns,
                "diversity": np.nan, "FD (classifier)": np.nan, "KD (classifier)": np.nan,
                "FID (Inception)": np.nan, "KID (Inception)": np.nan, "agreement": np.nan}
         if source.features is not None:
@@ -2014,9 +2063,15 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
         row.update(source.extra)
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
+    if "detected" in table.columns:
+        table["detected"] = table["detected"].astype("boolean")
+        columns = [c for c in table.columns if c != "detected"]
+        columns.insert(columns.index("TV noise floor") + 1, "detected")
+        table = table[columns]
     table.index.name = "source"
     table.attrs["level"] = level
     table.attrs["tv_against"] = labels
+    table.attrs["tv_estimator"] = estimators
     return table
 
 
@@ -2029,7 +2084,8 @@ def format_collapse_report(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame
 
     Returns:
         Frame of strings; Inception columns read :data:`INCEPTION_NA` when missing, agreement
-        reads ``–`` for unconditional sources.
+        reads ``–`` for unconditional sources, ``detected`` (when present) reads ``yes`` /
+        ``no``, or ``–`` for a source measured without the confusion matrix's test faces.
 
     Example:
         >>> format_collapse_report(collapse_report(reference, sources))  # doctest: +SKIP
@@ -2043,7 +2099,12 @@ def format_collapse_report(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame
     out[f"TV ({table.attrs.get('level', 0.95):.0%} CI)"] = [
         f"{f.format(v)} [{f.format(lo)}, {f.format(hi)}]"
         for v, lo, hi in zip(table["TV"], table["TV low"], table["TV high"])]
-    for column in ("TV noise floor", "diversity", "FD (classifier)", "KD (classifier)"):
+    out["TV noise floor"] = [f.format(v) if np.isfinite(v) else "–"
+                             for v in table["TV noise floor"]]
+    if "detected" in table.columns:
+        out["detected"] = ["–" if pd.isna(v) else ("yes" if v else "no")
+                           for v in table["detected"]]
+    for column in ("diversity", "FD (classifier)", "KD (classifier)"):
         out[column] = [f.format(v) if np.isfinite(v) else "–" for v in table[column]]
     for column in ("FID (Inception)", "KID (Inception)"):
         out[column] = [f.format(v) if np.isfinite(v) else INCEPTION_NA for v in table[column]]

@@ -815,6 +815,72 @@ def test_collapse_report_measures_a_balanced_generator_against_its_own_target():
     assert text["TV against"].tolist() == ["balanced training set", "real data"]
 
 
+def _poor_instrument_sources(seed: int = 0):
+    """A reference, and a faithful and a collapsed source read through a poor instrument."""
+    from celeba_lab import instrument as ins
+
+    p = np.array([.12, .14, .13, .01, .18, .12, .01, .07, .03, .19])  # close to CelebA's
+    poor = ins.simulated_confusion()      # ten-cell accuracy 0.484, as on real faces
+    names = np.array(cc.SEX_HAIR_CELLS)
+    rng = np.random.default_rng(seed)
+
+    def measured(n, shares):
+        true = pd.Series(names[rng.choice(10, n, p=shares)])
+        return ins.simulate_measured_cells(true, poor, seed=int(rng.integers(2 ** 31)))
+
+    reference = cc.SourceSample(pd.Series(names[rng.choice(10, 3000, p=p)]))
+    collapse = ins.simulation_sources(p)["collapse"]   # blond or dark-haired women only
+    return reference, measured(600, p), measured(300, collapse), poor
+
+
+def test_collapse_report_uses_the_validated_estimator_when_the_test_faces_are_known():
+    reference, faithful, collapsed, poor = _poor_instrument_sources()
+
+    def report(faces):
+        return cc.collapse_report(reference, {
+            "faithful": cc.SourceSample(faithful, correction=poor, confusion_faces=faces),
+            "collapsed": cc.SourceSample(collapsed, correction=poor, confusion_faces=faces)},
+            n_boot=100, tv_method="basic")
+
+    old, new = report(None), report(1000)
+    # The issue's failure, in the table: least squares reads the faithful source far away.
+    assert "detected" not in old.columns
+    # (its floor counts the sampling noise of the two samples, not the instrument's error)
+    assert old.loc["faithful", "TV"] > 2 * old.loc["faithful", "TV noise floor"]
+    # The table inherits the fix: within its floor, not told apart, interval down to 0.
+    faithful_row, collapsed_row = new.loc["faithful"], new.loc["collapsed"]
+    assert not faithful_row["detected"]
+    assert faithful_row["TV"] <= faithful_row["TV noise floor"]
+    assert faithful_row["TV low"] == 0
+    assert collapsed_row["detected"] and collapsed_row["TV low"] > faithful_row["TV high"]
+    assert (new["TV low"] <= new["TV"]).all() and (new["TV"] <= new["TV high"]).all()
+    assert new.attrs["tv_estimator"] == {"faithful": "confidence belt",
+                                         "collapsed": "confidence belt"}
+    assert list(new.columns[:6]) == ["n", "TV", "TV low", "TV high", "TV noise floor",
+                                     "detected"]
+    # The same numbers as the estimator itself.
+    from celeba_lab import instrument as ins
+    direct = ins.estimate_tv(reference.cells, collapsed, poor, 1000, n_boot=100)
+    assert collapsed_row["TV"] == direct.value and collapsed_row["TV noise floor"] == direct.floor
+
+
+def test_collapse_report_mixes_the_estimators_and_formats_detection():
+    reference, faithful, collapsed, poor = _poor_instrument_sources(seed=1)
+    table = cc.collapse_report(reference, {
+        "annotated": cc.SourceSample(reference.cells.sample(500, random_state=0)),
+        "collapsed": cc.SourceSample(collapsed, correction=poor, confusion_faces=1000,
+                                     extra={"NN ratio": 0.9})}, n_boot=100)
+    assert table["detected"].dtype == "boolean"
+    assert pd.isna(table.loc["annotated", "detected"]) and table.loc["collapsed", "detected"]
+    assert table.attrs["tv_estimator"]["annotated"] == "observed shares"
+    text = cc.format_collapse_report(table)
+    assert text["detected"].tolist() == ["–", "yes"]
+    assert list(text.columns[:4]) == ["n", "TV (95% CI)", "TV noise floor", "detected"]
+    assert text.loc["collapsed", "NN ratio"] == "0.900"
+    with pytest.raises(ValueError, match="confusion_faces but no correction"):
+        cc.collapse_report(reference, {"x": cc.SourceSample(faithful, confusion_faces=1000)})
+
+
 def test_correction_with_an_ill_conditioned_instrument_reaches_the_simplex_optimum():
     # Weak classifiers give confusion rows that look alike; the bootstrap then asks for many
     # corrections whose exact solution leaves the simplex. The answer must satisfy the
