@@ -323,6 +323,32 @@ def _sparse(shares: np.ndarray, sparsity: float) -> np.ndarray:
 # The estimator
 # --------------------------------------------------------------------------------------------
 
+def corrected_cell_shares(cells: pd.Series | Sequence[str],
+                          confusion: pd.DataFrame) -> pd.Series:
+    """The true cell shares behind classified cells, by maximum likelihood (:func:`ml_cell_shares`).
+
+    The estimate the validated TV is built on, for tables and heatmaps: unlike the
+    least-squares inversion it stays on the simplex and weighs each cell by its sampling noise.
+
+    Args:
+        cells: Classified cell of each face.
+        confusion: The instrument's cell confusion matrix (rows: true cells, columns: measured),
+            indexed by the cells, as :func:`~celeba_lab.cell_confusion_matrix` returns it.
+
+    Returns:
+        Shares indexed by the confusion matrix's cells, summing to 1.
+
+    Example:
+        >>> C = pd.DataFrame([[0.9, 0.1], [0.2, 0.8]], index=["a", "b"], columns=["a", "b"])
+        >>> corrected_cell_shares(["a"] * 41 + ["b"] * 59, C).round(2).tolist()
+        [0.3, 0.7]
+    """
+    categories = list(confusion.index)
+    counts = _cell_counts(cells, categories)
+    matrix = confusion.loc[categories, categories].to_numpy(dtype=float)
+    return pd.Series(ml_cell_shares(counts, matrix)[0], index=categories, name="share")
+
+
 def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
                 source_cells: pd.Series | Sequence[str] | np.ndarray,
                 confusion: pd.DataFrame | np.ndarray,
@@ -879,6 +905,7 @@ def detectable_shift(real_cells: pd.Series | Sequence[str] | np.ndarray,
 __all__ = [
     "COLLAPSE_CELLS", "SPARSITY", "BELT_GRID", "ESTIMATORS", "belt_path", "TVEstimate", "ValidationSource",
     "simulated_confusion", "simulate_measured_cells", "check_confusion", "ml_cell_shares",
+    "corrected_cell_shares",
     "estimate_tv", "simulation_sources", "simulate_estimators", "compare_estimators",
     "validation_sources", "validate_instrument", "shifted_shares", "detectable_shift",
 ]

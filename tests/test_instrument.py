@@ -205,3 +205,18 @@ def test_unknown_cells_and_empty_rows_are_refused():
         ins.shifted_shares(P, "Pink_Hair", 0.1)
     with pytest.raises(ValueError, match="Unknown estimators"):
         ins.simulate_estimators(P, P, POOR, n_source=10, reps=1, estimators=["magic"])
+
+
+def test_corrected_cell_shares_undo_a_known_confusion_and_stay_on_the_simplex():
+    import pandas as pd
+
+    from celeba_lab.instrument import corrected_cell_shares
+
+    C = pd.DataFrame([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.0, 0.5, 0.5]],
+                     index=list("abc"), columns=list("abc"))
+    # True shares (0.3, 0.7, 0) are measured as 0.41 / 0.59 / 0.
+    shares = corrected_cell_shares(["a"] * 41 + ["b"] * 59, C)
+    assert shares.round(3).tolist() == [0.3, 0.7, 0.0]
+    # Measured shares no true distribution produces: least squares would leave the simplex.
+    odd = corrected_cell_shares(["c"] * 10 + ["a"] * 90, C)
+    assert (odd >= 0).all() and abs(odd.sum() - 1) < 1e-9
