@@ -19,7 +19,7 @@ from bench import GPU_RESULTS_DIR, RESULTS_DIR
 __all__ = ["Results", "load_results", "run_live", "load_gpu_results", "load_gpu_full_runs",
            "load_chapter_memory", "load_read_ahead", "measured_epochs", "run_seconds",
            "data_table", "training_table", "gpu_table", "full_epochs_table", "projection_rows",
-           "best_gpu_runs", "chapter_memory_table"]
+           "best_gpu_runs", "chapter_memory_table", "page_table"]
 
 VARIANT_NAMES = {
     "package": "celeba_lab (disk cache, streamed)",
@@ -151,6 +151,61 @@ def load_read_ahead(folder: Path = RESULTS_DIR) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- tables
 
 
+def page_table(table, *, missing: str = "\u2013"):
+    """A table as the appendix shows it: no row numbers, a dash for what was not measured.
+
+    Columns that hold one value in every row move into the caption (``device: NVIDIA H100``),
+    so the table keeps only what differs between its rows. Whole numbers get thousands
+    separators; other numbers keep the decimals their column was rounded to; True/False read
+    yes/no.
+
+    Args:
+        table: A :mod:`pandas` frame (from :func:`data_table` and the other tables here).
+        missing: What a cell with no value (None, NaN) shows.
+
+    Returns:
+        A pandas ``Styler`` that renders as an HTML table.
+    """
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    constant = [c for c in table.columns
+                if len(table) > 1 and table[c].astype(str).nunique(dropna=False) == 1]
+    shown = table.drop(columns=constant)
+
+    def text(value) -> str:
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else "no"
+        return str(value)
+
+    def decimals(column) -> int:
+        values = [v for v in column if isinstance(v, float) and not math.isnan(v)]
+        for d in range(4):
+            if all(abs(v - round(v, d)) < 1e-9 for v in values):
+                return d
+        return 3
+
+    formats = {}
+    for name in shown.columns:
+        column = shown[name]
+        if column.dtype == bool:
+            formats[name] = text
+        elif pd.api.types.is_numeric_dtype(column):
+            d = decimals(column)
+            formats[name] = lambda v, d=d: f"{v:,.{d}f}"
+        else:
+            formats[name] = lambda v: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool)
+                                       else text(v))
+    styled = shown.style.hide(axis="index").format(formats, na_rep=missing)
+    if constant:
+        styled = styled.set_caption("; ".join(f"{c}: {text(table[c].iloc[0])}"
+                                              for c in constant))
+    return styled
+
+
+
 def measured_epochs(row: dict[str, Any]) -> int:
     """How many epochs a data-benchmark row timed (``epoch1_s``, ``epoch2_s``, ...)."""
     epochs = 0
@@ -170,8 +225,8 @@ def run_seconds(row: dict[str, Any], epochs: int) -> float:
 
 
 def data_table(data: dict[str, Any]):
-    """One row per (input, N, way): images/s cold and warm (and in any later epoch timed),
-    peak memory added (MiB)."""
+    """One row per (input, N, way): images/s cold and warm (and in any later epoch timed, None
+    where that epoch was not timed), peak memory added (MiB)."""
     import pandas as pd
 
     later = range(3, max((measured_epochs(r) for r in data["rows"]), default=2) + 1)
@@ -184,7 +239,7 @@ def data_table(data: dict[str, Any]):
         row["warm epoch (img/s)"] = None if skipped else round(r["epoch2_images_per_s"])
         for e in later:
             value = r.get(f"epoch{e}_images_per_s")
-            row[f"epoch {e} (img/s)"] = "not timed" if value is None else round(value)
+            row[f"epoch {e} (img/s)"] = None if value is None else round(value)
         row["memory added (MiB)"] = None if skipped else round(r["delta_rss_mib"])
         row["note"] = f"not run: {r['reason']}" if skipped else ""
         rows.append(row)

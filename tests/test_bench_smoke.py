@@ -327,7 +327,7 @@ def test_data_benchmark_times_the_epochs_asked_and_the_appendix_reads_them(tmp_p
         row["epoch1_s"] + row["epoch2_s"] + 3 * row["epoch3_s"])
     assert report.run_seconds(row, 1) == row["epoch1_s"]
     data["rows"][0] = {k: v for k, v in row.items() if not k.startswith("epoch3")}
-    assert report.data_table(data)["epoch 3 (img/s)"][0] == "not timed"
+    assert math.isnan(report.data_table(data)["epoch 3 (img/s)"][0])   # shown as a dash
 
 
 def test_read_ahead_benchmark_alternates_and_restores(tmp_path, tmp_cache):
@@ -348,3 +348,37 @@ def test_read_ahead_benchmark_alternates_and_restores(tmp_path, tmp_cache):
     out = tmp_path / "read_ahead.json"
     assert main(["--images", "60", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["n"] == 60
+
+
+def test_page_table_hides_row_numbers_dashes_gaps_and_captions_constant_columns():
+    import pandas as pd
+
+    from bench.report import page_table
+
+    table = pd.DataFrame({"device": ["H100", "H100"], "N": [2_000, 202_599],
+                          "img/s": [862.0, float("nan")], "steps/s": [0.192, 1.5],
+                          "finite": [True, True], "note": ["", "not run"]})
+    html = page_table(table).to_html()
+    assert "<caption>device: H100; finite: yes</caption>" in html
+    import re
+
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", html, re.S)]
+    assert cells == ["2,000", "862", "0.192", "", "202,599", "\u2013", "1.500", "not run"]
+    assert "row_heading" not in html   # no row numbers
+
+
+def test_throughput_figure_marks_the_ways_not_run():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from celeba_lab.plots import plot_data_throughput
+
+    rows = [{"target": "gan", "n": n, "variant": v, "epoch1_images_per_s": 100.0,
+             "epoch2_images_per_s": 1000.0} for n in (10, 100) for v in ("package", "keras")]
+    rows.append({"target": "gan", "n": 10, "variant": "numpy", "epoch1_images_per_s": 50.0,
+                 "epoch2_images_per_s": 5000.0})
+    rows.append({"target": "gan", "n": 100, "variant": "numpy", "skipped": True})
+    fig = plot_data_throughput(rows)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["not run"]
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == 3
+    assert fig.get_figwidth() <= 7.5   # fits the text column without shrinking its labels

@@ -1350,3 +1350,26 @@ def test_a_full_disk_in_the_first_epoch_is_one_clear_error(synthetic_data, tmp_c
     assert _cache_files() == []
     with pytest.raises(D.CacheWriteError):       # and it says so again
         batches[1]
+
+
+def test_correlation_heatmap_shows_the_strongest_pairs_readably(synthetic_data):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from celeba_lab.attributes import ATTRIBUTES, REPORT_ATTRIBUTES
+    from celeba_lab.plots import correlated_attributes, plot_attribute_correlation
+
+    chosen = correlated_attributes(synthetic_data, n=10)
+    assert chosen[:3] == list(REPORT_ATTRIBUTES) and len(set(chosen)) == 10
+    corr = synthetic_data.attributes.astype(float).corr().abs().fillna(0)
+    pairs = corr.where(~np.eye(len(corr), dtype=bool)).stack()
+    first, second = pairs.idxmax()
+    assert {first, second} <= set(chosen), "the strongest pair is shown"
+    assert correlated_attributes(synthetic_data, n=2) == list(REPORT_ATTRIBUTES)
+    fig = plot_attribute_correlation(synthetic_data, n=10)
+    ax = fig.axes[0]
+    assert fig.get_figwidth() <= 7.5 and len(ax.texts) == 10 * 9 // 2   # one value per pair
+    assert all(t.get_fontsize() >= 8 for t in ax.texts + ax.get_xticklabels())
+    assert "-0.00" not in [t.get_text() for t in ax.texts]
+    every = plot_attribute_correlation(synthetic_data, ATTRIBUTES)
+    assert len(every.axes[0].get_yticklabels()) == 40 and not every.axes[0].texts

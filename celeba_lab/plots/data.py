@@ -19,7 +19,8 @@ from ..data import (CELEBA_PREVALENCE, CELEBA_PREVALENCE_BY_SEX, BalancedSample,
                     attribute_prevalence, check_attribute)
 
 __all__ = [
-    "plot_face_grid", "plot_prevalence", "plot_attribute_correlation", "plot_prevalence_by",
+    "plot_face_grid", "plot_prevalence", "plot_attribute_correlation", "correlated_attributes",
+    "plot_prevalence_by",
     "plot_partition_sizes", "plot_balanced_sample", "plot_memory",
 ]
 
@@ -138,12 +139,63 @@ def plot_prevalence(data: CelebA, *, published: bool = True) -> Figure:
     return _done(fig)
 
 
-def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = None) -> Figure:
-    """Correlation (phi coefficient) between every pair of attributes, as a heatmap.
+def correlated_attributes(data: CelebA, n: int = 14,
+                          include: Sequence[str] = REPORT_ATTRIBUTES) -> list[str]:
+    """The attributes that take part in the strongest correlations, for a readable heatmap.
 
     Args:
         data: The data set.
-        attributes: The attributes to include (default: all 40, in file order).
+        n: How many attributes to return (at most 40).
+        include: Attributes always returned (default: the report's three), first.
+
+    Returns:
+        ``include``, then the attributes of the pairs with the largest absolute correlation
+        (phi coefficient), strongest pair first, until there are ``n``.
+
+    Raises:
+        UnknownAttributeError: an attribute name is not one of the 40.
+
+    Example:
+        >>> correlated_attributes(cl.load_celeba(), n=8)   # doctest: +SKIP
+        ['Male', 'Eyeglasses', 'Smiling', 'Wearing_Lipstick', 'Heavy_Makeup', ...]
+    """
+    chosen = list(dict.fromkeys(check_attribute(a) for a in include))
+    corr = data.attributes[list(ATTRIBUTES)].astype(np.float32).corr().fillna(0.0).abs()
+    pairs = corr.where(np.triu(np.ones(corr.shape, dtype=bool), k=1)).stack()
+    for first, second in pairs.sort_values(ascending=False, kind="stable").index:
+        for name in (first, second):
+            if len(chosen) < n and name not in chosen:
+                chosen.append(name)
+        if len(chosen) >= n:
+            break
+    return chosen[:max(n, len(include))]
+
+
+def _seriation(corr: pd.DataFrame) -> list[str]:
+    """Attributes ordered along the correlation matrix's leading eigenvector, so that those
+    that go together sit next to each other (the first one's coordinate made positive)."""
+    values, vectors = np.linalg.eigh(corr.to_numpy())
+    lead = vectors[:, np.argmax(values)]
+    lead = lead if lead[0] >= 0 else -lead
+    return [corr.columns[i] for i in np.argsort(-lead, kind="stable")]
+
+
+def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = None, *,
+                               n: int = 14, include: Sequence[str] = REPORT_ATTRIBUTES,
+                               annotate: bool | None = None) -> Figure:
+    """Correlation (phi coefficient) between pairs of attributes, as a heatmap.
+
+    By default it shows the ``n`` attributes of :func:`correlated_attributes` (``include``
+    and those in the strongest pairs), ordered so that attributes that go together sit
+    together, each pair once, with its value written in the cell.
+
+    Args:
+        data: The data set.
+        attributes: The attributes to show, in this order (``cl.ATTRIBUTES``: all 40); default:
+            :func:`correlated_attributes` ``(data, n, include)``, reordered.
+        n: Number of attributes when ``attributes`` is not given.
+        include: Attributes always shown when ``attributes`` is not given.
+        annotate: Write each value in its cell (default: when at most 20 attributes).
 
     Returns:
         The figure.
@@ -152,23 +204,35 @@ def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = 
         UnknownAttributeError: an attribute name is not one of the 40.
 
     Example:
-        >>> fig = plot_attribute_correlation(cl.load_celeba())   # doctest: +SKIP
+        >>> fig = plot_attribute_correlation(cl.load_celeba(), n=12)   # doctest: +SKIP
         >>> fig.savefig("figure.png")                    # doctest: +SKIP
     """
-    columns = list(ATTRIBUTES) if attributes is None else [check_attribute(a)
-                                                             for a in attributes]
-    table = data.attributes[columns].astype(np.float32)
+    if attributes is None:
+        columns = correlated_attributes(data, n, include)
+        reorder = True
+    else:
+        columns, reorder = [check_attribute(a) for a in attributes], False
     # A constant column has no correlation; show 0 rather than a blank.
-    corr = table.corr().fillna(0.0)
+    corr = data.attributes[columns].astype(np.float32).corr().fillna(0.0)
+    if reorder:
+        order = _seriation(corr)
+        corr = corr.loc[order, order]
+    annotate = len(columns) <= 20 if annotate is None else annotate
+    labels = [c.replace("_", " ") for c in corr.columns]
     # Each pair once: the upper triangle and the diagonal (always 1) would only repeat it.
     upper = np.triu(np.ones(corr.shape, dtype=bool))
-    with _style():
-        fig, ax = plt.subplots(figsize=(11, 9.5))
-        sns.heatmap(corr, mask=upper, cmap="vlag", vmin=-1, vmax=1, center=0, square=True, ax=ax,
-                    xticklabels=True, yticklabels=True, cbar_kws={"shrink": 0.7,
-                                                                  "label": "correlation"})
-        ax.tick_params(labelsize=7)
-        ax.set_title(f"Correlation between attributes ({_source(data)})")
+    side = min(7.5, 1.6 + 0.42 * len(columns))
+    fig, ax = plt.subplots(figsize=(side, side * 0.86))
+    sns.heatmap(corr, mask=upper, cmap="vlag", vmin=-1, vmax=1, center=0, square=True, ax=ax,
+                xticklabels=labels, yticklabels=labels, fmt="",
+                annot=corr.map(lambda v: f"{round(v, 2) + 0.0:.2f}") if annotate else False,
+                annot_kws={"fontsize": 8}, linewidths=0.5, linecolor="white",
+                cbar_kws={"shrink": 0.6, "label": "correlation"})
+    # The first row and the last column hold no pair: drop them.
+    ax.set_ylim(len(columns), 1)
+    ax.set_xlim(0, len(columns) - 1)
+    ax.tick_params(labelsize=9 if len(columns) <= 20 else 7, length=0)
+    ax.set_title(f"Correlation between attributes ({_source(data)})", fontsize=11)
     return _done(fig)
 
 

@@ -55,7 +55,8 @@ def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None =
         target: ``"gan"`` or ``"classifier"``; default: one row of panels per input measured.
 
     Returns:
-        Panels for the cold and the warm epoch, grouped bars per N, on a log scale.
+        Panels for the cold and the warm epoch, grouped bars per N, on a log scale; a way not
+        run at some N is marked "not run"; one legend under the panels.
 
     Raises:
         ValueError: No measured row (for ``target``).
@@ -69,27 +70,39 @@ def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None =
     if not targets or not all(_measured(rows, t) for t in targets):
         raise ValueError(f"No measured data-benchmark rows for {target or 'any input'!r}.")
     with sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(len(targets), 2, figsize=(10, 3.6 * len(targets)),
+        fig, axes = plt.subplots(len(targets), 2, figsize=(7.5, 0.6 + 2.9 * len(targets)),
                                  sharey="row", squeeze=False)
+        ways = [w for w in WAY_LABELS if any(r["variant"] == w for r in rows
+                                                 if r["target"] in targets)]
         for row_axes, name in zip(axes, targets):
             measured = _measured(rows, name)
-            sizes = sorted({r["n"] for r in measured})
-            ways = [w for w in WAY_LABELS if any(r["variant"] == w for r in measured)]
+            sizes = sorted({r["n"] for r in rows if r["target"] == name})
             width = 0.8 / len(ways)
-            for ax, epoch, title in zip(row_axes, (1, 2),
-                                        ("first epoch (cold)", "second epoch (warm)")):
+            for ax, epoch, title in zip(row_axes, (1, 2), ("first epoch (cold)",
+                                                           "second epoch (warm)")):
                 for i, way in enumerate(ways):
+                    x = np.arange(len(sizes)) + (i - (len(ways) - 1) / 2) * width
                     values = [next((r[f"epoch{epoch}_images_per_s"] for r in measured
                                     if r["n"] == n and r["variant"] == way), np.nan)
                               for n in sizes]
-                    ax.bar(np.arange(len(sizes)) + (i - (len(ways) - 1) / 2) * width, values,
-                           width, label=WAY_LABELS[way], color=_COLOURS[way])
-                ax.set_xticks(np.arange(len(sizes)), [f"N = {n:,}" for n in sizes])
+                    ax.bar(x, values, width, label=WAY_LABELS[way], color=_COLOURS[way])
+                    for xi, value in zip(x, values):
+                        if np.isnan(value):  # a way that was not run at this N says so
+                            ax.text(xi, 0.03, "not run", rotation=90, ha="center", va="bottom",
+                                    fontsize=8, color="0.35", transform=ax.get_xaxis_transform())
+                ax.set_xticks(np.arange(len(sizes)), [f"{n:,}" for n in sizes])
+                ax.tick_params(labelsize=9)
                 ax.set_yscale("log")
-                ax.set_title(f"{_TARGET_LABELS[name]}: {title}", fontsize=10)
-            row_axes[0].set_ylabel("images per second (log scale)")
-        axes[0][1].legend(loc="lower right", fontsize=8)
-    return _done(fig)
+                ax.set_title(f"{_TARGET_LABELS[name]}\n{title}", fontsize=10)
+            row_axes[0].set_ylabel("images per second", fontsize=9)
+        for ax in axes[-1]:
+            ax.set_xlabel("images N", fontsize=9)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=1, fontsize=9, frameon=False)
+        legend_inches = 0.1 + 0.2 * len(ways)
+        fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
+    plt.close(fig)  # the caller displays it; pyplot must not show it a second time
+    return fig
 
 
 def plot_data_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
