@@ -29,6 +29,7 @@ _MODULES = (
     "learned",
     "toy",
     "instrument",
+    "narrative",
     "plots",
 )
 

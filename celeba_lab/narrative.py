@@ -1,0 +1,293 @@
+"""Sentences that interpret results, written from the results themselves.
+
+A chapter that says "`Smiling` is the hardest attribute" is right on one run and wrong on the
+next. The functions here take the numbers and return the sentence that fits them, so a page
+never states a conclusion its own table contradicts; ``tests/test_narrative.py`` runs each of
+them on contrasting results (another attribute hardest, a recipe better, worse or tied).
+
+Every comparison is made on the numbers *as the sentence prints them* (accuracies to three
+decimals, differences to a tenth of a percentage point), so a sentence never calls a
+difference of "+0.0 points" an improvement.
+
+Example:
+    >>> print(recipe_comparison_sentence({"Male": 0.02, "Smiling": -0.01}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Compared with this build's copy of the report's recipe, the improved recipe is more
+    accurate for `Male`, and less accurate for `Smiling` on these test samples (`Male` +2.0
+    points, `Smiling` -1.0 points).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+__all__ = ["attribute_list", "lowest_attributes", "learning_sentence",
+           "recipe_comparison_sentence", "report_comparison_sentence",
+           "hardest_attribute_sentence"]
+
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def attribute_list(names: Sequence[str]) -> str:
+    """Attribute names as code, joined the way a sentence lists them.
+
+    Args:
+        names: Attribute names, in the order they should be read.
+
+    Returns:
+        Each name in backticks (Markdown code), joined by commas and a final "and"; an empty
+        string for no names.
+
+    Example:
+        >>> attribute_list(["Male", "Eyeglasses", "Smiling"])
+        '`Male`, `Eyeglasses` and `Smiling`'
+    """
+    quoted = [f"`{name}`" for name in names]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _join(clauses: Sequence[str]) -> str:
+    if len(clauses) <= 1:
+        return "".join(clauses)
+    return ", ".join(clauses[:-1]) + " and " + clauses[-1]
+
+
+def _printed(value: float) -> float:
+    """An accuracy as a sentence prints it (three decimals)."""
+    return round(float(value), 3)
+
+
+def lowest_attributes(accuracies: Mapping[str, float]) -> list[str]:
+    """The attributes whose accuracy, to the three decimals a page prints, is the lowest.
+
+    Args:
+        accuracies: Accuracy per attribute.
+
+    Returns:
+        The attributes tied at the lowest printed accuracy, in the order of ``accuracies``
+        (one name unless there is a tie).
+
+    Raises:
+        ValueError: ``accuracies`` is empty.
+
+    Example:
+        >>> lowest_attributes({"Male": 0.95, "Eyeglasses": 0.98, "Smiling": 0.88})
+        ['Smiling']
+    """
+    if not accuracies:
+        raise ValueError("No accuracies: pass one accuracy per attribute.")
+    lowest = min(_printed(value) for value in accuracies.values())
+    return [name for name, value in accuracies.items() if _printed(value) == lowest]
+
+
+def learning_sentence(accuracies: Mapping[str, float], *, threshold: float = 0.6,
+                      profile_name: str = "quick", report_steps: int | None = None) -> str:
+    """Whether classifiers learned, from their accuracies on balanced test samples.
+
+    A classifier whose accuracy on a balanced sample stays below ``threshold`` is still close
+    to guessing (0.5); the sentence names those, and says the range of the others.
+
+    Args:
+        accuracies: Accuracy per attribute on its balanced test sample.
+        threshold: The accuracy below which a classifier counts as not having learned.
+        profile_name: The run profile that trained them, named when one did not learn.
+        report_steps: Training steps of the report's recipe; default: computed from
+            :data:`celeba_lab.classifiers.REPORT_SETTINGS`.
+
+    Returns:
+        One or two sentences of Markdown.
+
+    Raises:
+        ValueError: ``accuracies`` is empty.
+
+    Example:
+        >>> print(learning_sentence({"Male": 0.91, "Smiling": 0.85}))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        Both classifiers learned their attribute: their accuracies on the balanced test
+        samples range from 0.850 to 0.910, against 0.5 for guessing.
+    """
+    if not accuracies:
+        raise ValueError("No accuracies: pass one accuracy per attribute.")
+    if report_steps is None:
+        from .classifiers import REPORT_SETTINGS
+        report_steps = (math.ceil(REPORT_SETTINGS["sizes"][0] / REPORT_SETTINGS["batch_size"])
+                        * REPORT_SETTINGS["epochs"])
+    printed = {name: _printed(value) for name, value in accuracies.items()}
+    stuck = [name for name, value in printed.items() if value < threshold]
+    learned = [name for name in printed if name not in stuck]
+
+    def span(names):
+        low, high = min(printed[n] for n in names), max(printed[n] for n in names)
+        return f"{low:.3f}" if low == high else f"from {low:.3f} to {high:.3f}"
+
+    if not stuck:
+        n = len(learned)
+        subject = ("The classifier" if n == 1 else "Both classifiers" if n == 2
+                   else f"All {_COUNT_WORDS.get(n, n)} classifiers")
+        verb = "its accuracy on the balanced test sample is" if n == 1 else (
+            "their accuracies on the balanced test samples range")
+        whose = "its" if n == 1 else "their"
+        return (f"{subject} learned {whose} attribute: {verb} {span(learned)}, against 0.5 for "
+                "guessing.")
+    sentence = (f"In this run the report's network is still close to guessing for "
+                f"{attribute_list(stuck)} (accuracy {span(stuck)}, below {threshold} on the "
+                "balanced test sample): it starts on a plateau that takes a few hundred steps "
+                f"to leave, more than the {profile_name} profile gave it; the full profile "
+                f"trains for the report's {report_steps:,} steps.")
+    if learned:
+        sentence += (f" {attribute_list(learned)} did learn (accuracy {span(learned)}).")
+    return sentence
+
+
+def _points(diff: float) -> float:
+    """A difference of accuracies in percentage points, as a sentence prints it."""
+    return round(100 * float(diff), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def recipe_comparison_sentence(diffs: Mapping[str, float], *,
+                               new: str = "the improved recipe",
+                               old: str = "this build's copy of the report's recipe") -> str:
+    """Which attributes a recipe is more, less or as accurate for than another.
+
+    Args:
+        diffs: Accuracy of the new recipe minus that of the old one, per attribute, measured
+            on the same test images.
+        new: How the sentence names the new recipe.
+        old: How the sentence names the old recipe.
+
+    Returns:
+        One sentence of Markdown, with the difference per attribute in percentage points;
+        an attribute counts as tied when its difference prints as +0.0 points.
+
+    Raises:
+        ValueError: ``diffs`` is empty.
+
+    Example:
+        >>> print(recipe_comparison_sentence({"Male": 0.0, "Smiling": 0.0}))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        Compared with this build's copy of the report's recipe, the improved recipe is as
+        accurate for `Male` and `Smiling` on these test samples (`Male` +0.0 points,
+        `Smiling` +0.0 points).
+    """
+    if not diffs:
+        raise ValueError("No differences: pass one accuracy difference per attribute.")
+    points = {name: _points(diff) for name, diff in diffs.items()}
+    groups = (("more accurate", [a for a, p in points.items() if p > 0]),
+              ("less accurate", [a for a, p in points.items() if p < 0]),
+              ("as accurate", [a for a, p in points.items() if p == 0]))
+    clauses = [f"{words} for {attribute_list(names)}" for words, names in groups if names]
+    said = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + ", and " + clauses[-1]
+    numbers = ", ".join(f"`{a}` {p:+.1f} points" for a, p in points.items())
+    return f"Compared with {old}, {new} is {said} on these test samples ({numbers})."
+
+
+def report_comparison_sentence(accuracies: Mapping[str, float],
+                               report_accuracies: Mapping[str, float], *,
+                               synthetic: bool) -> str:
+    """How a recipe's accuracies stand against the report's published ones.
+
+    On the synthetic data set the comparison measures the data as much as the models, and the
+    sentence says so instead of naming a winner.
+
+    Args:
+        accuracies: This build's accuracy per attribute.
+        report_accuracies: The report's accuracy per attribute (e.g.
+            ``{a: REPORT_RESULTS[a]["accuracy"] for a in REPORT_RESULTS}``).
+        synthetic: Whether this build ran on the package's synthetic CelebA.
+
+    Returns:
+        One or two sentences of Markdown.
+
+    Example:
+        >>> print(report_comparison_sentence({"Male": 0.95, "Smiling": 0.85},
+        ...                                  {"Male": 0.946, "Smiling": 0.883}, synthetic=False))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        On real CelebA the improved recipe beats the report on `Male` (0.950 against 0.946)
+        but not on `Smiling` (0.850 against 0.883) in this run.
+    """
+    if synthetic:
+        return ("Comparing these columns with the report's measures the data as much as the "
+                "models: cartoon faces and short runs are a different problem from the "
+                "report's photographs. The comparison that means something here is the one "
+                "between the two recipes, trained and tested on the same images.")
+    names = [a for a in accuracies if a in report_accuracies]
+    mine = {a: _printed(accuracies[a]) for a in names}
+    theirs = {a: _printed(report_accuracies[a]) for a in names}
+
+    def detail(group):
+        return _join([f"`{a}` ({mine[a]:.3f} against {theirs[a]:.3f})" for a in group])
+
+    above = [a for a in names if mine[a] > theirs[a]]
+    not_above = [a for a in names if a not in above]
+    if not not_above:
+        return ("On real CelebA the improved recipe beats the report on every attribute: "
+                f"{detail(above)}.")
+    if not above:
+        return ("On real CelebA the improved recipe does not beat the report on any attribute "
+                f"in this run: {detail(not_above)}.")
+    return (f"On real CelebA the improved recipe beats the report on {detail(above)} but not "
+            f"on {detail(not_above)} in this run.")
+
+
+def _hardest_clause(accuracies: Mapping[str, float], report_hardest: list[str],
+                    threshold: float) -> str:
+    lowest = lowest_attributes(accuracies)
+    value = _printed(accuracies[lowest[0]])
+    if value < threshold:
+        # A classifier close to guessing says nothing about how hard its attribute is.
+        return (f"{attribute_list(lowest)} ({value:.3f}, a classifier that did not learn, so "
+                "no evidence either way)")
+    if len(lowest) > 1:
+        return f"{attribute_list(lowest)}, tied ({value:.3f})"
+    agreement = "as in the report" if lowest == report_hardest else "unlike the report"
+    return f"`{lowest[0]}` ({value:.3f}, {agreement})"
+
+
+def hardest_attribute_sentence(accuracies_seed: Mapping[str, float],
+                               accuracies_improved: Mapping[str, float],
+                               report_accuracies: Mapping[str, float], *,
+                               threshold: float = 0.6) -> str:
+    """Which attribute was hardest in the report and for each of this build's recipes.
+
+    "Hardest" is the lowest accuracy on the balanced test sample; ties (at three decimals) are
+    named as ties. A lowest accuracy below ``threshold`` belongs to a classifier that did not
+    learn, and the sentence says so instead of agreeing or disagreeing with the report.
+
+    Args:
+        accuracies_seed: This build's accuracy per attribute with the report's recipe.
+        accuracies_improved: The same with the improved recipe.
+        report_accuracies: The report's published accuracy per attribute.
+        threshold: The accuracy below which a classifier counts as not having learned.
+
+    Returns:
+        Two sentences of Markdown: the report's hardest attribute against the others, then
+        this build's hardest for each recipe and whether it agrees with the report.
+
+    Example:
+        >>> report = {"Male": 0.946, "Eyeglasses": 0.980, "Smiling": 0.883}
+        >>> seed = {"Male": 0.9, "Eyeglasses": 0.8, "Smiling": 0.85}
+        >>> improved = {"Male": 0.95, "Eyeglasses": 0.97, "Smiling": 0.9}
+        >>> print(hardest_attribute_sentence(seed, improved, report))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        In the report `Smiling` was the hardest attribute (0.883 accuracy, against 0.946 for
+        `Male` and 0.980 for `Eyeglasses`). This build's hardest attribute, the one with the
+        lowest accuracy on its balanced test sample: with the report's recipe `Eyeglasses`
+        (0.800, unlike the report); with the improved recipe `Smiling` (0.900, as in the
+        report).
+    """
+    report_hardest = lowest_attributes(report_accuracies)
+    others = _join([f"{_printed(v):.3f} for `{a}`" for a, v in report_accuracies.items()
+                    if a not in report_hardest])
+    verb = "was the hardest attribute" if len(report_hardest) == 1 else (
+        "were the hardest attributes, tied")
+    first = (f"In the report {attribute_list(report_hardest)} {verb} "
+             f"({_printed(report_accuracies[report_hardest[0]]):.3f} accuracy"
+             + (f", against {others}" if others else "") + ").")
+    second = ("This build's hardest attribute, the one with the lowest accuracy on its "
+              "balanced test sample: with the report's recipe "
+              f"{_hardest_clause(accuracies_seed, report_hardest, threshold)}; with the "
+              f"improved recipe {_hardest_clause(accuracies_improved, report_hardest, threshold)}.")
+    return f"{first} {second}"
