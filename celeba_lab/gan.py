@@ -1435,9 +1435,10 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
     write_json_atomic(run_dir / "metadata.json", metadata)
     batches = source.make_batches(batch_size, steps_per_epoch, seed)
     if verbose != 0:
+        recipe = metadata["settings"].get("recipe", "report")
         print(config.training_announcement(
-            f"{run_dir.name.rsplit('-', 1)[0]}, {epochs} epochs x {len(batches):,} steps of "
-            f"{batch_size} images", data=source.description,
+            f"{run_dir.name.rsplit('-', 1)[0]} ({recipe} recipe), {epochs} epochs x "
+            f"{len(batches):,} steps of {batch_size} images", data=source.description,
             real=source.description.endswith(" real CelebA")))
         if start:
             print(f"{run_dir.name}: resuming after epoch {start} of {epochs}.")

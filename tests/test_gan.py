@@ -648,7 +648,7 @@ def test_training_announces_the_profile_then_one_line_per_epoch(tmp_path, capsys
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3, lines
     assert lines[0].startswith("celeba-lab: profile ")
-    assert "run, 2 epochs x 1 steps of 16 images" in lines[0]
+    assert "run (report recipe), 2 epochs x 1 steps of 16 images" in lines[0]
     assert "an array of 32 images" in lines[0] and "WARNING" not in lines[0]
     assert [line.split(":")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
     assert "d_loss" in lines[1] and "━" not in "".join(lines)

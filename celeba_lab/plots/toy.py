@@ -9,18 +9,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..toy import MODE_REACH, ToyRun, mode_cells, ring_centres
+if TYPE_CHECKING:  # celeba_lab.toy needs Keras; importing cl.plots must not start it
+    from ..toy import ToyRun
 
 __all__ = ["plot_toy_snapshots", "plot_toy_distance"]
 
 
-def plot_toy_snapshots(runs: Mapping[str, ToyRun], *, columns: Sequence[int] | None = None,
+def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] | None = None,
                        size: float = 2.1) -> Figure:
     """One row per run, one column per snapshot: generated points over the eight modes.
 
@@ -37,6 +38,8 @@ def plot_toy_snapshots(runs: Mapping[str, ToyRun], *, columns: Sequence[int] | N
         >>> from celeba_lab.toy import train_toy_gan
         >>> fig = plot_toy_snapshots({"plain": train_toy_gan(steps=20, snapshots=2)})
     """
+    from ..toy import mode_cells, ring_centres
+
     first = next(iter(runs.values()))
     if columns is None:
         columns = np.unique(np.linspace(0, len(first.steps) - 1, min(5, len(first.steps)))
@@ -64,6 +67,8 @@ def plot_toy_snapshots(runs: Mapping[str, ToyRun], *, columns: Sequence[int] | N
 
 def _circle(centre):
     from matplotlib.patches import Circle
+
+    from ..toy import MODE_REACH
 
     return Circle(centre, MODE_REACH, fill=False, lw=0.6, color="0.4")
 
