@@ -16,9 +16,10 @@ Three settings, each an environment variable so that a notebook, a shell and CI 
     images). When it is unset the default depends on the data: ``quick`` on the synthetic
     CelebA, ``full`` when ``CELEBA_ROOT`` points at real CelebA, so that real data is never
     trained on the quick profile's few steps unasked (every training call names the profile
-    in its first line). A profile may be followed by changed fields: ``full:classifier_epochs=1,gan_epochs=1,gan_steps_per_epoch=10`` runs
-    every chapter on the full data and sample sizes with short training, to check that a
-    machine holds them before it spends hours training.
+    in its first line). A profile may be followed by changed fields:
+    ``full:classifier_epochs=1,gan_epochs=1,gan_steps_per_epoch=10`` runs every chapter on the
+    full data and sample sizes with short training, to check that a machine holds them before
+    it spends hours training.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ PROFILES: dict[str, Profile] = {
         gan_epochs=8,
         gan_batch=32,
         gan_steps_per_epoch=100,
-        # 300 faces per source: a TV noise floor near 0.06, enough to see a collapse; each
-        # source costs a pass of seven classifiers, twice per CI run (nbval and the book).
+        # 300 faces per source: enough to tell a gross collapse from the data (chapter 5
+        # computes the smallest shift it detects); each source costs a pass of seven
+        # classifiers.
         collapse_samples=300,
         natural_test_images=None,
     ),
