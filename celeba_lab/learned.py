@@ -80,6 +80,10 @@ class GeneratorCheck:
 
     def reason(self) -> str:
         """One sentence: why it counts as learned, or what is missing."""
+        text = self._reason()
+        return text[:1].upper() + text[1:]
+
+    def _reason(self) -> str:
         if self.learned:
             return (f"{self.name} has learned: its faces vary ({self.spread_ratio:.0%} of the "
                     f"real faces' pixel spread) and training cut their distance from real faces "

@@ -26,7 +26,7 @@ def test_an_untrained_generator_is_refused_a_verdict():
     check = L.check_generator("grey", grey, grey, real, _features)
     assert not check.learned and check.spread_ratio < 0.1
     assert "has not learned" in check.reason() and "barely vary" in check.reason()
-    with pytest.raises(L.NotLearnedError, match="No verdict.*grey has not learned"):
+    with pytest.raises(L.NotLearnedError, match="No verdict.*Grey has not learned"):
         L.require_learned({"grey": check})
 
 
