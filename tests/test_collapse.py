@@ -620,6 +620,11 @@ def test_figures_draw_what_they_are_given():
     gan = pd.Series(np.eye(10)[1], index=cc.SEX_HAIR_CELLS)
     fig = plots.plot_cell_heatmaps(real, {"GAN": gan})
     assert [ax.get_title() for ax in fig.axes] == ["real", "GAN", "GAN − real"]
+    # Five panels wrap into rows of three, so the figure fits the page's 7.5-inch text column.
+    fig = plots.plot_cell_heatmaps(real, {f"GAN {i}": gan for i in range(4)}, difference=False)
+    visible = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert visible == ["real", "GAN 0", "GAN 1", "GAN 2", "GAN 3"]
+    assert fig.get_figwidth() <= 7.5
 
     fig = plots.plot_cell_confusion(cc.cell_confusion_matrix(
         cc.sex_hair_cells(labels), cc.sex_hair_cells(labels)))

@@ -105,19 +105,26 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
         if difference:
             panels.append((f"{name} − {real_label}", cell_table(shares) - cell_table(real),
                            "difference"))
-    fig = Figure(figsize=figsize or (3.6 * len(panels), 2.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    # At most three panels a row, each ~2.5 in wide: the figure then fits the page's text column
+    # (about 7.5 in) without shrinking, so its 9-point numbers stay readable.
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=figsize or (2.5 * ncols, 2.0 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in grid[len(panels):]:
+        ax.set_visible(False)
+    axes = grid[:len(panels)]
     top = max(float(t.to_numpy().max()) for _, t, kind in panels if kind == "shares")
     for ax, (name, values, kind) in zip(axes, panels):
         values = values.rename(columns=_HAIR_LABELS)
         if kind == "shares":
             sns.heatmap(values, ax=ax, vmin=0, vmax=top, cmap="viridis", annot=True, fmt=".2f",
-                        cbar=False, annot_kws={"fontsize": 8})
+                        cbar=False, annot_kws={"fontsize": 9})
         else:
             bound = max(float(np.abs(values.to_numpy()).max()), 1e-9)
             sns.heatmap(values, ax=ax, vmin=-bound, vmax=bound, cmap="RdBu_r", annot=True,
-                        fmt="+.2f", cbar=False, annot_kws={"fontsize": 8})
-        ax.set_title(name)
+                        fmt="+.2f", cbar=False, annot_kws={"fontsize": 9})
+        ax.set_title(name, fontsize=10)
         ax.set_xlabel("hair colour")
         ax.set_ylabel("")
         ax.tick_params(axis="y", rotation=0)
