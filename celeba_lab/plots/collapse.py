@@ -109,7 +109,7 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
     # (about 7.5 in) without shrinking, so its 9-point numbers stay readable.
     ncols = min(3, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig = Figure(figsize=figsize or (2.5 * ncols, 2.0 * nrows), layout="constrained")
+    fig = Figure(figsize=figsize or (2.5 * ncols, 2.3 * nrows), layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in grid[len(panels):]:
         ax.set_visible(False)
