@@ -11,6 +11,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Unit tests report failures with Python's own tracebacks (--tb=native): pytest's default
+# formatting parses source with `ast`, which CPython 3.11.7 can crash on after a deep recursion
+# (seen once under PyTorch: "AST constructor recursion depth mismatch"), hiding the failing test.
 # Keras backends the unit tests run under (each must be installed; see `install`). The whole
 # suite runs on the default backend. The others run the test modules whose code paths differ
 # by backend (Keras data adapters, the classifiers' training, the GAN's train_step per backend;
@@ -48,10 +51,11 @@ test: install unit chapters
 
 unit: install
 	@echo "== unit tests, KERAS_BACKEND=$(DEFAULT_BACKEND) (all)"
-	KERAS_BACKEND=$(DEFAULT_BACKEND) $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	KERAS_BACKEND=$(DEFAULT_BACKEND) $(BIN)/python -m pytest -q -p no:cacheprovider --tb=native tests
 	@for backend in $(OTHER_BACKENDS); do \
 	  echo "== unit tests, KERAS_BACKEND=$$backend (backend-specific modules, not slow)"; \
-	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" \
+	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -p no:cacheprovider --tb=native \
+	    -m "not slow" \
 	    $(BACKEND_TESTS) || exit 1; \
 	done
 
