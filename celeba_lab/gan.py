@@ -1006,6 +1006,14 @@ class GANRun:
         training. The yardstick that tells a generator that learned from one that did not."""
         return _gan_from_settings(self.metadata["settings"]).generator
 
+    def generate_untrained(self, n: int, *, seed: int = 0) -> np.ndarray:
+        """``n`` faces of :meth:`untrained_generator` (all-zero conditions for a conditional
+        GAN): the yardstick :func:`celeba_lab.check_generator` compares a trained run with."""
+        generator = self.untrained_generator()
+        conditions = (np.zeros((n, len(self.condition_names)), "float32")
+                      if self.condition_names else None)
+        return generate_images(generator, n, seed=seed, conditions=conditions)
+
 
 def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_DIM,
               stabilise: bool | str | Iterable[str] = False, width: float | None = None,

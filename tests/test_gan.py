@@ -718,3 +718,5 @@ def test_a_run_remembers_its_recipe_and_its_untrained_network(tmp_path):
     loaded = G.train_gan(images, recipe="small", width=WIDTH, epochs=1, batch_size=16,
                          steps_per_epoch=2, run_dir=tmp_path / "run", verbose=0, grid_size=4)
     assert loaded.recipe.name == "small" and loaded.generate(2).shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(loaded.generate_untrained(4, seed=5), draw(fresh),
+                               rtol=1e-5, atol=1e-6)
