@@ -1382,19 +1382,21 @@ class _CacheFill:
                 pixels = decode_image(self.image_dir / self.ids[row], self.size, self.crop)
                 os.pwrite(self.fd, pixels.data, self.offset + row * self.row_bytes)
         with self.lock:
+            remaining = self.remaining
             for row in rows:
                 if not self.written[row]:
                     self.written[row] = True
-                    self.remaining -= 1
+                    remaining -= 1
                 self.pending.pop(row, None)
-            last = self.remaining == 0 and self.finished is None
-            if last:
+            if remaining == 0 and self.finished is None:
                 # Not a daemon: the interpreter waits for it, so the cache is not lost at exit.
-                # Started before it is published: whoever sees it may join it.
+                # Started, then published, and only then is the fill complete: a reader that
+                # sees ``remaining == 0`` (read without the lock) finds a thread it may join.
                 finished = threading.Thread(target=self._move_into_place,
                                             name="celeba-cache-finish")
                 finished.start()
                 self.finished = finished
+            self.remaining = remaining
 
     def _move_into_place(self) -> None:
         try:

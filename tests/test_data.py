@@ -724,6 +724,40 @@ def _decoded(data, ids) -> np.ndarray:
 _DECODE_IMAGE = D.decode_image
 
 
+def test_a_complete_fill_has_published_the_thread_that_saves_it(synthetic_data, tmp_cache,
+                                                                 monkeypatch):
+    # A reader checks ``complete`` without the lock; the moment it is True, the thread that
+    # moves the cache into place must be there to join (even while that thread is starting:
+    # a slow start once left ``finished`` None to a test under PyTorch).
+    import threading
+    import time
+
+    monkeypatch.setattr(D, "_STREAM_FROM", 100)
+    labels = synthetic_data.labels("Male", synthetic_data.attributes.index[:120])
+    batches = D.classifier_batches(synthetic_data, labels, batch_size=20, seed=3)
+    fill = batches._fill
+    assert fill is not None
+    start = threading.Thread.start
+
+    def slow_start(thread):
+        if thread.name == "celeba-cache-finish":
+            time.sleep(0.5)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    fill.decode_ahead(np.arange(len(labels)))
+    seen_complete = False
+    for _ in range(2000):
+        if fill.complete:
+            seen_complete = True
+            assert fill.finished is not None
+            break
+        time.sleep(0.005)
+    assert seen_complete
+    fill.finished.join()
+    assert len(_cache_files("*.npy")) == 1
+
+
 def _layout_from_100_images(monkeypatch) -> None:
     # A machine with the RAM of 100 classifier images: a cache of 100 images or more is filled
     # by the first epoch and, beyond an eighth of that RAM, laid out in the epoch's order.
