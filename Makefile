@@ -52,6 +52,9 @@ test: install unit chapters
 unit: install
 	@echo "== unit tests, KERAS_BACKEND=$(DEFAULT_BACKEND) (all)"
 	KERAS_BACKEND=$(DEFAULT_BACKEND) $(BIN)/python -m pytest -q -p no:cacheprovider --tb=native tests
+	@echo "== the package's docstring examples (doctests; namespace in conftest.py)"
+	KERAS_BACKEND=$(DEFAULT_BACKEND) $(BIN)/python -m pytest -q -p no:cacheprovider --tb=native \
+	  --doctest-modules celeba_lab --ignore=celeba_lab/__main__.py
 	@for backend in $(OTHER_BACKENDS); do \
 	  echo "== unit tests, KERAS_BACKEND=$$backend (backend-specific modules, not slow)"; \
 	  KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -p no:cacheprovider --tb=native \
