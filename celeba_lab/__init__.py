@@ -20,6 +20,7 @@ _MODULES = (
     "attributes",
     "config",
     "synthetic",
+    "faces",
     "data",
     "download",
     "environment",

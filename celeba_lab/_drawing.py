@@ -29,7 +29,7 @@ class DrawingProcesses(DecodingProcesses):
 
 
 def _serve() -> None:
-    from .synthetic import _render_chunk
+    from .faces import _render_chunk
 
     for line in sys.stdin:
         start, (seed, rows, folder) = json.loads(line)

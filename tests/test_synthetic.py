@@ -421,11 +421,16 @@ def test_refuses_to_write_over_celeba_files(tmp_path):
 
 
 def test_public_names():
+    from celeba_lab import faces
+
     for name in ("write_synthetic_celeba", "ensure_synthetic_celeba",
-                 "synthetic_prevalence_table", "draw_face", "sample_attributes"):
+                 "synthetic_prevalence_table", "sample_attributes"):
         assert name in synthetic.__all__
         assert getattr(synthetic, name).__doc__
     assert os.path.basename(synthetic.__file__) == "synthetic.py"
+    # The drawing has its own module; the sampling and writing module uses it.
+    assert "draw_face" in faces.__all__ and faces.draw_face.__doc__
+    assert synthetic.draw_face is faces.draw_face
 
 
 UNGUARDED_SCRIPT = """
