@@ -81,8 +81,8 @@ def plot_labelled_faces(data, labels: pd.Series, *, n: int = 8, attribute: str |
         A figure of up to ``n`` faces, eight per row, the positives first.
 
     Example:
-        >>> sample = balanced_sample(data, "Male", (1000, 200, 200))   # doctest: +SKIP
-        >>> fig = plot_labelled_faces(data, sample.train, n=8)         # doctest: +SKIP
+        >>> sample = cl.balanced_sample(data, "Male", (300, 50, 50))
+        >>> fig = plot_labelled_faces(data, sample.train, n=8)
     """
     attribute = attribute or labels.name or "attribute"
     rng = np.random.default_rng(seed)
@@ -116,7 +116,7 @@ def plot_learning_curves(trained_or_history, *, title: str | None = None) -> plt
         A figure with two panels, accuracy and loss against the epoch.
 
     Example:
-        >>> fig = plot_learning_curves(train_classifier("Male"))       # doctest: +SKIP
+        >>> fig = plot_learning_curves(cl.train_classifier("Male"))  # trains: # doctest: +SKIP
         >>> fig = plot_learning_curves({"loss": [0.7, 0.5], "accuracy": [0.6, 0.8]})
     """
     history = _history_of(trained_or_history)
@@ -172,7 +172,8 @@ def plot_confusion_matrix(evaluation, *, title: str | None = None) -> plt.Figure
         A figure of the 2x2 heatmap, rows the true class, columns the predicted one.
 
     Example:
-        >>> fig = plot_confusion_matrix(evaluate_balanced_test(male, data))   # doctest: +SKIP
+        >>> evaluation = cl.evaluate_balanced_test(male, data)  # a trained model: # doctest: +SKIP
+        >>> fig = plot_confusion_matrix(evaluation)              # as above: # doctest: +SKIP
     """
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     _draw_confusion(ax, evaluation, title=title)
@@ -195,7 +196,7 @@ def plot_confusion_matrices(evaluations: Mapping[str, Any] | Sequence[Any], *,
     Example:
         >>> fig = plot_confusion_matrices(
         ...     {a: evaluate_balanced_test(c, data) for a, c in classifiers.items()},
-        ...     title="Balanced test samples")                     # doctest: +SKIP
+        ...     title="Balanced test samples")    # needs trained models: # doctest: +SKIP
     """
     if isinstance(evaluations, Mapping):
         items = list(evaluations.items())
@@ -225,7 +226,8 @@ def plot_confident_errors(evaluation, data, *, n: int = 8, cols: int = 8) -> plt
         error, a figure saying so.
 
     Example:
-        >>> fig = plot_confident_errors(evaluate_balanced_test(male, data), data)  # doctest: +SKIP
+        >>> evaluation = cl.evaluate_balanced_test(male, data)  # a trained model: # doctest: +SKIP
+        >>> fig = plot_confident_errors(evaluation, data)        # as above: # doctest: +SKIP
     """
     errors = evaluation.confident_errors(n)
     attribute = evaluation.attribute or "attribute"

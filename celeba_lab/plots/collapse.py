@@ -43,8 +43,9 @@ def plot_attribute_shares(table: pd.DataFrame, *, title: str | None = None,
         ValueError: The table lacks a required column or is empty.
 
     Example:
-        >>> fig = plot_attribute_shares(attribute_share_table({"real": real, "GAN": gan}))
-        ... # doctest: +SKIP
+        >>> real, other = data.attributes.iloc[:1000], data.attributes.iloc[1000:]
+        >>> table = cl.attribute_share_table({"real": real, "other": other}, n_boot=50)
+        >>> fig = plot_attribute_shares(table)
     """
     missing = {"source", "attribute", "share", "low", "high"} - set(table.columns)
     if missing or table.empty:
@@ -92,8 +93,9 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
         The figure.
 
     Example:
-        >>> fig = plot_cell_heatmaps(cell_shares(real_cells), {"report GAN": cell_shares(gan)})
-        ... # doctest: +SKIP
+        >>> real = cl.cell_shares(cl.sex_hair_cells(data.attributes.iloc[:1000]))
+        >>> other = cl.cell_shares(cl.sex_hair_cells(data.attributes.iloc[1000:]))
+        >>> fig = plot_cell_heatmaps(real, {"other faces": other})
     """
     import seaborn as sns
 
@@ -144,8 +146,8 @@ def plot_cell_confusion(confusion: pd.DataFrame, *, title: str | None = None,
         The figure (rows true cells, columns predicted cells).
 
     Example:
-        >>> fig = plot_cell_confusion(cell_confusion_matrix(true_cells, predicted_cells))
-        ... # doctest: +SKIP
+        >>> cells = cl.sex_hair_cells(data.attributes)
+        >>> fig = plot_cell_confusion(cl.cell_confusion_matrix(cells, cells))
     """
     import seaborn as sns
 
@@ -183,8 +185,9 @@ def plot_nearest_neighbours(generated: np.ndarray, train: np.ndarray, indices: n
         ValueError: ``indices`` and ``distances`` do not match the generated images.
 
     Example:
-        >>> idx, dist = nearest_neighbours(gen_features, train_features, k=4)  # doctest: +SKIP
-        >>> fig = plot_nearest_neighbours(gen_images, train_images, idx, dist)  # doctest: +SKIP
+        >>> faces = np.random.default_rng(0).random((20, 16, 16, 3))
+        >>> idx, dist = cl.nearest_neighbours(faces[:3].reshape(3, -1), faces.reshape(20, -1), k=4)
+        >>> fig = plot_nearest_neighbours(faces[:3], faces, idx, dist)
     """
     indices, distances = np.atleast_2d(indices), np.atleast_2d(distances)
     if indices.shape != distances.shape or len(indices) != len(generated):
@@ -215,7 +218,8 @@ def plot_remedy_samples(samples: Mapping[str, np.ndarray], *, per_row: int = 8,
         The figure.
 
     Example:
-        >>> fig = plot_remedy_samples({"real": real[:8], "report GAN": gan[:8]})  # doctest: +SKIP
+        >>> faces = np.random.default_rng(0).random((16, 16, 16, 3))
+        >>> fig = plot_remedy_samples({"real": faces[:8], "GAN": faces[8:]})
     """
     return _labelled_rows(samples, per_row, image_size)
 
@@ -234,8 +238,9 @@ def plot_condition_grid(images_by_condition: Mapping[str, np.ndarray], *, per_ro
         The figure.
 
     Example:
-        >>> fig = plot_condition_grid({"Female, Black_Hair": a, "Male, Blond_Hair": b})
-        ... # doctest: +SKIP
+        >>> faces = np.random.default_rng(0).random((8, 16, 16, 3))
+        >>> fig = plot_condition_grid({"Female, Black_Hair": faces[:4],
+        ...                            "Male, Blond_Hair": faces[4:]})
     """
     return _labelled_rows(images_by_condition, per_row, image_size)
 

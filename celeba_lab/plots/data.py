@@ -68,8 +68,8 @@ def plot_face_grid(data: CelebA, ids: Iterable[str] | None = None, *,
         UnknownAttributeError: an attribute name is not one of the 40.
 
     Example:
-        >>> fig = plot_face_grid(cl.load_celeba(), n=12)   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_face_grid(data, n=12)
+        >>> fig.savefig("figure.png")
     """
     from PIL import Image
 
@@ -119,8 +119,8 @@ def plot_prevalence(data: CelebA, *, published: bool = True) -> Figure:
         The figure (attributes sorted by published prevalence).
 
     Example:
-        >>> fig = plot_prevalence(cl.load_celeba())   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_prevalence(data)
+        >>> fig.savefig("figure.png")
     """
     ours = attribute_prevalence(data)
     order = sorted(ATTRIBUTES, key=lambda a: -CELEBA_PREVALENCE[a])
@@ -156,7 +156,7 @@ def correlated_attributes(data: CelebA, n: int = 14,
         UnknownAttributeError: an attribute name is not one of the 40.
 
     Example:
-        >>> correlated_attributes(cl.load_celeba(), n=8)   # doctest: +SKIP
+        >>> correlated_attributes(data, n=8)
         ['Male', 'Eyeglasses', 'Smiling', 'Wearing_Lipstick', 'Heavy_Makeup', ...]
     """
     chosen = list(dict.fromkeys(check_attribute(a) for a in include))
@@ -204,8 +204,8 @@ def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = 
         UnknownAttributeError: an attribute name is not one of the 40.
 
     Example:
-        >>> fig = plot_attribute_correlation(cl.load_celeba(), n=12)   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_attribute_correlation(data, n=12)
+        >>> fig.savefig("figure.png")
     """
     if attributes is None:
         columns = correlated_attributes(data, n, include)
@@ -254,8 +254,8 @@ def plot_prevalence_by(data: CelebA, by: str = "Male", attributes: Sequence[str]
         UnknownAttributeError: an attribute name is not one of the 40.
 
     Example:
-        >>> fig = plot_prevalence_by(cl.load_celeba(), "Male")   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_prevalence_by(data, "Male")
+        >>> fig.savefig("figure.png")
     """
     check_attribute(by)
     names = list(CELEBA_PREVALENCE_BY_SEX) if attributes is None else [
@@ -294,8 +294,8 @@ def plot_partition_sizes(data: CelebA) -> Figure:
         The figure.
 
     Example:
-        >>> fig = plot_partition_sizes(cl.load_celeba())   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_partition_sizes(data)
+        >>> fig.savefig("figure.png")
     """
     counts = data.partition.value_counts(sort=False).reindex(list(PARTITIONS), fill_value=0)
     real = pd.Series(PARTITION_SIZES)
@@ -322,8 +322,8 @@ def plot_balanced_sample(sample: BalancedSample) -> Figure:
         The figure: one pair of bars per split, each annotated with its count.
 
     Example:
-        >>> fig = plot_balanced_sample(cl.balanced_sample(data, "Male"))   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_balanced_sample(cl.balanced_sample(data, "Male", (300, 50, 50)))
+        >>> fig.savefig("figure.png")
     """
     rows = []
     for split in PARTITIONS:
@@ -359,8 +359,7 @@ def plot_memory(streaming: pd.DataFrame, in_memory: pd.DataFrame, *,
         fit), a dashed line carries its growth per image on to the streamed count.
 
     Example:
-        >>> fig = plot_memory(streaming, in_memory)   # doctest: +SKIP
-        >>> fig.savefig("figure.png")                    # doctest: +SKIP
+        >>> fig = plot_memory(streaming, in_memory)  # chapter 6's two traces: # doctest: +SKIP
     """
     with _style():
         fig, ax = plt.subplots(figsize=(7, 3.8))

@@ -64,7 +64,7 @@ def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
         ValueError: The run has no monitor grids.
 
     Example:
-        >>> fig = plot_epoch_grids(run)                       # doctest: +SKIP
+        >>> fig = plot_epoch_grids(cl.train_gan(data))   # trains for minutes: # doctest: +SKIP
     """
     from ..gan import image_grid
 
@@ -101,7 +101,7 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
         ValueError: The run has no monitor grids.
 
     Example:
-        >>> show_animation(animate_epoch_grids(run))          # doctest: +SKIP
+        >>> show_animation(animate_epoch_grids(run))     # needs a trained run: # doctest: +SKIP
     """
     from PIL import Image, ImageDraw
 
@@ -143,7 +143,7 @@ def show_animation(path: str | os.PathLike):
         An ``IPython.display.Image``.
 
     Example:
-        >>> show_animation(animate_epoch_grids(run))          # doctest: +SKIP
+        >>> show_animation(animate_epoch_grids(run))     # needs a trained run: # doctest: +SKIP
     """
     from IPython.display import Image as IPImage
 
@@ -161,7 +161,9 @@ def plot_gan_losses(history: Mapping[str, Sequence[float]] | object) -> Figure:
         The figure (two panels).
 
     Example:
-        >>> fig = plot_gan_losses(run.history)                # doctest: +SKIP
+        >>> history = {"d_loss": [1.4, 1.2, 1.3], "g_loss": [0.7, 0.9, 0.8],
+        ...            "d_real_accuracy": [0.5, 0.7, 0.6], "d_fake_accuracy": [0.5, 0.8, 0.7]}
+        >>> fig = plot_gan_losses(history)
     """
     history = getattr(history, "history", history)
     epochs = np.arange(1, len(history["d_loss"]) + 1)
@@ -236,7 +238,7 @@ def plot_latent_walk(generator, *, steps: int = 8, seed: int = 0, conditions=Non
         The figure (row 1: linear interpolation; row 2: spherical).
 
     Example:
-        >>> fig = plot_latent_walk(run.generator, steps=8)    # doctest: +SKIP
+        >>> fig = plot_latent_walk(run.generator, steps=8)  # needs a trained run: # doctest: +SKIP
     """
     from ..gan import latent_walk
 
@@ -272,7 +274,7 @@ def plot_conditional_samples(gan, combinations: Sequence[Mapping[str, int]], *,
         ValueError: ``gan`` is not conditional.
 
     Example:
-        >>> fig = plot_conditional_samples(run, [{"Male": 1}, {"Blond_Hair": 1}])  # doctest: +SKIP
+        >>> fig = plot_conditional_samples(run, [{"Male": 1}])  # needs a run: # doctest: +SKIP
     """
     gan = getattr(gan, "gan", gan)
     if not getattr(gan, "conditional", False):

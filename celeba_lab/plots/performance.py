@@ -63,8 +63,8 @@ def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None =
 
     Example:
         >>> import json
-        >>> rows = json.load(open("bench/results/data.json"))         # doctest: +SKIP
-        >>> fig = plot_data_throughput(rows, target="gan")           # doctest: +SKIP
+        >>> rows = json.load(open("bench/results/data.json"))  # repository file: # doctest: +SKIP
+        >>> fig = plot_data_throughput(rows, target="gan")    # as above: # doctest: +SKIP
     """
     targets = [target] if target else [t for t in _targets(rows) if _measured(rows, t)]
     if not targets or not all(_measured(rows, t) for t in targets):
