@@ -28,7 +28,6 @@ _MODULES = (
     "collapse",
     "learned",
     "toy",
-    "instrument",
     "narrative",
     "plots",
 )
