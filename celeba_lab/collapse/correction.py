@@ -320,7 +320,17 @@ def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.D
         MissingClassifierError: An attribute has no error rates or no labels.
 
     Example:
-        >>> table = corrected_share_table({"GAN": gan_labels}, rates, confusion)  # doctest: +SKIP
+        >>> truth = data.attributes.iloc[:1000]
+        >>> probs = truth[list(cl.MEASURED_ATTRIBUTES)].astype(float)  # a perfect instrument
+        >>> rates = classifier_error_rates(truth, probs)
+        >>> confusion = cell_confusion_matrix(sex_hair_cells(truth),
+        ...                                   sex_hair_cells(predicted_labels(probs)))
+        >>> gan_labels = predicted_labels(probs.iloc[:300])
+        >>> table = corrected_share_table({"GAN": gan_labels}, rates, confusion, n_boot=50)
+        >>> list(table.columns)
+        ['source', 'attribute', 'share', 'low', 'high', 'observed']
+        >>> bool(np.allclose(table["share"], table["observed"]))  # nothing to correct
+        True
     """
     _check_level(level)
     missing = [a for a in attributes if a not in error_rates.index]

@@ -68,6 +68,8 @@ class AttributeMeter:
             :func:`celeba_lab.classifiers.predict_scores`.
 
     Example:
+        Not run here: it needs seven trained classifiers and a trained generator.
+
         >>> meter = AttributeMeter({a: train_classifier(a).model for a in MEASURED_ATTRIBUTES})
         ... # doctest: +SKIP
         >>> probs = meter.probabilities(generate_images(gen, 500, seed=0), resize=True)
@@ -310,7 +312,8 @@ def measure_real_faces(meter: AttributeMeter, data, ids: Iterable[str], *,
         MissingClassifierError: The meter lacks a classifier it is asked for.
 
     Example:
-        >>> real = measure_real_faces(meter, data, data.split("test")[:500])  # doctest: +SKIP
+        >>> real = measure_real_faces(meter, data, data.split("test")[:500])
+        ... # needs trained classifiers (an AttributeMeter)  # doctest: +SKIP
     """
     ids = pd.Index(list(ids), name="image_id")
     if len(ids) == 0:
@@ -347,8 +350,11 @@ def simulate_generator_resolution(images: np.ndarray,
         float32 (N, H, W, 3) in [0, 1].
 
     Example:
-        >>> real = decoded_images(data, test_ids) / 255.0  # doctest: +SKIP
-        >>> probs = meter.probabilities(simulate_generator_resolution(real, 64))  # doctest: +SKIP
+        >>> real = cl.decoded_images(data, data.split("test")[:4]).astype("float32") / 255
+        >>> simulate_generator_resolution(real, 64).shape
+        (4, 218, 178, 3)
+        >>> probs = meter.probabilities(simulate_generator_resolution(real, 64))
+        ... # needs trained classifiers (an AttributeMeter)  # doctest: +SKIP
     """
     images = _as_images(images)
     small = resize_faces(images, _pair(generator_size))
@@ -368,7 +374,7 @@ def resize_faces(images: np.ndarray, size: tuple[int, int] | int,
         float32 (N, height, width, 3).
 
     Example:
-        >>> resize_faces(np.zeros((2, 64, 64, 3), "float32"), (218, 178)).shape  # doctest: +SKIP
+        >>> resize_faces(np.zeros((2, 64, 64, 3), "float32"), (218, 178)).shape
         (2, 218, 178, 3)
     """
     import keras
@@ -411,7 +417,8 @@ def classifier_features(model, images: np.ndarray, *, resize: bool = False,
         ImageSizeMismatchError: Wrong image size and ``resize`` is False.
 
     Example:
-        >>> feats = classifier_features(male_classifier, images, resize=True)  # doctest: +SKIP
+        >>> feats = classifier_features(male_classifier, images, resize=True)
+        ... # needs a trained classifier  # doctest: +SKIP
         >>> feats.shape  # doctest: +SKIP
         (500, 64)
     """
@@ -472,7 +479,8 @@ def inception_features(images: np.ndarray, *, allow_download: bool = False,
             was not allowed.
 
     Example:
-        >>> feats = inception_features(images, allow_download=True)  # on Colab  # doctest: +SKIP
+        >>> feats = inception_features(images, allow_download=True)
+        ... # needs the Inception weights (an 84 MB download, done on Colab)  # doctest: +SKIP
         >>> feats.shape  # doctest: +SKIP
         (500, 2048)
     """
