@@ -29,7 +29,6 @@ _MODULES = (
     "collapse",
     "learned",
     "toy",
-    "instrument",
     "narrative",
     "plots",
 )

@@ -16,9 +16,12 @@ import pytest
 MODULES = [
     "celeba_lab.config", "celeba_lab.environment", "celeba_lab.data", "celeba_lab.synthetic",
     "celeba_lab.faces",
-    "celeba_lab.download", "celeba_lab.classifiers", "celeba_lab.gan", "celeba_lab.collapse",
-    "celeba_lab.learned", "celeba_lab.toy", "celeba_lab.plots.toy",
-    "celeba_lab.instrument", "celeba_lab.narrative",
+    "celeba_lab.download", "celeba_lab.classifiers", "celeba_lab.gan",
+    "celeba_lab.collapse.bootstrap", "celeba_lab.collapse.cells", "celeba_lab.collapse.correction",
+    "celeba_lab.collapse.distances", "celeba_lab.collapse.features",
+    "celeba_lab.collapse.instrument", "celeba_lab.collapse.simulation",
+    "celeba_lab.collapse.report",
+    "celeba_lab.learned", "celeba_lab.toy", "celeba_lab.plots.toy", "celeba_lab.narrative",
     "celeba_lab.plots.data", "celeba_lab.plots.classifiers", "celeba_lab.plots.gan",
     "celeba_lab.plots.collapse", "celeba_lab.plots.performance",
 ]
