@@ -82,7 +82,8 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
     """Sex x hair-colour shares as heatmaps: real beside each generated source (and differences).
 
     Args:
-        real: Shares over the ten cells (:func:`~celeba_lab.collapse.cells.cell_shares`) of real faces.
+        real: Shares over the ten cells of real faces
+            (:func:`~celeba_lab.collapse.cells.cell_shares`).
         generated: Shares of one generated source, or a mapping name -> shares for several.
         difference: Add, per source, a panel of ``generated - real`` (red: too many, blue: too
             few).
@@ -138,7 +139,8 @@ def plot_cell_confusion(confusion: pd.DataFrame, *, title: str | None = None,
     """The classifiers' confusion matrix over the joint cells, P(predicted | true).
 
     Args:
-        confusion: Row-normalised matrix (:func:`~celeba_lab.collapse.correction.cell_confusion_matrix`).
+        confusion: Row-normalised matrix
+            (:func:`~celeba_lab.collapse.correction.cell_confusion_matrix`).
         title: Figure title.
         figsize: Figure size in inches.
 
@@ -173,7 +175,8 @@ def plot_nearest_neighbours(generated: np.ndarray, train: np.ndarray, indices: n
     Args:
         generated: Generated images (Ng, H, W, 3) in [0, 1].
         train: Training images (Nt, H', W', 3) in [0, 1], indexed by ``indices``.
-        indices: (Ng, k) neighbour indices (:func:`~celeba_lab.collapse.distances.nearest_neighbours`).
+        indices: (Ng, k) neighbour indices
+            (:func:`~celeba_lab.collapse.distances.nearest_neighbours`).
         distances: (Ng, k) neighbour distances.
         rows: How many generated faces to show (the first ``rows``).
         image_size: Inches per image.
@@ -286,8 +289,8 @@ def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
     """True against estimated TV for the validation sources, with the old estimator beside.
 
     Args:
-        table: :func:`~celeba_lab.collapse.instrument.validate_instrument`'s frame (columns ``true TV,
-            TV, low, high, old TV``, indexed by source).
+        table: :func:`~celeba_lab.collapse.instrument.validate_instrument`'s frame (columns
+            ``true TV, TV, low, high, old TV``, indexed by source).
         title: Figure title.
         figsize: Figure size in inches.
 
