@@ -24,6 +24,8 @@ _MODULES = (
     "download",
     "environment",
     "classifiers",
+    "classifier_runs",
+    "evaluation",
     "gan",
     "collapse",
     "learned",
