@@ -246,7 +246,7 @@ def check_input_shape(model, shape: Sequence[int]) -> None:
         >>> check_input_shape(cl.report_classifier(), (218, 178, 3))   # fits: returns None
         >>> check_input_shape(cl.report_classifier(), (64, 64, 3))
         Traceback (most recent call last):
-        celeba_lab.classifier_runs.InputShapeError: This classifier expects images of shape (218, 178, 3) ...
+        celeba_lab.classifier_runs.InputShapeError: This classifier expects ... (218, 178, 3) ...
     """
     expected = _expected_shape(model)
     shape = tuple(int(s) for s in shape)

@@ -393,7 +393,7 @@ def train_classifier(
         >>> train_classifier("Male", data, sizes=(20, 4, 4), epochs=1, image_size=(32, 32),
         ...                  verbose=0).origin                          # the finished run
         'loaded'
-        >>> male = train_classifier("Male")        # doctest: +SKIP (trains for minutes)
+        >>> male = train_classifier("Male")    # trains for minutes  # doctest: +SKIP
     """
     attribute = check_attribute(attribute)
     spec = _recipe(recipe)
