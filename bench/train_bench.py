@@ -18,7 +18,7 @@ Classifier (the report's CNN, 218 x 178 batches of 50, one balanced sample for a
 ``package: train_classifier``
     :func:`celeba_lab.train_classifier` on the package's streamed batches.
 ``plain model.fit``
-    The baseline: ``seed_classifier()`` and ``model.fit(x, y, batch_size=50)`` on the same
+    The baseline: ``report_classifier()`` and ``model.fit(x, y, batch_size=50)`` on the same
     images held in one float32 array.
 ``package: train_classifier`` + mixed precision, ``fit`` on the package's batches + XLA.
 
@@ -146,7 +146,7 @@ def _classifier_rows(data, *, warmup: int, steps: int, repeats: int, options: bo
     import keras
     import numpy as np
 
-    from celeba_lab.classifiers import seed_classifier, train_classifier
+    from celeba_lab.classifiers import report_classifier, train_classifier
     from celeba_lab.data import balanced_sample, classifier_batches, decoded_images
 
     batch = 50
@@ -169,13 +169,13 @@ def _classifier_rows(data, *, warmup: int, steps: int, repeats: int, options: bo
 
     def baseline(timer):
         keras.utils.set_random_seed(0)
-        model = seed_classifier()
+        model = report_classifier()
         model.fit(x_train, y_train, batch_size=batch, epochs=1, shuffle=True,
                   validation_data=(x_val, y_val), verbose=0, callbacks=[timer])
 
     def xla(timer):
         keras.utils.set_random_seed(0)
-        model = seed_classifier()
+        model = report_classifier()
         model.compile(optimizer=keras.optimizers.RMSprop(),
                       loss=keras.losses.BinaryCrossentropy(),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],

@@ -25,6 +25,8 @@ _MODULES = (
     "download",
     "environment",
     "classifiers",
+    "classifier_runs",
+    "evaluation",
     "gan",
     "collapse",
     "learned",

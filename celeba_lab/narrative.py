@@ -95,7 +95,7 @@ def learning_sentence(accuracies: Mapping[str, float], *, threshold: float = 0.6
         threshold: The accuracy below which a classifier counts as not having learned.
         profile_name: The run profile that trained them, named when one did not learn.
         report_steps: Training steps of the report's recipe; default: computed from
-            :data:`celeba_lab.classifiers.REPORT_SETTINGS`.
+            :data:`celeba_lab.evaluation.REPORT_SETTINGS`.
 
     Returns:
         One or two sentences of Markdown.
@@ -112,7 +112,7 @@ def learning_sentence(accuracies: Mapping[str, float], *, threshold: float = 0.6
     if not accuracies:
         raise ValueError("No accuracies: pass one accuracy per attribute.")
     if report_steps is None:
-        from .classifiers import REPORT_SETTINGS
+        from .evaluation import REPORT_SETTINGS
         report_steps = (math.ceil(REPORT_SETTINGS["sizes"][0] / REPORT_SETTINGS["batch_size"])
                         * REPORT_SETTINGS["epochs"])
     printed = {name: _printed(value) for name, value in accuracies.items()}
@@ -246,7 +246,7 @@ def _hardest_clause(accuracies: Mapping[str, float], report_hardest: list[str],
     return f"`{lowest[0]}` ({value:.3f}, {agreement})"
 
 
-def hardest_attribute_sentence(accuracies_seed: Mapping[str, float],
+def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
                                accuracies_improved: Mapping[str, float],
                                report_accuracies: Mapping[str, float], *,
                                threshold: float = 0.6) -> str:
@@ -257,7 +257,7 @@ def hardest_attribute_sentence(accuracies_seed: Mapping[str, float],
     learn, and the sentence says so instead of agreeing or disagreeing with the report.
 
     Args:
-        accuracies_seed: This build's accuracy per attribute with the report's recipe.
+        accuracies_report: This build's accuracy per attribute with the report's recipe.
         accuracies_improved: The same with the improved recipe.
         report_accuracies: The report's published accuracy per attribute.
         threshold: The accuracy below which a classifier counts as not having learned.
@@ -268,9 +268,9 @@ def hardest_attribute_sentence(accuracies_seed: Mapping[str, float],
 
     Example:
         >>> report = {"Male": 0.946, "Eyeglasses": 0.980, "Smiling": 0.883}
-        >>> seed = {"Male": 0.9, "Eyeglasses": 0.8, "Smiling": 0.85}
+        >>> ours = {"Male": 0.9, "Eyeglasses": 0.8, "Smiling": 0.85}
         >>> improved = {"Male": 0.95, "Eyeglasses": 0.97, "Smiling": 0.9}
-        >>> print(hardest_attribute_sentence(seed, improved, report))
+        >>> print(hardest_attribute_sentence(ours, improved, report))
         ... # doctest: +NORMALIZE_WHITESPACE
         In the report `Smiling` was the hardest attribute (0.883 accuracy, against 0.946 for
         `Male` and 0.980 for `Eyeglasses`). This build's hardest attribute, the one with the
@@ -288,6 +288,6 @@ def hardest_attribute_sentence(accuracies_seed: Mapping[str, float],
              + (f", against {others}" if others else "") + ").")
     second = ("This build's hardest attribute, the one with the lowest accuracy on its "
               "balanced test sample: with the report's recipe "
-              f"{_hardest_clause(accuracies_seed, report_hardest, threshold)}; with the "
+              f"{_hardest_clause(accuracies_report, report_hardest, threshold)}; with the "
               f"improved recipe {_hardest_clause(accuracies_improved, report_hardest, threshold)}.")
     return f"{first} {second}"

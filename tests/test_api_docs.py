@@ -13,18 +13,18 @@ import re
 
 import pytest
 
-MODULES = [
-    "celeba_lab.config", "celeba_lab.environment", "celeba_lab.data", "celeba_lab.synthetic",
-    "celeba_lab.faces",
-    "celeba_lab.download", "celeba_lab.classifiers", "celeba_lab.gan",
-    "celeba_lab.collapse.bootstrap", "celeba_lab.collapse.cells", "celeba_lab.collapse.correction",
-    "celeba_lab.collapse.distances", "celeba_lab.collapse.features",
-    "celeba_lab.collapse.instrument", "celeba_lab.collapse.simulation",
-    "celeba_lab.collapse.report",
-    "celeba_lab.learned", "celeba_lab.toy", "celeba_lab.plots.toy", "celeba_lab.narrative",
-    "celeba_lab.plots.data", "celeba_lab.plots.classifiers", "celeba_lab.plots.gan",
-    "celeba_lab.plots.collapse", "celeba_lab.plots.performance",
-]
+def _package_modules() -> list[str]:
+    """Every module of the package but ``__main__`` and the private ones (``_io``, ...)."""
+    import pkgutil
+
+    import celeba_lab
+
+    names = [info.name for info in pkgutil.walk_packages(celeba_lab.__path__, "celeba_lab.")]
+    return [n for n in names
+            if not any(part.startswith("_") for part in n.split(".")[1:])]
+
+
+MODULES = _package_modules()
 
 
 def _public_callables():

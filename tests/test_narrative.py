@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from celeba_lab import narrative
-from celeba_lab.classifiers import REPORT_RESULTS
+from celeba_lab.evaluation import REPORT_RESULTS
 
 REPORT = {a: REPORT_RESULTS[a]["accuracy"] for a in ("Male", "Eyeglasses", "Smiling")}
 BOOK = Path(__file__).resolve().parents[1] / "book"

@@ -44,8 +44,8 @@ def architecture_table(trained_or_model) -> pd.DataFrame:
         DataFrame indexed by layer name, with a last row ``total``.
 
     Example:
-        >>> from celeba_lab.classifiers import seed_classifier
-        >>> int(architecture_table(seed_classifier()).loc["total", "parameters"])
+        >>> from celeba_lab.classifiers import report_classifier
+        >>> int(architecture_table(report_classifier()).loc["total", "parameters"])
         623490
     """
     model = _model_of(trained_or_model)
@@ -165,7 +165,7 @@ def plot_confusion_matrix(evaluation, *, title: str | None = None) -> plt.Figure
     """Confusion-matrix heatmap of one evaluation: counts and shares of all images.
 
     Args:
-        evaluation: A :class:`~celeba_lab.classifiers.ClassifierEvaluation`.
+        evaluation: A :class:`~celeba_lab.evaluation.ClassifierEvaluation`.
         title: Default: attribute, split and number of images.
 
     Returns:
@@ -216,7 +216,7 @@ def plot_confident_errors(evaluation, data, *, n: int = 8, cols: int = 8) -> plt
     """The wrongly classified faces the classifier was most confident about, with scores.
 
     Args:
-        evaluation: A :class:`~celeba_lab.classifiers.ClassifierEvaluation` on CelebA images.
+        evaluation: A :class:`~celeba_lab.evaluation.ClassifierEvaluation` on CelebA images.
         data: The :class:`~celeba_lab.data.CelebA` the images come from.
         n: Number of faces.
         cols: Faces per row.
@@ -267,7 +267,7 @@ def plot_recipe_comparison(table: pd.DataFrame, *, metric: str = "balanced_accur
 
     Example:
         >>> import pandas as pd
-        >>> table = pd.DataFrame({"seed": [0.93, 0.97], "improved": [0.95, 0.98]},
+        >>> table = pd.DataFrame({"report": [0.93, 0.97], "improved": [0.95, 0.98]},
         ...                      index=["Male", "Eyeglasses"])
         >>> fig = plot_recipe_comparison(table, metric="accuracy")
     """

@@ -1,0 +1,451 @@
+"""The attribute classifiers' run folders: resumable training, finished-run detection, errors.
+
+The engine under :func:`celeba_lab.train_classifier`. A run folder
+``runs_dir()/classifiers/{recipe}-{attribute}-{key}`` holds, while training, one
+``checkpoint-NNN.keras`` (model and optimizer state after epoch NNN) and ``state.json`` (the
+epoch, the history so far and the settings), and once finished ``model.keras`` and
+``metadata.json`` only. A process killed at any instant leaves a consistent folder: the same
+call resumes it from the last finished epoch, or loads it when it is finished.
+
+The seams the generic run folders (:mod:`celeba_lab.runs`) will replace:
+
+* :func:`_digest`: the settings' fingerprint (the ``key`` of the folder name);
+* :func:`_lock`: the one place a run folder's ``training.lock`` is taken;
+* :func:`_read_state` / :func:`_epoch_checkpoint` / :func:`_clear_run`: ``state.json`` and
+  the checkpoints; :func:`_finished_run`, :func:`_read_run` and :func:`_save_finished`: the
+  finished run's ``model.keras`` and ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import config
+from ._io import atomic_path, fit_verbosity, folder_lock, lock_owner, write_json_atomic
+
+__all__ = [
+    "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError",
+    "CorruptClassifierError", "NotTrainedError", "InputShapeError",
+    "classifier_run_dir", "fit_resumable", "check_input_shape",
+]
+
+_MODEL_FILE = "model.keras"
+_METADATA_FILE = "metadata.json"
+_STATE_FILE = "state.json"
+_CHECKPOINTS = "checkpoint-*.keras"
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class ClassifierError(Exception):
+    """Base class of the errors raised by the attribute classifiers and their runs."""
+
+
+class ClassifierNotFoundError(ClassifierError, FileNotFoundError):
+    """No finished classifier where one was expected (missing file, or a run that stopped)."""
+
+
+class CorruptClassifierError(ClassifierError):
+    """A saved classifier or its metadata cannot be read."""
+
+
+class NotTrainedError(ClassifierError):
+    """A model is used for predictions or evaluation before it was compiled and trained."""
+
+
+class ClassifierBusyError(ClassifierError):
+    """Another live process is training the same classifier run."""
+
+
+class InputShapeError(ClassifierError, ValueError):
+    """Images of one shape were given to a classifier built for another."""
+
+
+def _corrupt(path: Path, message: str) -> CorruptClassifierError:
+    error = CorruptClassifierError(message)
+    error.path = path
+    return error
+
+
+# --------------------------------------------------------------------------------------------
+# Run folders: name, lock
+
+
+def _digest(obj: Any, length: int = 10) -> str:
+    """The settings' fingerprint: a hash of their JSON (values JSON cannot hold: their str)."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def _sample_digest(sample) -> str:
+    """Fingerprint of a balanced sample's image ids and labels (one of the run's settings)."""
+    parts = []
+    for name in ("train", "validation", "test"):
+        labels = sample.split(name)
+        parts.append("\n".join(map(str, labels.index)) + "|" + "".join(map(str, labels.values)))
+    return hashlib.sha256("#".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any]) -> Path:
+    """Run folder for a training run: ``runs_dir()/classifiers/{recipe}-{attribute}-{key}``.
+
+    ``key`` hashes the data fingerprint and every setting, so a change of data, sample or
+    recipe trains a new model while the same call finds the finished one.
+
+    Args:
+        attribute: The attribute the classifier predicts, e.g. ``"Male"``.
+        recipe: The training recipe, ``"report"`` or ``"improved"``.
+        settings: Every setting of the run (JSON-serialisable; values that are not are hashed
+            by their ``str``); equal settings give the same folder.
+
+    Returns:
+        The run folder's path (not created here).
+
+    Example:
+        >>> classifier_run_dir("Male", "report", {"epochs": 15}).name
+        'report-Male-0af8eb5b1a'
+    """
+    return config.runs_dir() / "classifiers" / f"{recipe}-{attribute}-{_digest(dict(settings))}"
+
+
+def _lock(run_dir: Path):
+    """Hold ``run_dir``'s ``training.lock`` (the one lock of a run; :class:`ClassifierBusyError`
+    when another live process holds it)."""
+    return folder_lock(run_dir, "the classifier", error=ClassifierBusyError)
+
+
+def _remove_temporaries(run_dir: Path) -> None:
+    # Under the lock, a temporary file here is a killed process's half-written save.
+    for temp in run_dir.glob(".*.tmp*"):
+        temp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints and state.json
+
+
+def _epoch_checkpoint(run_dir: Path, history: dict, settings: dict, epochs: int):
+    """A Keras callback: after each epoch, save the model and the history so far, atomically.
+
+    A checkpoint is ``checkpoint-NNN.keras`` (model and optimizer state) plus ``state.json``
+    naming it; the state is written after the model, and the previous checkpoint is deleted
+    only then, so a process killed at any instant leaves a consistent pair behind.
+    """
+    import keras
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            for key, value in (logs or {}).items():
+                history.setdefault(key, []).append(float(value))
+            history.setdefault("seconds", []).append(time.perf_counter() - self.started)
+            name = f"checkpoint-{epoch + 1:03d}.keras"
+            with atomic_path(Path(run_dir) / name) as tmp:
+                self.model.save(tmp)
+            write_json_atomic(Path(run_dir) / _STATE_FILE, {
+                "epoch": epoch + 1, "epochs": epochs, "checkpoint": name,
+                "history": history, "settings": settings,
+            })
+            for old in Path(run_dir).glob(_CHECKPOINTS):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+
+    return EpochCheckpoint()
+
+
+def _read_state(run_dir: Path, settings: dict) -> dict | None:
+    """The last finished epoch of an interrupted run in ``run_dir``, or None to start afresh."""
+    state_file = run_dir / _STATE_FILE
+    if not state_file.exists():
+        return None
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return None  # a state we cannot read is no state: train from the start
+    if state.get("settings") != json.loads(json.dumps(settings, default=str)):
+        return None
+    if not (run_dir / str(state.get("checkpoint"))).exists():
+        return None
+    return state
+
+
+def _load_checkpoint(run_dir: Path, state: Mapping[str, Any]):
+    """The checkpointed model ``state`` names, or None (with a warning) if it is damaged."""
+    import keras
+
+    path = run_dir / state["checkpoint"]
+    try:
+        return keras.saving.load_model(path)
+    except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
+        warnings.warn(f"The checkpoint {path} is damaged ({type(error).__name__}); training "
+                      f"this run again from epoch 1.", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Delete the run's own files (never anything else the folder holds)."""
+    for name in (_MODEL_FILE, _METADATA_FILE, _STATE_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    for old in run_dir.glob(_CHECKPOINTS):
+        old.unlink(missing_ok=True)
+
+
+def _stopped_at(run_dir: Path) -> str | None:
+    """How far an unfinished run got (from its ``state.json``), or None when there is none."""
+    state_file = run_dir / _STATE_FILE
+    if not state_file.exists():
+        return None
+    try:
+        state = json.loads(state_file.read_text())
+        return f"stopped after epoch {state['epoch']} of {state['epochs']}"
+    except (OSError, ValueError, KeyError):
+        return "stopped before it finished"
+
+
+def _x_of(item):
+    """The images of a batch that is ``x`` or ``(x, y)``."""
+    return item[0] if isinstance(item, (tuple, list)) else item
+
+
+def _first_x(batches) -> np.ndarray:
+    return _x_of(batches[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Resumable training
+
+
+def _expected_shape(model) -> tuple:
+    return tuple(model.input_shape[1:])
+
+
+def check_input_shape(model, shape: Sequence[int]) -> None:
+    """Raise :class:`InputShapeError` unless images of ``shape`` (H, W, C) fit ``model``.
+
+    Args:
+        model: A built Keras model (its ``input_shape`` is compared).
+        shape: Shape of one image, (height, width, channels), without the batch axis.
+
+    Raises:
+        InputShapeError: ``shape`` has another number of axes or another size on an axis the
+            model fixes; the message says how to resize the images or train for their size.
+
+    Example:
+        >>> check_input_shape(cl.report_classifier(), (218, 178, 3))   # fits: returns None
+        >>> check_input_shape(cl.report_classifier(), (64, 64, 3))
+        Traceback (most recent call last):
+        celeba_lab.classifier_runs.InputShapeError: This classifier expects ... (218, 178, 3) ...
+    """
+    expected = _expected_shape(model)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != len(expected) or any(e is not None and e != s
+                                          for e, s in zip(expected, shape)):
+        raise InputShapeError(
+            f"This classifier expects images of shape {expected} (height, width, channels), "
+            f"but was given images of shape {shape}. Resize them first (for CelebA images: "
+            f"classifier_batches(data, labels, size={expected[:2]})), or train a classifier "
+            f"for this size with train_classifier(..., image_size={shape[:2]}).")
+
+
+def fit_resumable(
+    model,
+    train,
+    validation,
+    *,
+    epochs: int,
+    run_dir: str | Path,
+    settings: Mapping[str, Any] | None = None,
+    resume: bool = True,
+    verbose: int | str = "auto",
+    callbacks: Sequence[Any] = (),
+) -> tuple[Any, dict[str, list[float]], int]:
+    """Fit ``model`` for ``epochs``, checkpointing every epoch into ``run_dir`` and resuming.
+
+    When ``run_dir`` holds a checkpoint of the same ``settings`` and ``resume`` is true, the
+    checkpointed model (with its optimizer state) replaces ``model`` and training continues
+    from the epoch after the last finished one, with the history so far.
+
+    Args:
+        model: A compiled Keras model, used when there is no checkpoint to resume from.
+        train: Training batches, a ``keras.utils.PyDataset`` yielding ``(x, y)`` (such as
+            :func:`~celeba_lab.data.classifier_batches`); one with an ``epoch`` attribute is
+            set to the epoch training resumes at, so its shuffling continues as it would have.
+        validation: Validation batches (or anything ``model.fit`` takes as
+            ``validation_data``).
+        epochs: Total number of epochs, including those already finished.
+        run_dir: Folder for the checkpoints (``checkpoint-NNN.keras`` and ``state.json``);
+            created if missing.
+        settings: The run's settings, saved with each checkpoint; a checkpoint is resumed only
+            when its settings equal these.
+        resume: Continue from a matching checkpoint; ``False`` deletes what ``run_dir`` holds
+            (model, metadata, state and checkpoints) and starts from scratch.
+        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
+            epoch elsewhere.
+        callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
+
+    Returns:
+        (model, history, first_epoch): the trained model (``model`` or the checkpointed one),
+        the full history, and the 0-based epoch this call started at.
+
+    Raises:
+        InputShapeError: the training images do not have the shape the model was built for
+            (raised by :func:`check_input_shape`).
+
+    Example:
+        >>> sample = cl.balanced_sample(data, "Male", (20, 4, 4))
+        >>> train, validation = (cl.classifier_batches(data, labels, batch_size=10, one_hot=True,
+        ...                                            size=(32, 32))
+        ...                      for labels in (sample.train, sample.validation))
+        >>> model, history, first = fit_resumable(
+        ...     cl.report_classifier((32, 32, 3)), train, validation, epochs=1,
+        ...     run_dir="run", settings={"attribute": "Male"}, verbose=0)
+        >>> first, len(history["loss"])
+        (0, 1)
+        >>> model, history, first = fit_resumable(       # the same run, one epoch more
+        ...     cl.report_classifier((32, 32, 3)), train, validation, epochs=2,
+        ...     run_dir="run", settings={"attribute": "Male"}, verbose=0)
+        >>> first, len(history["loss"])
+        (1, 2)
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings = dict(settings or {})
+    state = _read_state(run_dir, settings) if resume else None
+    history: dict[str, list[float]] = {}
+    initial_epoch = 0
+    checkpointed = _load_checkpoint(run_dir, state) if state is not None else None
+    if checkpointed is None and state is not None:
+        state = None
+        _clear_run(run_dir)
+    if state is not None:
+        model = checkpointed
+        history = {k: list(v) for k, v in state["history"].items()}
+        initial_epoch = int(state["epoch"])
+        if hasattr(train, "epoch"):
+            # ImageBatches draws epoch k's order from (seed, k): continue with the order an
+            # uninterrupted run would have used.
+            train.epoch = initial_epoch
+    elif not resume:
+        _clear_run(run_dir)
+    check_input_shape(model, np.shape(_first_x(train))[1:])
+    checkpoint = _epoch_checkpoint(run_dir, history,
+                                   json.loads(json.dumps(settings, default=str)), epochs)
+    if initial_epoch < epochs:
+        level, printers = fit_verbosity(verbose)
+        model.fit(train, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
+                  callbacks=[checkpoint, *printers, *callbacks], verbose=level)
+    return model, history, initial_epoch
+
+
+# --------------------------------------------------------------------------------------------
+# The finished run: model.keras and metadata.json
+
+
+def _run_metadata(data, settings: dict, history: dict, model, seconds: float,
+                  parameters: int) -> dict[str, Any]:
+    """The content of a finished run's ``metadata.json``."""
+    import keras
+
+    last = {k: v[-1] for k, v in history.items() if v}
+    return {
+        **{k: settings[k] for k in ("attribute", "recipe", "sizes", "epochs", "batch_size",
+                                    "seed", "image_size")},
+        "data_fingerprint": data.fingerprint,
+        "synthetic": bool(data.synthetic),
+        "data_source": "synthetic CelebA" if data.synthetic else "real CelebA",
+        "settings": settings,
+        "profile": config.get_profile().name,
+        "parameters": int(parameters),
+        "validation": {"loss": last.get("val_loss"), "accuracy": last.get("val_accuracy")},
+        "history": history,
+        "train_seconds_this_session": round(seconds, 2),
+        "seconds_per_epoch": float(np.median(history["seconds"])) if history.get("seconds")
+        else None,
+        "keras_backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _save_finished(run_dir: Path, model, metadata: Mapping[str, Any]) -> None:
+    """Save ``model.keras`` and ``metadata.json``, then delete the state and checkpoints."""
+    with atomic_path(run_dir / _MODEL_FILE) as tmp:
+        model.save(tmp)
+    write_json_atomic(run_dir / _METADATA_FILE, metadata)
+    for name in [_STATE_FILE, *(p.name for p in run_dir.glob(_CHECKPOINTS))]:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
+    """(model, metadata, run folder) of the finished run at ``path`` (folder or model file).
+
+    Raises the errors :func:`celeba_lab.load_classifier` documents.
+    """
+    import keras
+
+    path = Path(path)
+    run_dir = path.parent if path.suffix == ".keras" else path
+    model_file = path if path.suffix == ".keras" else run_dir / _MODEL_FILE
+    if not model_file.exists():
+        where = _stopped_at(run_dir)
+        if where is not None:
+            raise ClassifierNotFoundError(
+                f"The training run in {run_dir} {where}: there is no finished model yet. "
+                "Call train_classifier again with the same arguments to resume it.")
+        raise ClassifierNotFoundError(
+            f"No trained classifier at {model_file}. Train one with "
+            "celeba_lab.train_classifier(attribute) (it saves model.keras and metadata.json "
+            "in its run folder) and pass that folder.")
+    try:
+        model = keras.saving.load_model(model_file)
+    except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
+        raise _corrupt(model_file, f"Cannot read the classifier {model_file} ("
+                       f"{type(error).__name__}: {error}). Call train_classifier again with "
+                       "the run's arguments to train again (it replaces the damaged run).") from error
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if len(shape) != 2 or shape[-1] not in (1, 2):
+        raise ClassifierError(
+            f"{model_file} holds the model {model.name!r} with output shape {shape}, not an "
+            "attribute classifier (one sigmoid or a 2-way softmax). A GAN's generator loads "
+            "with celeba_lab.load_generator; a classifier's run folder comes from "
+            "train_classifier(...).path.")
+    metadata: dict[str, Any] = {}
+    meta_file = run_dir / _METADATA_FILE
+    if meta_file.exists():
+        try:
+            metadata = json.loads(meta_file.read_text())
+        except ValueError as error:
+            raise _corrupt(meta_file, f"Cannot read {meta_file} ({error}). Call "
+                           "train_classifier again with the run's arguments to train again (it "
+                           "replaces the damaged run).") from error
+    return model, metadata, run_dir
+
+
+def _finished_run(run_dir: Path, settings: dict, load: Callable[[Path], Any]):
+    """The finished run of these settings in ``run_dir`` (read by ``load``, e.g.
+    :func:`celeba_lab.load_classifier`); None if there is none, or (warned) if it is damaged."""
+    if not (run_dir / _METADATA_FILE).exists():
+        return None
+    try:
+        finished = load(run_dir)
+    except CorruptClassifierError as error:
+        if lock_owner(run_dir) is not None:
+            raise   # another process is writing this run: leave it alone
+        warnings.warn(f"The finished run's {getattr(error, 'path', run_dir)} cannot be read "
+                      f"({error.__cause__ or error}); training it again.", RuntimeWarning,
+                      stacklevel=3)
+        return None
+    return finished if finished.metadata.get("settings") == json.loads(json.dumps(settings)) \
+        else None

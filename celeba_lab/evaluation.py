@@ -1,0 +1,447 @@
+"""Measuring a classifier: the metrics of the report's table and the two test sets.
+
+The report tested each classifier on a balanced (50/50) sample of 1,000 test images and
+listed accuracy, precision, recall and F1; this module computes the same numbers
+(:func:`classification_metrics`, pure NumPy), evaluates a classifier on its balanced test
+sample (:func:`evaluate_balanced_test`) and on CelebA's official test split with its natural
+class imbalance (:func:`evaluate_natural_test`), and sets this build's results beside the
+report's (:func:`report_comparison`)::
+
+    male = cl.train_classifier("Male", data)
+    balanced = cl.evaluate_balanced_test(male, data)      # the report's 50/50 test sample
+    natural = cl.evaluate_natural_test(male, data)        # the official, imbalanced test split
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .attributes import REPORT_ATTRIBUTES
+from .classifier_runs import _expected_shape
+from .classifiers import TrainedClassifier, _model_of, _require_trained, predict_scores
+from .data import classifier_batches
+
+__all__ = [
+    "REPORT_RESULTS", "REPORT_SETTINGS", "REPORT_METRICS", "ClassifierEvaluation",
+    "confusion_matrix", "classification_metrics", "majority_baseline", "evaluate_classifier",
+    "evaluate_balanced_test", "evaluate_natural_test", "report_comparison",
+]
+
+#: The source report's results on its balanced 1,000-image test samples (real CelebA).
+#: Its precision, recall and F1 are averages over both classes weighted by support
+#: (scikit-learn's ``average="weighted"``); on a 50/50 test set that equals the plain mean.
+REPORT_RESULTS: dict[str, dict[str, float]] = {
+    "Male": {"accuracy": 0.946, "precision": 0.946, "recall": 0.946, "f1": 0.945},
+    "Eyeglasses": {"accuracy": 0.980, "precision": 0.980, "recall": 0.980, "f1": 0.980},
+    "Smiling": {"accuracy": 0.883, "precision": 0.884, "recall": 0.883, "f1": 0.882},
+}
+
+#: How the report's numbers were obtained, for the column heading of comparison tables.
+REPORT_SETTINGS: dict[str, Any] = {
+    "data_source": "real CelebA", "sizes": (10_000, 2_000, 1_000), "epochs": 15,
+    "batch_size": 50,
+}
+
+#: The four metrics of the report's table, in its order.
+REPORT_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+
+
+def confusion_matrix(y_true, y_pred) -> np.ndarray:
+    """2x2 counts: rows the true class (0, 1), columns the predicted class (0, 1).
+
+    Args:
+        y_true: True labels, 0 or 1 (any array-like; flattened).
+        y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
+
+    Returns:
+        int64 array (2, 2): ``[[tn, fp], [fn, tp]]``.
+
+    Raises:
+        ValueError: ``y_true`` and ``y_pred`` differ in length, or a label is not 0 or 1.
+
+    Example:
+        >>> confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0]).tolist()
+        [[2, 0], [1, 1]]
+    """
+    y_true = _binary(y_true)
+    y_pred = _binary(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}.")
+    matrix = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def _binary(labels) -> np.ndarray:
+    """0/1 labels as int, refusing anything else (0.7 is not truncated to 0)."""
+    values = np.asarray(labels).ravel()
+    bad = sorted(set(np.unique(values).tolist()) - {0, 1})
+    if bad:
+        raise ValueError(f"Labels must be 0 or 1; got also {bad[:5]}.")
+    return values.astype(int)
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den else 0.0
+
+
+def classification_metrics(y_true, y_pred) -> dict[str, float]:
+    """Binary classification metrics from 0/1 labels and 0/1 predictions (pure numpy).
+
+    ``precision``, ``recall`` and ``f1`` are averaged over both classes weighted by their
+    support, as in the report's table (scikit-learn's ``average="weighted"``): weighted recall
+    is then the accuracy. ``*_positive`` are the usual one-class values for the positive
+    class. ``balanced_accuracy`` is the mean of the recalls of both classes, 0.5 for any
+    constant answer; ``majority_baseline`` the accuracy of always answering the majority
+    class. A ratio with a zero denominator counts as 0.
+
+    Args:
+        y_true: True labels, 0 or 1 (any array-like).
+        y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
+
+    Returns:
+        A dict of floats: accuracy, precision, recall, f1, precision_positive,
+        recall_positive, f1_positive, specificity, balanced_accuracy, majority_baseline,
+        positive_share, n.
+
+    Raises:
+        ValueError: as :func:`confusion_matrix`: lengths differ, or a label is not 0 or 1.
+
+    Example:
+        >>> metrics = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0])
+        >>> metrics["accuracy"], metrics["recall_positive"], metrics["specificity"]
+        (0.75, 0.5, 1.0)
+    """
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
+    n = tn + fp + fn + tp
+    per_class = {}
+    for cls, (t, f_pos, f_neg) in {1: (tp, fp, fn), 0: (tn, fn, fp)}.items():
+        precision = _ratio(t, t + f_pos)
+        recall = _ratio(t, t + f_neg)
+        per_class[cls] = (precision, recall, _ratio(2 * precision * recall, precision + recall),
+                          t + f_neg)
+    weighted = [sum(per_class[c][i] * per_class[c][3] for c in (0, 1)) / n if n else 0.0
+                for i in range(3)]
+    positives = tp + fn
+    return {
+        "accuracy": _ratio(tp + tn, n),
+        "precision": float(weighted[0]),
+        "recall": float(weighted[1]),
+        "f1": float(weighted[2]),
+        "precision_positive": per_class[1][0],
+        "recall_positive": per_class[1][1],
+        "f1_positive": per_class[1][2],
+        "specificity": per_class[0][1],
+        "balanced_accuracy": (per_class[1][1] + per_class[0][1]) / 2,
+        "majority_baseline": _ratio(max(positives, n - positives), n),
+        "positive_share": _ratio(positives, n),
+        "n": float(n),
+    }
+
+
+def majority_baseline(labels) -> float:
+    """Accuracy of always answering the more frequent class of ``labels`` (0/1).
+
+    Args:
+        labels: 0/1 labels (any array-like; flattened).
+
+    Returns:
+        The share of the more frequent class, between 0.5 and 1.
+
+    Raises:
+        ValueError: ``labels`` is empty.
+
+    Example:
+        >>> majority_baseline([1, 1, 0, 1])
+        0.75
+    """
+    labels = np.asarray(labels).astype(int).ravel()
+    if labels.size == 0:
+        raise ValueError("No labels: the majority baseline of an empty set is undefined.")
+    share = labels.mean()
+    return float(max(share, 1 - share))
+
+
+@dataclass
+class ClassifierEvaluation:
+    """A classifier's results on one labelled set of images.
+
+    Attributes:
+        attribute: The attribute predicted.
+        split: What the images were, e.g. ``"balanced test sample"``.
+        metrics: :func:`classification_metrics` of the thresholded scores.
+        confusion: 2x2 counts, rows true class, columns predicted class.
+        scores: Probability of the positive class per image (index: image ids).
+        labels: True 0/1 labels (same index).
+        threshold: Score above which an image is called positive.
+        metadata: The classifier's metadata (recipe, data source, sizes, epochs).
+    """
+
+    attribute: str | None
+    split: str
+    metrics: dict[str, float]
+    confusion: np.ndarray
+    scores: pd.Series
+    labels: pd.Series
+    threshold: float = 0.5
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> pd.Series:
+        """0/1 predictions (score >= threshold)."""
+        return (self.scores >= self.threshold).astype(int)
+
+    @property
+    def n(self) -> int:
+        """Number of images evaluated."""
+        return int(len(self.labels))
+
+    def summary(self, metrics: Sequence[str] = ("accuracy", "precision", "recall", "f1",
+                                                  "balanced_accuracy", "majority_baseline")
+                ) -> pd.Series:
+        """Selected metrics as a Series named after the attribute."""
+        return pd.Series({m: self.metrics[m] for m in metrics}, name=self.attribute)
+
+    def confident_errors(self, n: int = 12) -> pd.DataFrame:
+        """The ``n`` wrongly classified images the classifier was surest about.
+
+        Returns:
+            DataFrame indexed by image id with ``label``, ``score`` and ``confidence`` (the
+            probability it gave to the wrong class), most confident first.
+        """
+        wrong = self.predictions != self.labels
+        confidence = np.where(self.labels == 1, 1 - self.scores, self.scores)
+        table = pd.DataFrame({"label": self.labels, "score": self.scores,
+                              "confidence": confidence})[wrong]
+        return table.sort_values("confidence", ascending=False).head(n)
+
+
+def evaluate_classifier(
+    trained_or_model,
+    data,
+    labels,
+    *,
+    attribute: str | None = None,
+    split: str = "test",
+    threshold: float = 0.5,
+    batch_size: int = 50,
+) -> ClassifierEvaluation:
+    """Score labelled images and compute :func:`classification_metrics`.
+
+    Args:
+        trained_or_model: A :class:`~celeba_lab.classifiers.TrainedClassifier` or a trained
+            Keras model.
+        data: A :class:`~celeba_lab.data.CelebA` (then ``labels`` is a 0/1 Series indexed by
+            image id, e.g. ``data.labels("Male", data.split("test"))``), or an image array
+            (N, H, W, 3) with ``labels`` an array of N 0/1 values.
+        labels: The true labels.
+        attribute: Name for the tables; default: the classifier's metadata, or the Series' name.
+        split: What the images are, for tables and figures.
+        threshold: Score from which an image counts as positive.
+        batch_size: Images per prediction batch.
+
+    Returns:
+        A :class:`ClassifierEvaluation`.
+
+    Raises:
+        NotTrainedError: the model was never trained.
+        InputShapeError: the images do not match the model's input.
+        ValueError: an image array and ``labels`` differ in length, a label is not 0 or 1, or
+            ``labels`` is a Series named after another attribute than the classifier's (and
+            ``attribute`` is not given).
+
+    Example:
+        >>> male = cl.train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
+        ...                            image_size=(32, 32), verbose=0)   # seconds, 32 x 32
+        >>> test = data.labels("Male", data.split("test")[:40])
+        >>> evaluation = evaluate_classifier(male, data, test)
+        >>> evaluation.attribute, evaluation.n, int(evaluation.confusion.sum())
+        ('Male', 40, 40)
+        >>> 0 <= evaluation.metrics["balanced_accuracy"] <= 1
+        True
+    """
+    model = _model_of(trained_or_model)
+    _require_trained(model)
+    metadata = dict(getattr(trained_or_model, "metadata", {}) or {})
+    attribute = attribute or _attribute_of(metadata, labels)
+    if isinstance(data, np.ndarray):
+        labels = pd.Series(_binary(labels), name=attribute)
+        if len(labels) != len(data):
+            raise ValueError(f"{len(data)} images but {len(labels)} labels.")
+        scores = predict_scores(model, data, batch_size=batch_size, require_trained=False)
+    else:
+        labels = pd.Series(labels)
+        labels = pd.Series(_binary(labels), index=labels.index, name=labels.name)
+        height, width = _expected_shape(model)[:2]
+        batches = classifier_batches(data, labels, batch_size=batch_size, shuffle=False,
+                                     size=(height, width))
+        scores = predict_scores(model, batches, require_trained=False)
+    scores = pd.Series(scores, index=labels.index, name="score")
+    predictions = (scores >= threshold).astype(int)
+    return ClassifierEvaluation(
+        attribute=attribute, split=split,
+        metrics=classification_metrics(labels.values, predictions.values),
+        confusion=confusion_matrix(labels.values, predictions.values),
+        scores=scores, labels=labels.rename("label"), threshold=threshold, metadata=metadata)
+
+
+def _attribute_of(metadata: Mapping[str, Any], labels) -> str | None:
+    """The classifier's attribute, refusing labels named after another one."""
+    own, named = metadata.get("attribute"), getattr(labels, "name", None)
+    if own and named and str(named) != own:
+        raise ValueError(
+            f"The labels are for {named!r} but the classifier predicts {own!r}. Pass its own "
+            f"labels (data.labels({own!r}, ids)), or attribute={named!r} to evaluate it on "
+            "these labels knowingly.")
+    return own or named
+
+
+def evaluate_balanced_test(trained: TrainedClassifier, data, *, sample=None,
+                           batch_size: int = 50) -> ClassifierEvaluation:
+    """Evaluate on the balanced (50/50) test sample, like the report's table.
+
+    Args:
+        trained: A classifier from :func:`~celeba_lab.classifiers.train_classifier` or
+            :func:`~celeba_lab.classifiers.load_classifier`.
+        data: The :class:`~celeba_lab.data.CelebA` it was trained on.
+        sample: The balanced sample whose test part to use; default: the classifier's own
+            (drawn again from its metadata). Pass another classifier's sample to compare two
+            recipes on exactly the same images.
+        batch_size: Images per prediction batch.
+
+    Returns:
+        A :class:`ClassifierEvaluation` with split ``"balanced test sample"``.
+
+    Raises:
+        NotTrainedError: the model was never trained.
+        InputShapeError: the images do not match the model's input.
+
+    Example:
+        >>> male = cl.train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
+        ...                            image_size=(32, 32), verbose=0)   # seconds, 32 x 32
+        >>> balanced = evaluate_balanced_test(male, data)
+        >>> balanced.split, balanced.n, balanced.metrics["majority_baseline"]
+        ('balanced test sample', 4, 0.5)
+    """
+    sample = sample if sample is not None else trained.sample(data)
+    return evaluate_classifier(trained, data, sample.test, attribute=sample.attribute,
+                               split="balanced test sample", batch_size=batch_size)
+
+
+def evaluate_natural_test(trained, data, attribute: str | None = None, *,
+                          max_images: int | None = None, seed: int = 0,
+                          batch_size: int = 50) -> ClassifierEvaluation:
+    """Evaluate on the official test split as it is, with its natural class imbalance.
+
+    There always answering the majority class already scores the share of that class
+    (61.35 / 93.54 / 50.03 % for Male / Eyeglasses / Smiling on real CelebA), so look at
+    ``metrics["balanced_accuracy"]`` beside the accuracy.
+
+    Args:
+        trained: A :class:`~celeba_lab.classifiers.TrainedClassifier` (or a model, with
+            ``attribute`` given).
+        data: A :class:`~celeba_lab.data.CelebA`.
+        attribute: Default: the classifier's.
+        max_images: Evaluate on a random subset of this many test images; default: the run
+            profile's ``natural_test_images`` (``None``: all of them).
+        seed: Seed of that subset.
+        batch_size: Images per prediction batch.
+
+    Returns:
+        A :class:`ClassifierEvaluation` with split ``"natural test split"``.
+
+    Raises:
+        ValueError: no ``attribute`` given and ``trained`` does not know its own.
+        NotTrainedError: the model was never trained.
+        InputShapeError: the images do not match the model's input.
+
+    Example:
+        >>> male = cl.train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
+        ...                            image_size=(32, 32), verbose=0)   # seconds, 32 x 32
+        >>> natural = evaluate_natural_test(male, data, max_images=100)
+        >>> natural.split, natural.n
+        ('natural test split', 100)
+        >>> natural.metrics["majority_baseline"] > 0.5    # the test split is not 50/50
+        True
+    """
+    attribute = attribute or getattr(trained, "attribute", None)
+    if attribute is None:
+        raise ValueError("Say which attribute the model predicts: evaluate_natural_test("
+                         "model, data, attribute='Male').")
+    max_images = max_images or config.get_profile().natural_test_images
+    ids = data.split("test")
+    if max_images and len(ids) > max_images:
+        rng = np.random.default_rng(seed)
+        ids = ids[np.sort(rng.choice(len(ids), size=max_images, replace=False))]
+    return evaluate_classifier(trained, data, data.labels(attribute, ids), attribute=attribute,
+                               split="natural test split", batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Side by side with the report
+
+
+def _sizes_text(sizes) -> str:
+    return "/".join(f"{int(s):,}" for s in sizes)
+
+
+def _column_label(name: str, metadata: Mapping[str, Any]) -> str:
+    source = metadata.get("data_source", "?")
+    sizes = _sizes_text(metadata["sizes"]) if metadata.get("sizes") else "?"
+    return f"{name} ({source}; {sizes} images; {metadata.get('epochs', '?')} epochs)"
+
+
+def report_comparison(
+    evaluations: Mapping[str, Any],
+    *,
+    metrics: Sequence[str] = REPORT_METRICS,
+) -> pd.DataFrame:
+    """The report's table beside this build's, metric by metric, naming each data source.
+
+    Args:
+        evaluations: ``{attribute: ClassifierEvaluation}`` for one build, or
+            ``{column name: {attribute: ClassifierEvaluation}}`` for several (e.g. the report's
+            and the improved recipe). Evaluations on the balanced test samples compare with
+            the report.
+        metrics: Metrics to list (default: the report's four; precision, recall and F1
+            weighted over both classes, as the report's).
+
+    Returns:
+        DataFrame indexed by (attribute, metric), one column for the report and one per build;
+        each heading names the data source, sample sizes (train/validation/test) and epochs.
+
+    Example:
+        >>> balanced = {a: evaluate_balanced_test(cl.train_classifier(
+        ...     a, data, sizes=(20, 4, 4), epochs=1, image_size=(32, 32), verbose=0), data)
+        ...     for a in ("Male", "Smiling")}                           # seconds, 32 x 32
+        >>> table = report_comparison(balanced)
+        >>> list(table.columns)
+        ['report (real CelebA; 10,000/2,000/1,000 images; 15 epochs)',
+         'this build (synthetic CelebA; 20/4/4 images; 1 epochs)']
+        >>> float(table.loc[("Smiling", "precision")].iloc[0])
+        0.884
+    """
+    first = next(iter(evaluations.values()), None)
+    builds = ({"this build": evaluations} if isinstance(first, ClassifierEvaluation)
+              else dict(evaluations))
+    attributes = [a for a in REPORT_ATTRIBUTES if any(a in e for e in builds.values())]
+    attributes += sorted({a for e in builds.values() for a in e} - set(attributes))
+    index = pd.MultiIndex.from_product([attributes, list(metrics)],
+                                       names=["attribute", "metric"])
+    report_label = _column_label("report", REPORT_SETTINGS)
+    table = pd.DataFrame(index=index)
+    table[report_label] = [REPORT_RESULTS.get(a, {}).get(m, np.nan) for a, m in index]
+    for name, by_attribute in builds.items():
+        meta = next(iter(by_attribute.values())).metadata
+        table[_column_label(name, meta)] = [
+            by_attribute[a].metrics[m] if a in by_attribute else np.nan for a, m in index]
+    return table

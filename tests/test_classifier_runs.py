@@ -1,0 +1,244 @@
+"""The classifier's run folders: resumable fits with per-epoch checkpoints, finished and
+unfinished runs, damaged files trained again, a busy run left alone, and runs saved under the
+report recipe's old name ("seed") found under its new one."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from celeba_lab import classifier_runs as R
+from celeba_lab import classifiers as C
+from classifier_helpers import (  # noqa: E402  (tests/ is on sys.path under pytest)
+    SMALL, TINY, ArrayBatches, _one_hot, _Stop, _StopAfterFirstEpoch, _toy_images,
+    tiny_sets)
+
+
+
+# ------------------------------------------------------------------------------------------
+# Resumable fit
+
+
+def test_interrupted_fit_resumes_from_the_next_epoch(tmp_path):
+    x, y = _toy_images(32)
+    train, validation = ArrayBatches(x, _one_hot(y)), ArrayBatches(x[:16], _one_hot(y[:16]))
+    settings = {"what": "toy"}
+
+    class Stop(Exception):
+        pass
+
+    class StopAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Stop
+
+    keras.utils.set_random_seed(0)
+    with pytest.raises(Stop):
+        R.fit_resumable(C.report_classifier(SMALL), train, validation, epochs=4, run_dir=tmp_path,
+                        settings=settings, verbose=0, callbacks=[StopAfterSecondEpoch()])
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+    assert [p.name for p in tmp_path.glob("checkpoint-*.keras")] == ["checkpoint-002.keras"]
+    saved = keras.saving.load_model(tmp_path / "checkpoint-002.keras")
+
+    started = []
+
+    class RecordEpochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            started.append(epoch)
+
+    model, history, first = R.fit_resumable(
+        C.report_classifier(SMALL), train, validation, epochs=4, run_dir=tmp_path,
+        settings=settings, verbose=0, callbacks=[RecordEpochs()])
+    assert first == 2 and started == [2, 3]  # 0-based: epochs 3 and 4
+    assert len(history["loss"]) == len(history["val_accuracy"]) == 4
+    assert history["loss"][:2] == state["history"]["loss"]
+    # The resumed model started from the checkpoint, optimizer state included.
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4 * len(train)
+    assert int(keras.ops.convert_to_numpy(saved.optimizer.iterations)) == 2 * len(train)
+
+
+def test_fit_with_other_settings_does_not_resume_a_foreign_checkpoint(tmp_path):
+    x, y = _toy_images(16)
+    train = ArrayBatches(x, _one_hot(y))
+    R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=1, run_dir=tmp_path,
+                    settings={"a": 1}, verbose=0)
+    _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=1,
+                                        run_dir=tmp_path, settings={"a": 2}, verbose=0)
+    assert first == 0 and len(history["loss"]) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# Finished and unfinished runs
+
+
+def test_a_run_that_stopped_is_not_loaded_as_finished(tmp_path):
+    (tmp_path / "state.json").write_text(json.dumps({"epoch": 2, "epochs": 15}))
+    with pytest.raises(R.ClassifierNotFoundError, match="epoch 2 of 15"):
+        C.load_classifier(tmp_path)
+
+
+def test_a_corrupt_model_file_is_reported(tmp_path):
+    (tmp_path / "model.keras").write_bytes(b"not a zip file")
+    with pytest.raises(R.CorruptClassifierError, match="train again"):
+        C.load_classifier(tmp_path)
+
+
+def test_a_generator_loaded_as_a_classifier_is_named(tmp_path):
+    from celeba_lab import gan as G
+
+    G.seed_generator(width=0.125).save(tmp_path / "model.keras")
+    with pytest.raises(R.ClassifierError, match="not an attribute classifier.*load_generator"):
+        C.load_classifier(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------
+# On the synthetic CelebA
+
+
+@pytest.mark.slow
+def test_train_save_load_and_reuse(tmp_cache, synthetic_data):
+    trained = C.train_classifier("Male", synthetic_data, sizes=(100, 20, 20), epochs=1,
+                                 verbose=0)
+    assert trained.origin == "trained" and trained.epochs == 1
+    files = sorted(p.name for p in trained.path.iterdir())
+    assert files == ["metadata.json", "model.keras"]  # checkpoints cleaned up
+    meta = json.loads((trained.path / "metadata.json").read_text())
+    assert meta["attribute"] == "Male" and meta["recipe"] == "report"
+    assert meta["data_fingerprint"] == synthetic_data.fingerprint and meta["synthetic"] is True
+    assert meta["sizes"] == [100, 20, 20] and meta["epochs"] == 1
+    assert meta["keras_backend"] == keras.backend.backend()
+    assert 0 <= meta["validation"]["accuracy"] <= 1
+    assert str(trained.path).startswith(str(tmp_cache))
+
+    loaded = C.load_classifier(trained.path)
+    x = np.random.default_rng(0).uniform(size=(3, 218, 178, 3)).astype("float32")
+    np.testing.assert_allclose(C.predict_scores(loaded, x), C.predict_scores(trained, x),
+                               rtol=1e-6, atol=1e-7)
+    assert loaded.history == trained.history
+
+    again = C.train_classifier("Male", synthetic_data, sizes=(100, 20, 20), epochs=1,
+                               verbose=0)
+    assert again.origin == "loaded" and again.path == trained.path
+    other = C.train_classifier("Male", synthetic_data, sizes=(100, 20, 20), epochs=1, seed=1,
+                               verbose=0)
+    assert other.path != trained.path
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes_from_the_right_epoch(tmp_cache, synthetic_data):
+    class Stop(Exception):
+        pass
+
+    class StopAfterSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Stop
+
+    settings = dict(sizes=(60, 20, 20), epochs=3, verbose=0)
+    with pytest.raises(Stop):
+        C.train_classifier("Eyeglasses", synthetic_data, callbacks=[StopAfterSecondEpoch()],
+                           **settings)
+    run = next((tmp_cache / "runs" / "classifiers").iterdir())
+    with pytest.raises(R.ClassifierNotFoundError, match="epoch 2 of 3"):
+        C.load_classifier(run)
+    partial = json.loads((run / "state.json").read_text())["history"]
+
+    started = []
+
+    class RecordEpochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            started.append(epoch)
+
+    trained = C.train_classifier("Eyeglasses", synthetic_data, callbacks=[RecordEpochs()],
+                                 **settings)
+    assert trained.origin == "resumed" and trained.path == run
+    assert started == [2]
+    assert trained.epochs == 3 and trained.history["loss"][:2] == partial["loss"]
+
+
+# ------------------------------------------------------------------------------------------
+# Damaged checkpoints and concurrent runs
+
+
+def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(_Stop):
+        C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
+                           callbacks=[_StopAfterFirstEpoch()], **TINY)
+    checkpoint = run_dir / "checkpoint-001.keras"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+    (run_dir / ".model.keras.4242.abcd1234.tmp.keras").write_bytes(b"PK")  # a killed save
+    with pytest.warns(RuntimeWarning, match="checkpoint-001.keras.*damaged.*epoch 1"):
+        trained = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
+    assert trained.origin == "trained" and trained.epochs == 2
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metadata.json", "model.keras"]
+
+
+def test_a_corrupt_finished_model_is_reported_and_trained_again(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
+    (run_dir / "model.keras").write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match="model.keras.*cannot be read.*training it again"):
+        trained = C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
+    assert trained.origin == "trained"
+    assert C.load_classifier(run_dir).epochs == 1
+
+
+def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(_Stop):
+        C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
+                           callbacks=[_StopAfterFirstEpoch()], **TINY)
+    (run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    for resume in (True, False):
+        with pytest.raises(R.ClassifierError, match="Another process"):
+            C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, resume=resume,
+                               **TINY)
+        assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+# ------------------------------------------------------------------------------------------
+# The report's recipe was called "seed": its runs are found under "report"
+
+
+def _as_saved_under_seed(run_dir):
+    """Rewrite a finished run's metadata as the package saved it when the recipe was "seed"."""
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    meta["recipe"] = meta["settings"]["recipe"] = "seed"
+    (run_dir / "metadata.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_a_run_saved_under_the_seed_recipe_is_reused_under_report(tmp_cache, tiny_sets):
+    data = tiny_sets[0]
+    with pytest.warns(DeprecationWarning, match="recipe='report'"):
+        old_name = C.train_classifier("Male", data, recipe="seed", epochs=1, **TINY)
+    # The old name means exactly the new one: same settings, same run folder.
+    assert old_name.path.name.startswith("report-Male-") and old_name.recipe == "report"
+    again = C.train_classifier("Male", data, recipe="report", epochs=1, **TINY)
+    assert again.origin == "loaded" and again.path == old_name.path
+
+    # A run saved by the previous release: recipe "seed" in its metadata and its folder name.
+    settings = _as_saved_under_seed(old_name.path)["settings"]
+    legacy = R.classifier_run_dir("Male", "seed", settings)
+    assert legacy.name.startswith("seed-Male-") and legacy != old_name.path
+    old_name.path.rename(legacy)
+    loaded = C.load_classifier(legacy)
+    assert loaded.recipe == "report" and loaded.metadata["settings"]["recipe"] == "report"
+    found = C.train_classifier("Male", data, recipe="report", epochs=1, **TINY)
+    assert found.origin == "loaded" and found.path == legacy
+    with pytest.warns(DeprecationWarning):
+        assert C.train_classifier("Male", data, recipe="seed", epochs=1, **TINY).path == legacy
+    assert sorted(p.name for p in (tmp_cache / "runs" / "classifiers").iterdir()) == [
+        legacy.name]  # nothing trained again
+
+    # The same in a run folder given explicitly.
+    _as_saved_under_seed(legacy)
+    reused = C.train_classifier("Male", data, recipe="report", epochs=1, run_dir=legacy, **TINY)
+    assert reused.origin == "loaded" and reused.metadata["recipe"] == "report"
