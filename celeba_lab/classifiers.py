@@ -623,7 +623,7 @@ def train_classifier(
         >>> male.metadata["validation"]["accuracy"]              # doctest: +SKIP
         0.93
     """
-    from .data import balanced_sample, check_attribute, classifier_batches, load_celeba
+    from .data import balanced_sample, check_attribute, load_celeba
 
     attribute = check_attribute(attribute)
     spec = _recipe(recipe)
@@ -681,7 +681,7 @@ def _finished_run(run_dir: Path, settings: dict) -> TrainedClassifier | None:
 
 def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume, verbose,
            callbacks) -> TrainedClassifier:
-    from .data import classifier_batches
+    from .batches import classifier_batches
 
     # Under the lock, a temporary file here is a killed process's half-written save.
     for temp in run_dir.glob(".*.tmp*"):
@@ -1196,7 +1196,7 @@ def evaluate_classifier(
             raise ValueError(f"{len(data)} images but {len(labels)} labels.")
         scores = predict_scores(model, data, batch_size=batch_size, require_trained=False)
     else:
-        from .data import classifier_batches
+        from .batches import classifier_batches
 
         labels = pd.Series(labels)
         labels = pd.Series(_binary(labels), index=labels.index, name=labels.name)

@@ -846,7 +846,7 @@ def measure_real_faces(meter: AttributeMeter, data, ids: Iterable[str], *,
     Example:
         >>> real = measure_real_faces(meter, data, data.split("test")[:500])  # doctest: +SKIP
     """
-    from .data import decoded_images
+    from .cache import decoded_images
 
     ids = pd.Index(list(ids), name="image_id")
     if len(ids) == 0:

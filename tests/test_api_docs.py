@@ -14,7 +14,8 @@ import re
 import pytest
 
 MODULES = [
-    "celeba_lab.config", "celeba_lab.environment", "celeba_lab.data", "celeba_lab.synthetic",
+    "celeba_lab.config", "celeba_lab.environment", "celeba_lab.data", "celeba_lab.images",
+    "celeba_lab.cache", "celeba_lab.batches", "celeba_lab.synthetic",
     "celeba_lab.download", "celeba_lab.classifiers", "celeba_lab.gan", "celeba_lab.collapse",
     "celeba_lab.learned", "celeba_lab.toy", "celeba_lab.plots.toy",
     "celeba_lab.instrument", "celeba_lab.narrative",
