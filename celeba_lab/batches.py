@@ -153,9 +153,10 @@ class ImageBatches(keras.utils.PyDataset):
     a fresh random subset when shuffling, else the next consecutive slice (wrapping around).
 
     Attributes:
-        images: The uint8 (or float) image array, usually from :func:`decoded_images`. While
-            the first epoch is still filling the cache (see :func:`classifier_batches`), rows
-            it has not reached read as zeros: read batches, not this array.
+        images: The uint8 (or float) image array, usually from
+            :func:`~celeba_lab.cache.decoded_images`. While the first epoch is still filling
+            the cache (see :func:`classifier_batches`), rows it has not reached read as
+            zeros: read batches, not this array.
         targets: Per-sample targets (float32) or ``None``.
         ids: The image id of each sample.
         rows: The row of ``images`` holding each sample.
@@ -291,7 +292,8 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
                        shuffle: bool = False, seed: int = 0, one_hot: bool = True,
                        size: int | Sequence[int] = IMAGE_SHAPE[:2], crop: str = "squash",
                        **kwargs) -> ImageBatches:
-    """Batches ``(x, y)`` for an attribute classifier, e.g. from a :class:`BalancedSample` split.
+    """Batches ``(x, y)`` for an attribute classifier, e.g. from a
+    :class:`~celeba_lab.data.BalancedSample` split.
 
     Args:
         data: The data set.
@@ -302,16 +304,16 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
         one_hot: ``y`` as one-hot float32 ``(B, 2)`` (the report's softmax), else float32
             ``(B,)`` of 0/1.
         size: Image ``(height, width)``; default the full 218 x 178.
-        crop: ``"squash"`` or ``"center"`` (see :func:`decode_image`).
+        crop: ``"squash"`` or ``"center"`` (see :func:`~celeba_lab.images.decode_image`).
         **kwargs: Passed to :class:`ImageBatches` (e.g. ``workers``).
 
     Returns:
-        The batches; images come from the :func:`decoded_images` cache. When that cache does
-        not exist yet and holds 4,096 images or more at their own size (CelebA's 218 x 178),
-        the first epoch fills it: each image is decoded the first time a batch asks for it.
-        A cache larger than an eighth of the RAM is then laid out in the first epoch's
-        order, so that the epoch writes it from start to end; batches with any seed find it
-        again.
+        The batches; images come from the :func:`~celeba_lab.cache.decoded_images` cache.
+        When that cache does not exist yet and holds 4,096 images or more at their own size
+        (CelebA's 218 x 178), the first epoch fills it: each image is decoded the first time a
+        batch asks for it. A cache larger than an eighth of the RAM is then laid out in the
+        first epoch's order, so that the epoch writes it from start to end; batches with any
+        seed find it again.
 
     Raises:
         ValueError: a label is not 0 or 1.
@@ -359,8 +361,9 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
         **kwargs: Passed to :class:`ImageBatches`.
 
     Returns:
-        The batches, from the :func:`decoded_images` cache (filled by the first epoch in the
-        case :func:`classifier_batches` describes: images at their own size).
+        The batches, from the :func:`~celeba_lab.cache.decoded_images` cache (filled by the
+        first epoch in the case :func:`classifier_batches` describes: images at their own
+        size).
 
     Raises:
         KeyError: some ``ids`` are not in the data set.

@@ -206,8 +206,8 @@ _DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 @contextlib.contextmanager
 def _saying_disk_full(folder: Path, needed: int):
-    """Turn a full disk met in the block into one :class:`CacheWriteError` (its temporary
-    files are removed by the block itself); any other error passes unchanged."""
+    """Turn a full disk met in the block into one :class:`~celeba_lab.data.CacheWriteError`
+    (its temporary files are removed by the block itself); any other error passes unchanged."""
     try:
         yield
     except CacheWriteError:
@@ -581,7 +581,8 @@ def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
 
     Needs ``len(ids) * height * width * 3 * 4`` bytes: 94 GB for all of CelebA at 218 x 178,
     which is why the report ran out of memory. Use :func:`decoded_images` and
-    :class:`ImageBatches` instead; this exists for the memory comparison and benchmarks.
+    :class:`~celeba_lab.batches.ImageBatches` instead; this exists for the memory comparison
+    and benchmarks.
 
     Args:
         data: The data set.
