@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, synthetic
 from ._checks import whole_number
 from ._errors import (AnnotationError, CacheWriteError, CelebAError, CorruptImageError,
                       DataNotFoundError, MissingImagesError, NotEnoughImagesError,
@@ -152,8 +152,7 @@ _HOW_TO_GET = (
 )
 
 # Files the synthetic writer leaves beside the annotations; their presence marks a synthetic set.
-# (celeba_lab.synthetic.MARKER_FILE; not imported here to keep loading light).
-_SYNTHETIC_MARKERS = ("celeba_lab_synthetic.json",)
+_SYNTHETIC_MARKERS = (synthetic.MARKER_FILE,)
 
 
 @dataclass(eq=False)
@@ -264,9 +263,7 @@ def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
     if root is None:
         root = config.data_root()
     if root is None:
-        from .synthetic import ensure_synthetic_celeba
-
-        root = ensure_synthetic_celeba(config.get_profile().synthetic_images)
+        root = synthetic.ensure_synthetic_celeba(config.get_profile().synthetic_images)
     root = _root_of_image_folder(Path(root).expanduser())
     layout, base, image_dir, attr_file, part_file = _find_layout(root)
     attributes = _read_attributes(attr_file)
