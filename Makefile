@@ -22,7 +22,7 @@ BIN := $(VENV)/bin
 # backend-specific code paths the fast tests already exercise), to keep CI short.
 DEFAULT_BACKEND ?= tensorflow
 OTHER_BACKENDS ?= jax torch
-BACKEND_TESTS := tests/test_data.py tests/test_classifiers.py tests/test_classifier_runs.py \
+BACKEND_TESTS := tests/test_batches.py tests/test_classifiers.py tests/test_classifier_runs.py \
 	tests/test_gan.py
 
 # One cache for chapters, nbval and the book build: the second execution of a chapter reuses the

@@ -117,7 +117,7 @@ def _data(args, machine, log) -> tuple[dict[str, Any], list[str]]:
 def chunk_images(target: str) -> int:
     """The most decoded images the package's cache writer holds in RAM at once."""
     from bench.data_bench import TARGETS
-    from celeba_lab.data import images_held_while_decoding
+    from celeba_lab.cache import images_held_while_decoding
 
     return images_held_while_decoding(TARGETS[target]["size"])
 

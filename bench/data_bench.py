@@ -83,7 +83,8 @@ def _image_files(root: Path, n: int) -> list[Path]:
 def _epochs_package(root: Path, target: str, n: int, work: Path):
     """Yield after each epoch: the package's cached, streamed batches."""
     from celeba_lab import config
-    from celeba_lab.data import classifier_batches, gan_batches, load_celeba
+    from celeba_lab.batches import classifier_batches, gan_batches
+    from celeba_lab.data import load_celeba
 
     config.set_cache_dir(work)  # an empty cache: the first epoch decodes everything
     spec = TARGETS[target]
@@ -170,7 +171,7 @@ def _child(variant: str, target: str, root: Path, n: int, work: Path,
     # Import what the way needs before measuring: the floor then holds the framework.
     import keras  # noqa: F401  (ImageBatches is a keras PyDataset; the report trained with Keras)
 
-    import celeba_lab.data  # noqa: F401
+    import celeba_lab.batches  # noqa: F401
 
     files = _image_files(root, n)
     n = len(files)

@@ -198,7 +198,7 @@ def _epoch_timed_gan(data, policy: str, args, memory: DeviceMemory) -> dict[str,
     import keras
 
     from bench.projection import GAN_STEPS
-    from celeba_lab.data import gan_batches
+    from celeba_lab.batches import gan_batches
     from celeba_lab.gan import build_gan
 
     keras.mixed_precision.set_global_policy(policy)
@@ -277,7 +277,9 @@ def _full_data(args, policies: list[str], memory: DeviceMemory, work: Path,
     """Whole epochs of the report's GAN over ``args.full_data`` images, the book's way."""
     import keras
 
-    from celeba_lab.data import decoded_images, gan_batches, load_celeba
+    from celeba_lab.batches import gan_batches
+    from celeba_lab.cache import decoded_images
+    from celeba_lab.data import load_celeba
     from celeba_lab.gan import _History, build_gan, train_gan
     from celeba_lab.synthetic import write_synthetic_celeba
 
@@ -352,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.machine import describe_machine, gpu_names
     from bench.projection import GAN_STEPS, N_IMAGES, format_duration
     from celeba_lab import config
-    from celeba_lab.data import decoded_images, load_celeba
+    from celeba_lab.cache import decoded_images
+    from celeba_lab.data import load_celeba
     from celeba_lab.synthetic import write_synthetic_celeba
 
     backend = keras.backend.backend()

@@ -5,7 +5,7 @@
 ``model.fit`` does: one batches object, shuffled, the first epoch filling the cache. Every later
 epoch reads the cache file in a new random order; the rows the operating system's file cache
 does not hold come from the disk. The package announces the rows of the batches ahead to the OS
-(``posix_fadvise(WILLNEED)``, ``celeba_lab.data._READ_AHEAD`` batches ahead) so that the disk
+(``posix_fadvise(WILLNEED)``, ``celeba_lab.batches._READ_AHEAD`` batches ahead) so that the disk
 fetches them while Python copies the rows at hand. The baseline is the same code with nothing
 announced (``_READ_AHEAD = 0``). The epochs alternate between the two in one process, so both
 see the same file-cache state and the same machine. The cache needs 22 GiB of free disk at full
@@ -48,8 +48,9 @@ def run_read_ahead(n: int = 202_599, *, schedule: tuple[int, ...] = SCHEDULE,
     ratio. The synthetic set of ``n`` images is written into the package cache when missing; the
     image cache goes into ``scratch`` (default: inside the package cache), removed at the end.
     """
-    import celeba_lab.data as data_module
+    import celeba_lab.batches as batches_module
     from celeba_lab import config
+    from celeba_lab.data import load_celeba
     from celeba_lab.synthetic import ensure_synthetic_celeba
 
     root = ensure_synthetic_celeba(n)
@@ -57,12 +58,12 @@ def run_read_ahead(n: int = 202_599, *, schedule: tuple[int, ...] = SCHEDULE,
     shutil.rmtree(scratch, ignore_errors=True)
     # This process's own cache setting, if any, and the package's read-ahead, restored after.
     previous_cache = config._overrides.get(config.CACHE_ENV)
-    previous_ahead = data_module._READ_AHEAD
+    previous_ahead = batches_module._READ_AHEAD
     config.set_cache_dir(scratch)   # an empty cache: the first epoch decodes and writes it
     try:
-        data = data_module.load_celeba(root)
+        data = load_celeba(root)
         labels = data.labels("Male", data.attributes.index[:n])
-        batches = data_module.classifier_batches(data, labels, batch_size=50, shuffle=True)
+        batches = batches_module.classifier_batches(data, labels, batch_size=50, shuffle=True)
         seconds = _epoch_seconds(batches)
         epochs = [{"epoch": 1, "read_ahead": None, "seconds": seconds,
                    "images_per_s": n / seconds}]
@@ -70,13 +71,13 @@ def run_read_ahead(n: int = 202_599, *, schedule: tuple[int, ...] = SCHEDULE,
         if batches._fill is not None:
             batches._fill.finished.join()   # the last writes; model.fit goes on with these batches
         for epoch, ahead in enumerate(schedule, start=2):
-            data_module._READ_AHEAD = ahead
+            batches_module._READ_AHEAD = ahead
             seconds = _epoch_seconds(batches)
             epochs.append({"epoch": epoch, "read_ahead": ahead, "seconds": seconds,
                            "images_per_s": n / seconds})
             log(f"epoch {epoch} ({ahead} batches read ahead): {n / seconds:>9,.0f} images/s")
     finally:
-        data_module._READ_AHEAD = previous_ahead
+        batches_module._READ_AHEAD = previous_ahead
         config.set_cache_dir(previous_cache)
         shutil.rmtree(scratch, ignore_errors=True)
     with_ahead = statistics.median(e["images_per_s"] for e in epochs[1:] if e["read_ahead"])

@@ -91,7 +91,7 @@ def _gan_rows(data, *, warmup: int, steps: int, repeats: int, options: bool, on_
     import keras
 
     from bench.keras_dcgan import keras_example_gan
-    from celeba_lab.data import gan_batches
+    from celeba_lab.batches import gan_batches
     from celeba_lab.gan import build_gan, seed_discriminator, seed_generator, train_gan
 
     total = warmup + steps
@@ -146,8 +146,10 @@ def _classifier_rows(data, *, warmup: int, steps: int, repeats: int, options: bo
     import keras
     import numpy as np
 
+    from celeba_lab.batches import classifier_batches
+    from celeba_lab.cache import decoded_images
     from celeba_lab.classifiers import report_classifier, train_classifier
-    from celeba_lab.data import balanced_sample, classifier_batches, decoded_images
+    from celeba_lab.data import balanced_sample
 
     batch = 50
     total = warmup + steps

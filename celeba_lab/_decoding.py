@@ -1,4 +1,4 @@
-"""Decoding processes for large image caches (used by :func:`celeba_lab.data.decoded_images`).
+"""Decoding processes for large image caches (used by :func:`celeba_lab.cache.decoded_images`).
 
 Threads decode JPEGs in parallel, but the Pillow resize that follows (and the Python around
 it) holds the GIL for much of each image, so on this project's 2-core machine two threads
@@ -26,6 +26,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ._errors import BY_NAME, CelebAError
+from .images import decode_image
+
 
 def _serve(out_path: str, offset: int, height: int, width: int, crop: str) -> None:
     row_bytes = height * width * 3
@@ -40,8 +43,6 @@ def _serve(out_path: str, offset: int, height: int, width: int, crop: str) -> No
 def _decode_into(out, position: int, paths: list[str], size: tuple[int, int],
                  crop: str) -> dict:
     """Decode ``paths`` and write their pixels at ``position`` of ``out``; the reply."""
-    from .data import CelebAError, decode_image
-
     block = np.empty((len(paths), *size, 3), dtype=np.uint8)
     try:
         for row, path in enumerate(paths):
@@ -158,15 +159,10 @@ class DecodingProcesses:
 
 
 def _error(reply: dict) -> Exception:
-    from . import data
-
     if reply["error"] == "OSError":    # errno kept: the caller tells a full disk apart
         code = reply.get("errno")
         return OSError(code, reply["message"]) if code is not None else OSError(reply["message"])
-    kind = getattr(data, reply["error"], None)
-    if not (isinstance(kind, type) and issubclass(kind, data.CelebAError)):
-        kind = data.CelebAError
-    return kind(reply["message"])
+    return BY_NAME.get(reply["error"], CelebAError)(reply["message"])
 
 
 if __name__ == "__main__":

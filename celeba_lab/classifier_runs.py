@@ -280,7 +280,7 @@ def fit_resumable(
     Args:
         model: A compiled Keras model, used when there is no checkpoint to resume from.
         train: Training batches, a ``keras.utils.PyDataset`` yielding ``(x, y)`` (such as
-            :func:`~celeba_lab.data.classifier_batches`); one with an ``epoch`` attribute is
+            :func:`~celeba_lab.batches.classifier_batches`); one with an ``epoch`` attribute is
             set to the epoch training resumes at, so its shuffling continues as it would have.
         validation: Validation batches (or anything ``model.fit`` takes as
             ``validation_data``).

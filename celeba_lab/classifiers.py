@@ -35,7 +35,8 @@ from .classifier_runs import (  # noqa: F401
     InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _lock,
     _read_run, _remove_temporaries, _run_metadata, _sample_digest, _save_finished, _x_of,
     check_input_shape, classifier_run_dir, fit_resumable)
-from .data import balanced_sample, check_attribute, classifier_batches, load_celeba, sample_summary
+from .batches import classifier_batches
+from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
 __all__ = [
     "RECIPES", "TrainedClassifier", "report_classifier", "improved_classifier",
@@ -575,7 +576,7 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
         trained_or_model: A :class:`TrainedClassifier` or a Keras model.
         images_or_batches: An array (N, H, W, 3) of floats in [0, 1] or of uint8 (scaled to
             [0, 1] here), one image (H, W, 3), or a ``keras.utils.PyDataset`` (such as
-            :func:`~celeba_lab.data.classifier_batches`) yielding ``x`` or ``(x, y)``, unshuffled.
+            :func:`~celeba_lab.batches.classifier_batches`) yielding ``x`` or ``(x, y)``, unshuffled.
         batch_size: Batch size for arrays.
         require_trained: Refuse a model that was never trained.
 

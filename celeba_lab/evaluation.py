@@ -24,7 +24,7 @@ from . import config
 from .attributes import REPORT_ATTRIBUTES
 from .classifier_runs import _expected_shape
 from .classifiers import TrainedClassifier, _model_of, _require_trained, predict_scores
-from .data import classifier_batches
+from .batches import classifier_batches
 
 __all__ = [
     "REPORT_RESULTS", "REPORT_SETTINGS", "REPORT_METRICS", "ClassifierEvaluation",

@@ -1208,7 +1208,7 @@ def _array_source(images: np.ndarray, ids, conditions, image_size: int = IMAGE_S
 
 
 def _celeba_source(data, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
-    from . import data as data_module
+    import celeba_lab as data_module  # check_attribute (data), gan_batches (batches)
 
     ids = data.attributes.index if ids is None else ids
     ids = list(ids)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a private cache per test, and one small synthetic CelebA per session."""
+"""Shared fixtures: a private cache per test, one small synthetic CelebA per session, and the
+hand-made CelebA of the data-layer tests (tests/hand_celeba.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest
 
 from celeba_lab import config
+from hand_celeba import write_hand_celeba
 
 
 @pytest.fixture
@@ -36,3 +38,17 @@ def synthetic_data(synthetic_root):
     from celeba_lab.data import load_celeba
 
     return load_celeba(synthetic_root)
+
+
+@pytest.fixture
+def hand_root(tmp_path):
+    """The hand-made CelebA (30 flat grey images in the original layout), in a fresh folder."""
+    return write_hand_celeba(tmp_path / "celeba")
+
+
+@pytest.fixture
+def hand_data(hand_root, tmp_cache):
+    """The hand-made CelebA, loaded, with a private cache."""
+    from celeba_lab.data import load_celeba
+
+    return load_celeba(hand_root)

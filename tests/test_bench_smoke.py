@@ -333,7 +333,7 @@ def test_data_benchmark_times_the_epochs_asked_and_the_appendix_reads_them(tmp_p
 def test_read_ahead_benchmark_alternates_and_restores(tmp_path, tmp_cache):
     # bench.read_ahead: a first epoch, then epochs alternating read-ahead and none, the cache
     # removed and the package's setting restored afterwards.
-    import celeba_lab.data as data_module
+    import celeba_lab.batches as data_module
     from bench.read_ahead import main, run_read_ahead
     from celeba_lab import config
 

@@ -193,7 +193,7 @@ def test_meter_resizes_and_measures_a_chunk_at_a_time(meter, monkeypatch):
 
 
 def test_measure_real_faces_reads_in_chunks_at_the_generators_resolution(meter, monkeypatch):
-    from celeba_lab import data as data_module
+    from celeba_lab import cache as data_module
 
     rng = np.random.default_rng(3)
     ids = pd.Index([f"{i:06d}.jpg" for i in range(1, 12)])

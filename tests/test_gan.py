@@ -517,7 +517,7 @@ def hair_brightness(images: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_conditional_generator_draws_the_hair_colour_it_is_asked_for(synthetic_data):
-    from celeba_lab.data import decoded_images
+    from celeba_lab.cache import decoded_images
 
     table = synthetic_data.attributes
     blond = table.index[(table.Blond_Hair == 1) & (table.Wearing_Hat == 0)]

@@ -17,6 +17,8 @@ SCRIPT = textwrap.dedent(
     root = cl.write_synthetic_celeba(sys.argv[1], n=300, seed=1)
     data = cl.load_celeba(root)
     sample = cl.balanced_sample(data, "Male", sizes=(40, 10, 10), seed=0)
+    import celeba_lab.cache, celeba_lab.images
+    assert "keras" not in sys.modules   # the data layer; only celeba_lab.batches imports Keras
     x, y = cl.classifier_batches(data, sample.train, batch_size=8)[0]
     assert x.shape == (8, 218, 178, 3) and y.shape == (8, 2), (x.shape, y.shape)
     x = cl.gan_batches(data, batch_size=4)[0]

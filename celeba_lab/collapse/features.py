@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import data as celeba_data
+from .. import cache as image_cache
 from .._io import file_digest
 from ..attributes import HAIR_COLOURS
 from .cells import MissingClassifierError, predicted_labels, sex_hair_cells
@@ -321,7 +321,7 @@ def measure_real_faces(meter: AttributeMeter, data, ids: Iterable[str], *,
     sizes = {_model_size(m) for m in meter.classifiers.values()} - {None}
     size = next(iter(sizes)) if len(sizes) == 1 else None
     # One memory-mapped cache file for all the ids; chunks are read from it.
-    decoded = celeba_data.decoded_images(data, ids, **({"size": size} if size else {}))
+    decoded = image_cache.decoded_images(data, ids, **({"size": size} if size else {}))
     parts = []
     for start in range(0, len(ids), chunk_size):
         images = np.asarray(decoded[start:start + chunk_size], dtype=np.float32) / 255.0
