@@ -552,7 +552,7 @@ def test_impossible_samples_sizes_and_seeds_say_what_to_pass(tmp_cache, tiny_set
 def test_a_generator_loaded_as_a_classifier_is_named(tmp_path):
     from celeba_lab import gan as G
 
-    G.seed_generator(width=0.125).save(tmp_path / "model.keras")
+    G.report_generator(width=0.125).save(tmp_path / "model.keras")
     with pytest.raises(C.ClassifierError, match="not an attribute classifier.*load_generator"):
         C.load_classifier(tmp_path)
 
