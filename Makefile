@@ -22,7 +22,8 @@ BIN := $(VENV)/bin
 # backend-specific code paths the fast tests already exercise), to keep CI short.
 DEFAULT_BACKEND ?= tensorflow
 OTHER_BACKENDS ?= jax torch
-BACKEND_TESTS := tests/test_data.py tests/test_classifiers.py tests/test_gan.py
+BACKEND_TESTS := tests/test_data.py tests/test_classifiers.py tests/test_gan.py \
+	tests/test_gan_training.py
 
 # One cache for chapters, nbval and the book build: the second execution of a chapter reuses the
 # synthetic data, decoded images and trained models of the first.

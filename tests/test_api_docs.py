@@ -15,7 +15,8 @@ import pytest
 
 MODULES = [
     "celeba_lab.config", "celeba_lab.environment", "celeba_lab.data", "celeba_lab.synthetic",
-    "celeba_lab.download", "celeba_lab.classifiers", "celeba_lab.gan", "celeba_lab.collapse",
+    "celeba_lab.download", "celeba_lab.classifiers", "celeba_lab.gan", "celeba_lab.gan_training",
+    "celeba_lab.gan_backends", "celeba_lab.runs", "celeba_lab.collapse",
     "celeba_lab.learned", "celeba_lab.toy", "celeba_lab.plots.toy",
     "celeba_lab.instrument", "celeba_lab.narrative",
     "celeba_lab.plots.data", "celeba_lab.plots.classifiers", "celeba_lab.plots.gan",
