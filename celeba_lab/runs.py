@@ -1,20 +1,13 @@
 """Run folders: what makes a training run resumable, reliable and safe to start over.
 
-A *run folder* holds one training run: ``settings.json`` (what was asked for), a manifest
-``checkpoint.json`` pointing at the last complete checkpoint folder (with the SHA-256 of each
-of its files), whatever else the run writes, and while it trains ``training.lock``. The
-promises, each kept by one function here:
-
-* **One run per folder**: :func:`fingerprint` names a folder after its settings, and
-  :meth:`RunFolder.claim` refuses a folder written with other settings.
-* **One process per folder**: :meth:`RunFolder.claim` holds the folder's lock
-  (:func:`celeba_lab._io.folder_lock`); a lock left by a dead process is taken over.
-* **Nothing of the user's is deleted**: starting over deletes only the run's own files, and
-  :meth:`RunFolder.refuse_foreign` refuses to start over in a folder that is not a run.
-* **No half-written file is trusted**: files are written atomically
-  (:func:`write_json`, :func:`celeba_lab._io.atomic_path`); the temporaries of a killed process
-  are removed (:meth:`RunFolder.remove_temporaries`); a checkpoint is trusted only when every
-  file matches the manifest (:meth:`RunFolder.verify`).
+A run folder holds one run: ``settings.json``, a manifest ``checkpoint.json`` naming the last
+complete checkpoint folder and the SHA-256 of its files, what else the run writes, and while it
+trains ``training.lock``. Its promises: **one run per folder** (:func:`fingerprint` names it,
+:meth:`RunFolder.claim` refuses other settings); **one process per folder** (the lock; a dead
+process's is taken over); **nothing of the user's is deleted** (:meth:`RunFolder.clear` deletes
+the run's own files only, :meth:`RunFolder.refuse_foreign` refuses a folder that is no run);
+**no half-written file is trusted** (atomic writes, :meth:`RunFolder.remove_temporaries`,
+:meth:`RunFolder.verify`).
 
 Example:
     >>> folder = RunFolder(cl.config.runs_dir() / "demo", kind="demo run",
@@ -92,11 +85,11 @@ def read_json(path: str | os.PathLike) -> dict | None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically: a reader sees the old file or the new one.
+    """Write ``obj`` (JSON-able; numpy values and paths converted) to ``path`` atomically.
 
     Args:
         path: The file.
-        obj: A JSON-able object (numpy numbers and paths are converted).
+        obj: The object.
 
     Returns:
         The path.
@@ -170,8 +163,8 @@ class RunFolder:
                 "or pass another run_dir.")
 
     def refuse_foreign(self) -> None:
-        """Refuse a non-empty folder without ``settings.json``: it is not a run of this package,
-        so starting over there would delete someone's files.
+        """Refuse a non-empty folder without ``settings.json``: starting over there could delete
+        someone's files.
 
         Raises:
             error: The folder holds files and no ``settings.json`` (the message names some).
@@ -193,10 +186,8 @@ class RunFolder:
     def claim(self, settings: Mapping[str, Any], *, resume: bool = True) -> Iterator[RunFolder]:
         """Hold the folder for one training session of the run ``settings`` describe.
 
-        In order: refuse a foreign folder (``resume=False`` only), create the folder, take its
-        lock (nothing in a folder another process trains into is touched), delete the run's
-        own files (``resume=False``), check or write ``settings.json``, remove temporaries
-        left by killed processes. The lock is released when the block ends.
+        In order: refuse a foreign folder and, under the lock, delete the run's own files
+        (both with ``resume=False``); check or write ``settings.json``; remove temporaries.
 
         Args:
             settings: What makes this run different from others (JSON-able).
@@ -276,9 +267,8 @@ class RunFolder:
                 path.unlink(missing_ok=True)
 
     def remove_temporaries(self) -> list[Path]:
-        """Remove half-written files and folders anywhere in the run folder, unless a live
-        process other than this one wrote them. Called under the lock, so they are a killed
-        session's (or this process's interrupted one's): never trusted, safe to delete.
+        """Remove half-written files and folders anywhere in the folder, except a live other
+        process's (under the lock they are a killed session's: never trusted).
 
         Returns:
             What was removed.
@@ -302,9 +292,8 @@ class RunFolder:
     def commit(self, folder: str | os.PathLike, files: Sequence[str], **fields: Any) -> dict:
         """Point the manifest at a complete checkpoint ``folder``, then delete older ones.
 
-        The manifest (``checkpoint.json``: ``folder``, the SHA-256 of each of ``files``, and
-        ``fields``) is replaced atomically, so a process killed at any moment leaves the
-        previous checkpoint or the new one, both whole.
+        The manifest (``folder``, the SHA-256 of each file, ``fields``) is replaced
+        atomically: a process killed at any moment leaves the old checkpoint or the new one.
 
         Args:
             folder: The checkpoint folder, inside the run folder (e.g. ``checkpoints/epoch_003``).
