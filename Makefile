@@ -23,7 +23,7 @@ BIN := $(VENV)/bin
 DEFAULT_BACKEND ?= tensorflow
 OTHER_BACKENDS ?= jax torch
 BACKEND_TESTS := tests/test_batches.py tests/test_classifiers.py tests/test_classifier_runs.py \
-	tests/test_gan.py
+	tests/test_gan.py tests/test_gan_training.py
 
 # One cache for chapters, nbval and the book build: the second execution of a chapter reuses the
 # synthetic data, decoded images and trained models of the first.

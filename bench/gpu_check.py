@@ -159,7 +159,7 @@ def _classifier_sizes(data, attribute: str, batch: int) -> tuple[int, int, int]:
 
 
 def _train_gan(data, policy: str, args, work: Path, timer) -> None:
-    from celeba_lab.gan import train_gan
+    from celeba_lab.gan_training import train_gan
 
     train_gan(data, epochs=1, batch_size=32, steps_per_epoch=args.warmup + args.steps,
               recipe="report", width=args.width, run_dir=work / f"gan-{policy}", resume=False,
@@ -199,7 +199,7 @@ def _epoch_timed_gan(data, policy: str, args, memory: DeviceMemory) -> dict[str,
 
     from bench.projection import GAN_STEPS
     from celeba_lab.batches import gan_batches
-    from celeba_lab.gan import build_gan
+    from celeba_lab.gan_training import build_gan
 
     keras.mixed_precision.set_global_policy(policy)
     memory.reset()
@@ -280,7 +280,7 @@ def _full_data(args, policies: list[str], memory: DeviceMemory, work: Path,
     from celeba_lab.batches import gan_batches
     from celeba_lab.cache import decoded_images
     from celeba_lab.data import load_celeba
-    from celeba_lab.gan import _History, build_gan, train_gan
+    from celeba_lab.gan_training import _History, build_gan, train_gan
     from celeba_lab.synthetic import write_synthetic_celeba
 
     n = args.full_data

@@ -92,7 +92,8 @@ def _gan_rows(data, *, warmup: int, steps: int, repeats: int, options: bool, on_
 
     from bench.keras_dcgan import keras_example_gan
     from celeba_lab.batches import gan_batches
-    from celeba_lab.gan import build_gan, seed_discriminator, seed_generator, train_gan
+    from celeba_lab.gan import report_discriminator, report_generator
+    from celeba_lab.gan_training import build_gan, train_gan
 
     total = warmup + steps
 
@@ -103,7 +104,7 @@ def _gan_rows(data, *, warmup: int, steps: int, repeats: int, options: bool, on_
 
     def baseline(timer):
         keras.utils.set_random_seed(0)
-        gan = keras_example_gan(seed_generator(), seed_discriminator())
+        gan = keras_example_gan(report_generator(), report_discriminator())
         batches = gan_batches(data, batch_size=32, steps_per_epoch=total, seed=0)
         gan.fit(batches, epochs=1, verbose=0, callbacks=[timer])
 

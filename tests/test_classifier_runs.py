@@ -91,7 +91,7 @@ def test_a_corrupt_model_file_is_reported(tmp_path):
 def test_a_generator_loaded_as_a_classifier_is_named(tmp_path):
     from celeba_lab import gan as G
 
-    G.seed_generator(width=0.125).save(tmp_path / "model.keras")
+    G.report_generator(width=0.125).save(tmp_path / "model.keras")
     with pytest.raises(R.ClassifierError, match="not an attribute classifier.*load_generator"):
         C.load_classifier(tmp_path)
 

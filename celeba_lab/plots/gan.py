@@ -22,7 +22,7 @@ __all__ = [
 
 
 def _run(run_or_dir):
-    from ..gan import GANRun, load_gan_run
+    from ..gan_training import GANRun, load_gan_run
 
     return run_or_dir if isinstance(run_or_dir, GANRun) else load_gan_run(run_or_dir)
 
@@ -53,7 +53,7 @@ def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
     """The same faces (fixed noise) after each epoch: one row per epoch, first to last.
 
     Args:
-        run: A :class:`~celeba_lab.gan.GANRun` or its run folder.
+        run: A :class:`~celeba_lab.gan_training.GANRun` or its run folder.
         faces: Faces shown per epoch (the first ones of the monitor's grid).
         max_epochs: Rows at most; epochs are picked evenly, first and last always.
 
@@ -66,7 +66,7 @@ def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
     Example:
         >>> fig = plot_epoch_grids(cl.train_gan(data))   # trains for minutes: # doctest: +SKIP
     """
-    from ..gan import image_grid
+    from ..gan_training import image_grid
 
     epochs, images = _grids(run)
     if len(epochs) == 0:
@@ -89,7 +89,7 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
     """Write the monitor's grids as an animated GIF, one frame per epoch, labelled.
 
     Args:
-        run: A :class:`~celeba_lab.gan.GANRun` or its run folder.
+        run: A :class:`~celeba_lab.gan_training.GANRun` or its run folder.
         path: Where to write (default ``<run folder>/grids/animation.gif``).
         duration_ms: Time per frame; the last frame is held three times as long.
         scale: Enlarge each frame by this integer factor.
@@ -106,7 +106,7 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
     from PIL import Image, ImageDraw
 
     from .._io import atomic_path
-    from ..gan import image_grid
+    from ..gan_training import image_grid
 
     epochs, images = _grids(run)
     if len(epochs) == 0:
@@ -240,7 +240,7 @@ def plot_latent_walk(generator, *, steps: int = 8, seed: int = 0, conditions=Non
     Example:
         >>> fig = plot_latent_walk(run.generator, steps=8)  # needs a trained run: # doctest: +SKIP
     """
-    from ..gan import latent_walk
+    from ..gan_training import latent_walk
 
     fig, axes = plt.subplots(2, steps, figsize=(steps * 1.1, 2.7), squeeze=False)
     for row, method in enumerate(("linear", "spherical")):

@@ -1,0 +1,921 @@
+"""Training the DCGAN: resumable runs with a monitor, checkpoints, and loading them back.
+
+:func:`train_gan` trains a :class:`~celeba_lab.gan.DCGAN` (built by :func:`build_gan`) on the
+64 x 64 pipeline, with a monitor that draws the same faces (fixed noise) after every epoch, a
+loss history, and an atomic checkpoint after every epoch (both networks, both optimizers, the
+random state) from which a killed run resumes. The run folder's generic promises (one run and
+one process per folder, nothing of the user's deleted, no half-written file trusted) are kept
+by :class:`celeba_lab.runs.RunFolder`; this module adds what a GAN checkpoint holds.
+
+Example:
+    >>> run = train_gan(data, recipe="small", epochs=1, steps_per_epoch=2, verbose=0)
+    >>> run.epochs_done, run.generate(2).shape
+    (1, (2, 32, 32, 3))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from . import config
+from .batches import gan_batches
+from .data import check_attribute, load_celeba
+from ._checks import whole_number
+from ._io import atomic_path, file_digest, fit_verbosity, write_json_atomic
+from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING, LATENT_DIM,
+                  LEARNING_RATE, STABILISERS, TTUR_D_LEARNING_RATE, ConditionalDCGAN, DCGAN,
+                  GANRecipe, conditional_discriminator, conditional_generator, gan_recipe,
+                  generate_images, latent_noise, report_discriminator, report_generator,
+                  stabilised_discriminator)
+from .runs import RunFolder, RunFolderError, fingerprint, read_json
+
+_FORMAT_VERSION = 1
+_CHECKPOINT_FILES = ("generator.weights.h5", "discriminator.weights.h5", "optimizers.npz",
+                     "random_state.npz")
+# The files and folders train_gan writes at the top of a run folder (what resume=False deletes).
+_RUN_ENTRIES = ("settings.json", "checkpoint.json", "checkpoints", "grids", "metadata.json",
+                "generator.keras", "fixed_noise.npy", "fixed_conditions.npy")
+
+
+class CheckpointError(RunFolderError):
+    """A run folder claims a checkpoint that is missing, corrupt, or from other settings."""
+
+
+def _folder(run_dir: str | os.PathLike) -> RunFolder:
+    return RunFolder(Path(run_dir), kind="GAN run", restart="train_gan(..., resume=False)",
+                     entries=_RUN_ENTRIES, error=CheckpointError)
+
+
+# --------------------------------------------------------------------------------------------
+# Pictures of a generator
+# --------------------------------------------------------------------------------------------
+
+def interpolate_latents(start: np.ndarray, end: np.ndarray, steps: int = 8,
+                        method: str = "spherical") -> np.ndarray:
+    """Points between two noise vectors: ``steps`` rows from ``start`` to ``end``.
+
+    Why spherical: Gaussian noise in many dimensions lies near a sphere of radius
+    ``sqrt(latent_dim)``; a straight line between two such points passes closer to the centre,
+    where the generator saw little noise in training, so its middle faces look washed out.
+    Spherical interpolation (slerp, White 2016) stays on the sphere.
+
+    Args:
+        start: The first vector, shape (latent_dim,).
+        end: The last vector, shape (latent_dim,).
+        steps: Number of points, ends included.
+        method: ``"linear"`` or ``"spherical"``.
+
+    Returns:
+        float32 array (steps, latent_dim).
+
+    Raises:
+        ValueError: An unknown ``method``.
+
+    Example:
+        >>> a, b = latent_noise(2, 64)
+        >>> interpolate_latents(a, b, 5, "spherical").shape
+        (5, 64)
+    """
+    start, end = np.asarray(start, dtype="float64"), np.asarray(end, dtype="float64")
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if method == "linear":
+        return ((1 - t) * start + t * end).astype("float32")
+    if method != "spherical":
+        raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}.")
+    cos = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return ((1 - t) * start + t * end).astype("float32")
+    return ((np.sin((1 - t) * omega) * start + np.sin(t * omega) * end)
+            / np.sin(omega)).astype("float32")
+
+
+def latent_walk(generator: keras.Model, steps: int = 8, seed: int = 0,
+                method: str = "spherical", conditions=None) -> np.ndarray:
+    """Faces along a path between two random noise vectors (drawn with ``seed``).
+
+    Args:
+        generator: A (conditional) generator.
+        steps: Faces along the path, both ends included.
+        seed: Seed of the two end points.
+        method: ``"linear"`` or ``"spherical"`` (see :func:`interpolate_latents`).
+        conditions: For a conditional generator, a (k,) vector kept fixed along the walk.
+
+    Returns:
+        float32 array (steps, 64, 64, 3).
+
+    Example:
+        >>> latent_walk(report_generator(width=0.125), steps=4).shape
+        (4, 64, 64, 3)
+    """
+    ends = latent_noise(2, int(generator.inputs[0].shape[-1]), seed)
+    path = interpolate_latents(ends[0], ends[1], steps, method)
+    return generate_images(generator, steps, noise=path, conditions=conditions)
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile images (n, h, w, 3) in [0, 1] or uint8 into one uint8 picture, white gaps between.
+
+    Args:
+        images: The images.
+        ncols: Images per row (default: a square-ish grid).
+        pad: Pixels between images.
+
+    Returns:
+        uint8 array (rows * (h + pad) + pad, ncols * (w + pad) + pad, 3).
+
+    Example:
+        >>> image_grid(np.zeros((6, 64, 64, 3)), ncols=3).shape
+        (134, 200, 3)
+    """
+    images = _to_uint8(images)
+    n, h, w, c = images.shape
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, dtype="uint8")
+    for i, image in enumerate(images):
+        r, col = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top:top + h, left:left + w] = image
+    return grid
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    return np.round(np.clip(images, 0.0, 1.0) * 255).astype("uint8")
+
+
+# --------------------------------------------------------------------------------------------
+# Building and training
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class GANRun:
+    """A trained (or resumed, or loaded) GAN and everything its run folder holds.
+
+    Attributes:
+        gan: The :class:`DCGAN` (compiled, with both optimizers' states).
+        run_dir: The run folder (checkpoints, grids, ``generator.keras``, ``metadata.json``).
+        history: Per epoch ``d_loss``, ``g_loss``, ``d_real_accuracy``, ``d_fake_accuracy``
+            (means over the epoch's steps), and per step ``step_d_loss``, ``step_g_loss``.
+        metadata: Settings, data fingerprint, backend, timings, epochs done, resumes.
+    """
+
+    gan: DCGAN
+    run_dir: Path
+    history: dict[str, list[float]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generator(self) -> keras.Model:
+        """The trained generator."""
+        return self.gan.generator
+
+    @property
+    def discriminator(self) -> keras.Model:
+        """The trained discriminator."""
+        return self.gan.discriminator
+
+    @property
+    def model(self) -> DCGAN:
+        """The :class:`DCGAN` (same as :attr:`gan`)."""
+        return self.gan
+
+    @property
+    def epochs_done(self) -> int:
+        """Epochs trained so far."""
+        return len(self.history.get("d_loss", []))
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        """The attributes a conditional GAN is conditioned on (empty otherwise)."""
+        return self.gan.condition_names
+
+    def grid_paths(self) -> list[Path]:
+        """The monitor's per-epoch PNG grids, first epoch first."""
+        return sorted((self.run_dir / "grids").glob("epoch_*.png"))
+
+    def grids(self) -> tuple[list[int], np.ndarray]:
+        """The monitor's faces: (epoch numbers, uint8 array (epochs, n, 64, 64, 3))."""
+        paths = sorted((self.run_dir / "grids").glob("epoch_*.npy"))
+        epochs = [int(p.stem.split("_")[1]) for p in paths]
+        images = np.stack([np.load(p) for p in paths]) if paths else np.zeros((0,), "uint8")
+        return epochs, images
+
+    def generate(self, n: int, *, seed: int = 0, conditions=None) -> np.ndarray:
+        """``n`` faces from the trained generator; see :meth:`DCGAN.generate`."""
+        return self.gan.generate(n, seed=seed, conditions=conditions)
+
+    @property
+    def recipe(self) -> GANRecipe:
+        """The :class:`GANRecipe` this run was trained with."""
+        return gan_recipe(self.metadata.get("settings", {}).get("recipe", "report"))
+
+    @property
+    def image_size(self) -> int:
+        """Side of the faces the generator draws, in pixels."""
+        return int(self.generator.output_shape[1])
+
+    def untrained_generator(self) -> keras.Model:
+        """The generator as it was before its first step: the same settings and seed, no
+        training. The yardstick that tells a generator that learned from one that did not."""
+        return _gan_from_settings(self.metadata["settings"]).generator
+
+    def generate_untrained(self, n: int, *, seed: int = 0) -> np.ndarray:
+        """``n`` faces of :meth:`untrained_generator` (all-zero conditions for a conditional
+        GAN): the yardstick :func:`celeba_lab.check_generator` compares a trained run with."""
+        generator = self.untrained_generator()
+        conditions = (np.zeros((n, len(self.condition_names)), "float32")
+                      if self.condition_names else None)
+        return generate_images(generator, n, seed=seed, conditions=conditions)
+
+
+def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_DIM,
+              stabilise: bool | str | Iterable[str] = False, width: float | None = None,
+              seed: int = 0, recipe: str = "report") -> DCGAN:
+    """Build and compile a GAN: the report's, conditional, and/or stabilised.
+
+    Args:
+        conditions: Attribute names (or a count) to condition on; empty for the report's GAN.
+        latent_dim: Noise size.
+        stabilise: ``False`` (the report's GAN), ``True`` (:data:`DEFAULT_STABILISERS`), or
+            names from :data:`STABILISERS`.
+        width: Size multiplier of every layer; default: the recipe's (1 for the report's).
+        seed: Seed of the weight initialisation and of the model's noise.
+        recipe: A name from :data:`GAN_RECIPES`: image size, batch normalisation, Adam's
+            settings (and default width).
+
+    Returns:
+        A compiled :class:`DCGAN` (:class:`ConditionalDCGAN` with conditions).
+
+    Example:
+        >>> gan = build_gan(conditions=["Male", "Blond_Hair"], stabilise=True, width=0.25)
+        >>> gan.conditional, gan.label_smoothing
+        (True, 0.1)
+    """
+    chosen = stabilisers(stabilise)
+    spec = gan_recipe(recipe)
+    width = spec.width if width is None else float(width)
+    shape = {"width": width, "image_size": spec.image_size}
+    names = [f"c{i}" for i in range(conditions)] if isinstance(conditions, int) else list(
+        conditions)
+    # Seeding Keras makes the initial weights a function of `seed`.
+    keras.utils.set_random_seed(seed)
+    minibatch_std = "minibatch_std" in chosen
+    if names:
+        generator = conditional_generator(len(names), latent_dim, batch_norm=spec.batch_norm,
+                                          **shape)
+        discriminator = conditional_discriminator(len(names), minibatch_std=minibatch_std,
+                                                  **shape)
+        gan = ConditionalDCGAN(generator, discriminator, latent_dim, condition_names=names,
+                               seed=seed, label_smoothing=_smoothing(chosen))
+    else:
+        generator = report_generator(latent_dim, batch_norm=spec.batch_norm, **shape)
+        discriminator = (stabilised_discriminator(**shape) if minibatch_std
+                         else report_discriminator(**shape))
+        gan = DCGAN(generator, discriminator, latent_dim, seed=seed,
+                    label_smoothing=_smoothing(chosen))
+    # The two time-scale rule makes D learn 4x faster than G.
+    d_rate = spec.learning_rate * (TTUR_D_LEARNING_RATE / LEARNING_RATE if "ttur" in chosen
+                                   else 1)
+    gan.compile(d_optimizer=keras.optimizers.Adam(d_rate, beta_1=spec.beta_1),
+                g_optimizer=keras.optimizers.Adam(spec.learning_rate, beta_1=spec.beta_1))
+    gan.optimizer.build()
+    return gan
+
+
+def _smoothing(chosen: tuple[str, ...]) -> float:
+    return LABEL_SMOOTHING if "label_smoothing" in chosen else 0.0
+
+
+def stabilisers(stabilise: bool | str | Iterable[str] | None) -> tuple[str, ...]:
+    """Normalise a ``stabilise=`` argument to a sorted tuple of names from :data:`STABILISERS`.
+
+    Args:
+        stabilise: ``False``/``None`` (none), ``True`` (:data:`DEFAULT_STABILISERS`), one name
+            or several.
+
+    Returns:
+        The names, sorted, without repeats.
+
+    Raises:
+        ValueError: An unknown name.
+
+    Example:
+        >>> stabilisers(True)
+        ('label_smoothing', 'minibatch_std')
+    """
+    if stabilise is None or stabilise is False:
+        return ()
+    if stabilise is True:
+        return tuple(sorted(DEFAULT_STABILISERS))
+    names = (stabilise,) if isinstance(stabilise, str) else tuple(stabilise)
+    unknown = sorted(set(names) - set(STABILISERS))
+    if unknown:
+        raise ValueError(f"Unknown stabiliser(s) {unknown}; choose from {sorted(STABILISERS)} "
+                         "or pass stabilise=True.")
+    return tuple(sorted(set(names)))
+
+
+class _ArrayBatches(keras.utils.PyDataset):
+    """Batches of an in-memory image array (and conditions), in an order drawn from
+    ``(seed, epoch)`` like :class:`~celeba_lab.data.ImageBatches`, so a resumed run sees the
+    same batches as an uninterrupted one."""
+
+    def __init__(self, images, conditions=None, *, batch_size=32, steps_per_epoch=None,
+                 seed=0):
+        super().__init__()
+        self.images, self.conditions = images, conditions
+        self.batch_size, self.seed = batch_size, seed
+        full = len(images) // batch_size
+        if full == 0:
+            raise ValueError(f"{len(images)} images cannot fill one batch of {batch_size}.")
+        self.steps = int(steps_per_epoch or full)
+        self.epoch = 0
+
+    def _order(self):
+        n = self.steps * self.batch_size
+        rng = np.random.default_rng([self.seed, self.epoch])
+        reps = int(math.ceil(n / len(self.images)))
+        return np.concatenate([rng.permutation(len(self.images)) for _ in range(reps)])[:n]
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        order = self._order()
+        rows = np.sort(order[index * self.batch_size:(index + 1) * self.batch_size])
+        x = self.images[rows]
+        x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x.astype("float32")
+        if self.conditions is None:
+            return x
+        return x, self.conditions[rows].astype("float32")
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+
+@dataclass
+class _Source:
+    # What train_gan trains on, however it was given.
+    fingerprint: str
+    ids_digest: str
+    n_images: int
+    condition_names: list[str]
+    make_batches: Any
+    fixed_conditions: Any  # callable(n, seed) -> (n, k) array, or None
+    description: str
+
+
+def _source(data, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
+    if data is None:
+        data = load_celeba()
+    if isinstance(data, np.ndarray):
+        return _array_source(data, ids, conditions, image_size)
+    return _celeba_source(data, ids, conditions, image_size)
+
+
+def _array_source(images: np.ndarray, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
+    if images.ndim != 4 or images.shape[1:] != (image_size, image_size, 3):
+        other = [r.name for r in GAN_RECIPES.values() if images.shape[1:] == (r.image_size,) * 2
+                 + (3,)]
+        raise ValueError(
+            f"Training images must have shape (n, {image_size}, {image_size}, 3) for this "
+            f"recipe; got {images.shape}."
+            + (f" Pass recipe={other[0]!r} for these images." if other else ""))
+    rows = np.arange(len(images)) if ids is None else np.asarray(ids)
+    names: list[str] = []
+    matrix = None
+    if conditions is not None:
+        if hasattr(conditions, "columns"):
+            names, matrix = [str(c) for c in conditions.columns], np.asarray(conditions)
+        else:
+            matrix = np.asarray(conditions)
+            names = [f"c{i}" for i in range(matrix.shape[1])]
+        if len(matrix) != len(images):
+            raise ValueError(f"{len(matrix)} condition rows for {len(images)} images.")
+        matrix = matrix.astype("float32")[rows]
+    picked = images[rows]
+    digest = fingerprint(images.shape, str(images.dtype), images[:: max(1, len(images) // 64)]
+                          .tobytes())
+
+    def make_batches(batch_size, steps_per_epoch, seed):
+        return _ArrayBatches(picked, matrix, batch_size=batch_size,
+                             steps_per_epoch=steps_per_epoch, seed=seed)
+
+    def fixed_conditions(n, seed):
+        return matrix[np.random.default_rng(seed).integers(0, len(matrix), n)]
+
+    return _Source(fingerprint=digest, ids_digest=fingerprint(rows.tobytes()),
+                   n_images=len(rows), condition_names=names, make_batches=make_batches,
+                   fixed_conditions=fixed_conditions if matrix is not None else None,
+                   description=f"an array of {len(images):,} images")
+
+
+def _celeba_source(data, ids, conditions, image_size: int = IMAGE_SIZE) -> _Source:
+    ids = data.attributes.index if ids is None else ids
+    ids = list(ids)
+    table = None
+    names: list[str] = []
+    if conditions is not None:
+        if hasattr(conditions, "columns"):
+            table = conditions
+        else:
+            names = [check_attribute(name) for name in conditions]
+            table = data.attributes[names]
+        names = [str(c) for c in table.columns]
+        table = table.astype("float32")
+
+    def make_batches(batch_size, steps_per_epoch, seed):
+        return gan_batches(data, ids, batch_size=batch_size, size=image_size,
+                                       shuffle=True, seed=seed, conditions=table,
+                                       steps_per_epoch=steps_per_epoch)
+
+    def fixed_conditions(n, seed):
+        picked = np.random.default_rng(seed).choice(ids, n)
+        unique = table.loc[~table.index.duplicated()]
+        return unique.loc[picked].to_numpy("float32")
+
+    kind = "synthetic" if getattr(data, "synthetic", False) else "real"
+    return _Source(fingerprint=str(data.fingerprint), ids_digest=fingerprint("\n".join(ids)),
+                   n_images=len(ids), condition_names=names, make_batches=make_batches,
+                   fixed_conditions=fixed_conditions if table is not None else None,
+                   description=f"{len(ids):,} images of {kind} CelebA")
+
+
+def default_run_dir(name: str, settings: Mapping[str, Any]) -> Path:
+    """``runs_dir()/"gans"/f"{name}-{key}"``, the key hashing the data and the settings.
+
+    Args:
+        name: Readable first part of the folder name.
+        settings: Everything that makes a run different (data fingerprint, ids, conditions,
+            batch size, steps, sizes, stabilisers, seed).
+
+    Returns:
+        The folder (not created).
+
+    Example:
+        >>> default_run_dir("dcgan", {"seed": 0}).name
+        'dcgan-de7d7744ccd7'
+    """
+    return config.runs_dir() / "gans" / f"{name}-{fingerprint(dict(settings))}"
+
+
+def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None,
+              batch_size: int | None = None, steps_per_epoch: int | None = None,
+              latent_dim: int = LATENT_DIM, stabilise: bool | str | Iterable[str] = False,
+              recipe: str | None = None, width: float | None = None, seed: int = 0,
+              name: str | None = None,
+              run_dir: str | os.PathLike | None = None, resume: bool = True,
+              monitor: bool = True, grid_size: int = 36, verbose: str | int = "auto",
+              callbacks: Sequence[keras.callbacks.Callback] = ()) -> GANRun:
+    """Train a DCGAN (the report's by default) with a monitor and per-epoch checkpoints.
+
+    The run folder keeps everything: the fixed noise the monitor draws from, a grid of faces
+    after every epoch (``grids/epoch_001.png`` and ``.npy``), a checkpoint after every epoch
+    (both networks, both optimizers, the random state, the history; written atomically), and at
+    the end ``generator.keras`` with ``metadata.json``. Calling again with the same data and
+    settings resumes an interrupted run from its last finished epoch, or loads a finished one
+    without training.
+
+    Args:
+        data: A :class:`~celeba_lab.data.CelebA` (default: :func:`~celeba_lab.load_celeba`),
+            or a uint8/float array (n, 64, 64, 3) of images.
+        ids: Image ids to train on (may repeat, e.g. attribute-balanced resampling); default
+            all images (the report used all 202,599). For an array: row numbers.
+        conditions: Attribute names (e.g. :data:`DEFAULT_CONDITIONS`) or a 0/1 DataFrame
+            indexed by image id: trains a conditional GAN. For an array data set: an (n, k)
+            array or DataFrame aligned with the rows.
+        epochs: Epochs (default: the profile's ``gan_epochs``).
+        batch_size: Batch size (default: the profile's ``gan_batch``, the report's 32).
+        steps_per_epoch: Batches per epoch (default: the profile's ``gan_steps_per_epoch``;
+            ``None`` means one pass over ``ids``).
+        latent_dim: Noise size (the report: 64).
+        stabilise: ``False`` (the report's training), ``True``, or names from
+            :data:`STABILISERS`.
+        recipe: A name from :data:`GAN_RECIPES` (default: the profile's ``gan_recipe``):
+            ``"report"`` is the report's DCGAN, ``"small"`` a 32 x 32 one that learns faces
+            in CPU minutes.
+        width: Size multiplier of every layer (default: the recipe's).
+        seed: Seed of initial weights, training noise, data order and the monitor's noise.
+        name: First part of the run folder's name (default ``"dcgan"`` or
+            ``"conditional-dcgan"``).
+        run_dir: Use this folder instead of :func:`default_run_dir`.
+        resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes the run's files
+            (never files it did not write, and never a folder that is not a GAN run) and
+            starts over.
+        monitor: Save the per-epoch grids of faces from fixed noise.
+        grid_size: Faces in each monitor grid.
+        verbose: ``"auto"``: a progress bar on a terminal, one line per epoch in a notebook
+            or a log; 2: one line per epoch; 0: silent. Unless 0, the first line printed
+            names the run profile in force
+            (:func:`celeba_lab.config.training_announcement`).
+        callbacks: Extra Keras callbacks.
+
+    Returns:
+        The :class:`GANRun`.
+
+    Raises:
+        CheckpointError: The run folder holds a checkpoint that is missing, corrupt or from
+            other settings (the message says which file and what to do); another process is
+            training it; or ``resume=False`` would delete a folder that is not a GAN run.
+        ValueError: ``epochs``, ``batch_size`` or ``steps_per_epoch`` is not a whole number
+            of at least 1.
+
+    Example:
+        >>> run = train_gan(data, recipe="small", width=0.25, epochs=1, steps_per_epoch=2,
+        ...                 verbose=0)
+        >>> len(run.history["g_loss"]), len(run.history["step_g_loss"])
+        (1, 2)
+        >>> run = train_gan(epochs=30)  # the report: hours on real CelebA  # doctest: +SKIP
+    """
+    profile = config.get_profile()
+    epochs = whole_number("epochs", profile.gan_epochs if epochs is None else epochs)
+    batch_size = whole_number("batch_size", profile.gan_batch if batch_size is None
+                              else batch_size)
+    if steps_per_epoch is None:
+        steps_per_epoch = profile.gan_steps_per_epoch
+    if steps_per_epoch is not None:
+        steps_per_epoch = whole_number("steps_per_epoch", steps_per_epoch)
+    spec = gan_recipe(profile.gan_recipe if recipe is None else recipe)
+    source = _source(data, ids, conditions, spec.image_size)
+    settings = {
+        "format": _FORMAT_VERSION,
+        "data_fingerprint": source.fingerprint,
+        "ids": source.ids_digest,
+        "n_images": source.n_images,
+        "conditions": source.condition_names,
+        "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch,
+        "latent_dim": int(latent_dim),
+        "stabilise": list(stabilisers(stabilise)),
+        "recipe": spec.name,
+        "width": float(spec.width if width is None else width),
+        "seed": int(seed),
+        "grid_size": int(grid_size) if monitor else 0,
+    }
+    name = name or ("conditional-dcgan" if source.condition_names else "dcgan")
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name, settings)
+    # Locked, checked against the settings, cleaned of a killed session's temporaries; with
+    # resume=False emptied of this run's files (and refused if it is not a GAN run).
+    with _folder(run_dir).claim(settings, resume=resume):
+        return _run(run_dir, name, settings, source, epochs=epochs, batch_size=batch_size,
+                    steps_per_epoch=steps_per_epoch, seed=seed, monitor=monitor,
+                    verbose=verbose, callbacks=callbacks)
+
+
+def _run(run_dir, name, settings, source, *, epochs, **training) -> GANRun:
+    gan = _gan_from_settings(settings)
+    history: dict[str, list[float]] = {}
+    start = 0
+    manifest = _read_manifest(run_dir)
+    if manifest is not None:
+        _restore_checkpoint(gan, run_dir, manifest)
+        history, start = manifest["history"], int(manifest["epoch"])
+    fixed = _fixed_inputs(run_dir, settings, source) if training["monitor"] else None
+
+    metadata = read_json(run_dir / "metadata.json") or {
+        "name": name, "settings": settings, "data": source.description, "sessions": [],
+    }
+    if start >= epochs and (run_dir / "generator.keras").exists():
+        if start > epochs:
+            print(f"{run_dir.name}: already trained for {start} epochs (asked for {epochs}); "
+                  "loading it as it is.")
+        problem = _generator_problem(run_dir / "generator.keras", metadata)
+        if problem is None:
+            return GANRun(gan, run_dir, history, metadata)
+        print(f"{run_dir.name}: {problem}; writing it again from the last checkpoint.")
+
+    if start < epochs:
+        _train_session(gan, run_dir, source, metadata, history, start=start, epochs=epochs,
+                       fixed=fixed, **training)
+    metadata.update(epochs_done=len(history.get("d_loss", [])), backend=keras.backend.backend(),
+                    keras_version=keras.__version__, latent_dim=gan.latent_dim,
+                    conditions=list(gan.condition_names))
+    _save_generator(gan, run_dir, metadata)
+    return GANRun(gan, run_dir, history, metadata)
+
+
+def _generator_problem(path: Path, metadata: Mapping[str, Any]) -> str | None:
+    """Why the saved generator cannot be used (checksum or loading), or None."""
+    expected = metadata.get("generator_sha256")
+    if expected is not None:
+        return None if file_digest(path, "sha256") == expected else (
+            f"{path} is corrupt (its checksum does not match metadata.json)")
+    try:
+        keras.saving.load_model(path, compile=False)
+    except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
+        return f"{path} cannot be read ({type(error).__name__})"
+    return None
+
+
+def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, batch_size,
+               steps_per_epoch, seed, monitor, fixed, verbose, callbacks) -> None:
+    metadata["sessions"].append({"start_epoch": start, "epochs": epochs,
+                                 "backend": keras.backend.backend()})
+    # Recorded before training, so that a killed session still shows in the run's story.
+    write_json_atomic(run_dir / "metadata.json", metadata)
+    batches = source.make_batches(batch_size, steps_per_epoch, seed)
+    if verbose != 0:
+        recipe = metadata["settings"].get("recipe", "report")
+        print(config.training_announcement(
+            f"{run_dir.name.rsplit('-', 1)[0]} ({recipe} recipe), {epochs} epochs x "
+            f"{len(batches):,} steps of {batch_size} images", data=source.description,
+            real=source.description.endswith(" real CelebA")))
+        if start:
+            print(f"{run_dir.name}: resuming after epoch {start} of {epochs}.")
+    # Batches are drawn from (seed, epoch): a resumed run continues with the same ones.
+    batches.epoch = start
+    history_cb = _History(history)
+    own = [history_cb]
+    if monitor:
+        own.append(_Monitor(run_dir, *fixed))
+    own.append(_Checkpointer(run_dir, history_cb))
+    level, printers = fit_verbosity(verbose)
+    began = time.perf_counter()
+    gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=level,
+            callbacks=[*own, *printers, *callbacks])
+    metadata["sessions"][-1]["seconds"] = round(time.perf_counter() - began, 2)
+    metadata["sessions"][-1]["steps_per_epoch"] = len(batches)
+
+
+def _gan_from_settings(settings: Mapping[str, Any]) -> DCGAN:
+    return build_gan(conditions=settings["conditions"], latent_dim=settings["latent_dim"],
+                     stabilise=settings["stabilise"], width=settings["width"],
+                     seed=settings["seed"], recipe=settings.get("recipe", "report"))
+
+
+def _fixed_inputs(run_dir: Path, settings: Mapping[str, Any], source: _Source):
+    # The monitor's noise is drawn once and saved with the run, so resumed epochs draw the
+    # same faces as the first ones.
+    noise_path = run_dir / "fixed_noise.npy"
+    cond_path = run_dir / "fixed_conditions.npy"
+    n = settings["grid_size"]
+    if not noise_path.exists():
+        noise = latent_noise(n, settings["latent_dim"], settings["seed"])
+        with atomic_path(noise_path) as tmp:
+            np.save(tmp, noise, allow_pickle=False)
+    if settings["conditions"] and not cond_path.exists():
+        with atomic_path(cond_path) as tmp:
+            np.save(tmp, source.fixed_conditions(n, settings["seed"]), allow_pickle=False)
+    noise = np.load(noise_path)
+    conditions = np.load(cond_path) if settings["conditions"] else None
+    return noise, conditions
+
+
+class _History(keras.callbacks.Callback):
+    """Per-epoch means and per-step values of the losses and accuracies."""
+
+    EPOCH_KEYS = ("d_loss", "g_loss", "d_real_accuracy", "d_fake_accuracy")
+    # Reading a step's losses waits for the GPU to finish that step. Async-safe, JAX and
+    # PyTorch call this callback from other threads, so the next steps are queued meanwhile
+    # (measured on an H100: see book/06_performance.md). Those calls may come in any order;
+    # the epoch's end puts them in order.
+    async_safe = True
+
+    def __init__(self, history: dict[str, list[float]]):
+        super().__init__()
+        self.history = history
+        for key in (*self.EPOCH_KEYS, "step_d_loss", "step_g_loss"):
+            history.setdefault(key, [])
+        self._step_means: list[tuple[int, float, float]] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._step_means = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step_means.append((batch, float(logs["d_loss"]), float(logs["g_loss"])))
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Keras has waited for every step's call by now. fit() logs running means; step k's
+        # own value is k * mean_k - (k - 1) * mean_(k-1).
+        before = {"d_loss": 0.0, "g_loss": 0.0}
+        for batch, *means in sorted(self._step_means):
+            k = batch + 1
+            for key, mean in zip(("d_loss", "g_loss"), means):
+                self.history[f"step_{key}"].append(k * mean - (k - 1) * before[key])
+                before[key] = mean
+        self._step_means = []
+        for key in self.EPOCH_KEYS:
+            self.history[key].append(float(logs[key]))
+
+
+class _Monitor(keras.callbacks.Callback):
+    """After every epoch, draw faces from the fixed noise and save them as PNG and .npy."""
+
+    def __init__(self, run_dir: Path, noise: np.ndarray, conditions: np.ndarray | None):
+        super().__init__()
+        self.dir = run_dir / "grids"
+        self.noise, self.conditions = noise, conditions
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = _to_uint8(generate_images(self.model.generator, len(self.noise),
+                                           noise=self.noise, conditions=self.conditions))
+        stem = self.dir / f"epoch_{epoch + 1:03d}"
+        with atomic_path(stem.with_suffix(".npy")) as tmp:
+            np.save(tmp, images, allow_pickle=False)
+        from PIL import Image
+
+        with atomic_path(stem.with_suffix(".png")) as tmp:
+            Image.fromarray(image_grid(images)).save(tmp, format="PNG")
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """After every epoch, write a complete checkpoint folder, then point the manifest at it."""
+
+    def __init__(self, run_dir: Path, history: _History):
+        super().__init__()
+        self.run_dir, self.history = run_dir, history
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_checkpoint(self.model, self.run_dir, epoch + 1, self.history.history)
+
+
+def save_checkpoint(gan: DCGAN, run_dir: str | os.PathLike, epoch: int,
+                    history: Mapping[str, list[float]]) -> Path:
+    """Write the checkpoint of ``epoch`` into ``run_dir`` without ever exposing a partial one.
+
+    The files go into a new folder ``checkpoints/epoch_NNN`` (written under a temporary name
+    and renamed when complete); then ``checkpoint.json`` (the manifest: epoch, folder, SHA-256
+    of every file, history) is replaced atomically; only then are older folders removed. A
+    process killed at any moment leaves the previous or the new checkpoint, both whole.
+
+    Args:
+        gan: The GAN to save (networks, optimizers, random state).
+        run_dir: The run folder.
+        epoch: Epochs finished (1 for the first).
+        history: The loss history so far, stored in the manifest.
+
+    Returns:
+        The checkpoint folder.
+
+    Example:
+        >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
+        ...                 verbose=0)
+        >>> save_checkpoint(run.gan, run.run_dir, run.epochs_done, run.history).name
+        'epoch_001'
+    """
+    run_dir = Path(run_dir)
+    folder = run_dir / "checkpoints" / f"epoch_{epoch:03d}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    with atomic_path(folder, directory=True) as tmp:
+        gan.generator.save_weights(tmp / "generator.weights.h5")
+        gan.discriminator.save_weights(tmp / "discriminator.weights.h5")
+        np.savez(tmp / "optimizers.npz", **_variables_dict("d", gan.d_optimizer.variables),
+                 **_variables_dict("g", gan.g_optimizer.variables))
+        np.savez(tmp / "random_state.npz", **_variables_dict("s", _random_states(gan)))
+    _folder(run_dir).commit(
+        folder, _CHECKPOINT_FILES, format=_FORMAT_VERSION, epoch=int(epoch),
+        optimizer_iterations={"d": int(ops.convert_to_numpy(gan.d_optimizer.iterations)),
+                              "g": int(ops.convert_to_numpy(gan.g_optimizer.iterations))},
+        history={k: list(map(float, v)) for k, v in history.items()})
+    return folder
+
+
+def _random_states(gan: DCGAN) -> list:
+    # Every keras.random.SeedGenerator the GAN owns (its noise_seeds, then D's dropout's), in a
+    # stable order. Their variables' paths say "seed_generator" (Keras' own name for the
+    # class), whatever the attribute holding them is called; random_state.npz stores them as
+    # s0000, s0001, ... by position, so checkpoints written when the attribute was called
+    # `seed_generator` restore unchanged.
+    return [v for v in gan.non_trainable_variables if "seed_generator" in v.path]
+
+
+def _variables_dict(prefix: str, variables) -> dict[str, np.ndarray]:
+    return {f"{prefix}{i:04d}": ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+
+
+def _read_manifest(run_dir: Path) -> dict | None:
+    folder = _folder(run_dir)
+    manifest = folder.read_manifest(required=("epoch", "folder", "files", "history"))
+    if manifest is not None and not isinstance(manifest["epoch"], int):
+        raise CheckpointError(folder.advice(f"{run_dir / 'checkpoint.json'} is corrupt (epoch "
+                                            f"{manifest['epoch']!r} is not a whole number)"))
+    return manifest
+
+
+def _restore_checkpoint(gan: DCGAN, run_dir: Path, manifest: Mapping[str, Any]) -> None:
+    folder = _folder(run_dir).verify(manifest)  # every file there, byte for byte
+    try:
+        gan.generator.load_weights(folder / "generator.weights.h5")
+        gan.discriminator.load_weights(folder / "discriminator.weights.h5")
+        with np.load(folder / "optimizers.npz") as saved:
+            _assign(gan.d_optimizer.variables, saved, "d")
+            _assign(gan.g_optimizer.variables, saved, "g")
+        with np.load(folder / "random_state.npz") as saved:
+            _assign(_random_states(gan), saved, "s")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise CheckpointError(_folder(run_dir).advice(
+            f"the checkpoint in {folder} does not fit this model "
+            f"({type(error).__name__}: {error})")) from None
+
+
+def _assign(variables, saved, prefix: str) -> None:
+    keys = sorted(k for k in saved.files if k.startswith(prefix))
+    if len(keys) != len(variables):
+        raise ValueError(f"{len(keys)} saved '{prefix}' arrays for {len(variables)} variables")
+    for variable, key in zip(variables, keys):
+        value = saved[key]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{variable.path}: saved shape {value.shape}, "
+                             f"model shape {tuple(variable.shape)}")
+        variable.assign(value)
+
+
+def _save_generator(gan: DCGAN, run_dir: Path, metadata: dict) -> None:
+    with atomic_path(run_dir / "generator.keras") as tmp:
+        gan.generator.save(tmp)
+        metadata["generator_sha256"] = file_digest(tmp, "sha256")
+    write_json_atomic(run_dir / "metadata.json", metadata)
+
+
+def load_gan_run(path: str | os.PathLike) -> GANRun:
+    """Load a run folder written by :func:`train_gan`: the GAN at its last checkpoint.
+
+    Args:
+        path: The run folder.
+
+    Returns:
+        The :class:`GANRun` (both networks and optimizers restored).
+
+    Raises:
+        CheckpointError: No usable settings or checkpoint in ``path``.
+
+    Example:
+        >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
+        ...                 verbose=0)
+        >>> load_gan_run(run.run_dir).history == run.history
+        True
+    """
+    run_dir = Path(path)
+    settings = read_json(run_dir / "settings.json")
+    if settings is None:
+        raise CheckpointError(f"{run_dir} is not a GAN run folder: {run_dir / 'settings.json'} "
+                              "is missing or unreadable. Pass the folder train_gan returned "
+                              "(run.run_dir).")
+    manifest = _read_manifest(run_dir)
+    if manifest is None:
+        raise CheckpointError(f"{run_dir} holds no finished epoch yet (no checkpoint.json); "
+                              "train it with train_gan(..., run_dir=...).")
+    gan = _gan_from_settings(settings)
+    _restore_checkpoint(gan, run_dir, manifest)
+    metadata = read_json(run_dir / "metadata.json") or {"settings": settings}
+    return GANRun(gan, run_dir, manifest["history"], metadata)
+
+
+def load_generator(path: str | os.PathLike) -> keras.Model:
+    """Load a trained generator: a run folder (its ``generator.keras``) or a ``.keras`` file.
+
+    Args:
+        path: The run folder or the file.
+
+    Returns:
+        The generator (not compiled).
+
+    Raises:
+        FileNotFoundError: No saved generator there (with what to do).
+        CheckpointError: The saved generator is corrupt (the same ``train_gan`` call writes it
+            again from the run's last checkpoint).
+
+    Example:
+        >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
+        ...                 verbose=0)
+        >>> load_generator(run.run_dir).output_shape
+        (None, 32, 32, 3)
+    """
+    path = Path(path)
+    file = path / "generator.keras" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"No saved generator at {file}. Finish the run with "
+                                "train_gan(...) first (it writes generator.keras at the end).")
+    metadata = read_json(file.parent / "metadata.json") or {}
+    problem = _generator_problem(file, metadata)
+    if problem is None:
+        try:
+            return keras.saving.load_model(file, compile=False)
+        except Exception as error:  # checksum right but unreadable: another Keras, say
+            problem = f"{file} cannot be read ({type(error).__name__}: {error})"
+    raise CheckpointError(f"{problem}. Call train_gan(...) again with the run's arguments "
+                          f"(run_dir='{file.parent}'): it writes generator.keras again from "
+                          "the last checkpoint.")
+
+
+__all__ = [
+    "CheckpointError", "GANRun", "build_gan", "stabilisers", "train_gan", "default_run_dir",
+    "save_checkpoint", "load_gan_run", "load_generator", "interpolate_latents", "latent_walk",
+    "image_grid",
+]

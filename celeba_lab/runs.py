@@ -1,0 +1,384 @@
+"""Run folders: what makes a training run resumable, reliable and safe to start over.
+
+A run folder holds one run: ``settings.json``, a manifest ``checkpoint.json`` naming the last
+complete checkpoint folder and the SHA-256 of its files, what else the run writes, and while it
+trains ``training.lock``. Its promises: **one run per folder** (:func:`fingerprint` names it,
+:meth:`RunFolder.claim` refuses other settings); **one process per folder** (the lock; a dead
+process's is taken over); **nothing of the user's is deleted** (:meth:`RunFolder.clear` deletes
+the run's own files only, :meth:`RunFolder.refuse_foreign` refuses a folder that is no run);
+**no half-written file is trusted** (atomic writes, :meth:`RunFolder.remove_temporaries`,
+:meth:`RunFolder.verify`).
+
+Example:
+    >>> folder = RunFolder(cl.config.runs_dir() / "demo", kind="demo run",
+    ...                    restart="train(..., resume=False)")
+    >>> with folder.claim({"seed": 0}):
+    ...     folder.settings()
+    {'seed': 0}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from ._io import file_digest, folder_lock, process_alive, temp_file_owner, write_json_atomic
+
+SETTINGS = "settings.json"
+MANIFEST = "checkpoint.json"
+CHECKPOINTS = "checkpoints"
+LOCK = "training.lock"
+
+
+class RunFolderError(RuntimeError):
+    """A run folder cannot be used: another process trains it, it holds another run, or its
+    checkpoint is missing or corrupt (the message says what to do)."""
+
+
+def fingerprint(*parts: Any, length: int = 12) -> str:
+    """A short hex digest of ``parts``: equal settings, equal digest (dict keys are sorted).
+
+    Args:
+        *parts: Usually one mapping of settings; each part is hashed as JSON (keys sorted;
+            other objects written with ``str``), ``bytes`` as they are.
+        length: Number of hex digits.
+
+    Returns:
+        The digest.
+
+    Example:
+        >>> fingerprint({"seed": 0, "epochs": 3}) == fingerprint({"epochs": 3, "seed": 0})
+        True
+        >>> fingerprint({"seed": 0}) != fingerprint({"seed": 1}), len(fingerprint({"seed": 0}))
+        (True, 12)
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes)
+                 else json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:length]
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when it is missing or unreadable.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The object, or ``None``.
+
+    Example:
+        >>> read_json("no-such-file.json") is None
+        True
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` (JSON-able; numpy values and paths converted) to ``path`` atomically.
+
+    Args:
+        path: The file.
+        obj: The object.
+
+    Returns:
+        The path.
+
+    Example:
+        >>> read_json(write_json("settings.json", {"seed": 0}))
+        {'seed': 0}
+    """
+    return write_json_atomic(path, obj)
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a temporary of :func:`celeba_lab._io.atomic_path` (``.name.*.tmp*``).
+
+    Args:
+        path: A file or folder.
+
+    Returns:
+        True for a temporary.
+
+    Example:
+        >>> is_temporary(".checkpoint.json.123.abc.tmp.json"), is_temporary("checkpoint.json")
+        (True, False)
+    """
+    name = Path(path).name
+    return name.startswith(".") and ".tmp" in name
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder, and the promises of the module docstring.
+
+    Args:
+        path: The folder (it need not exist yet).
+        kind: What runs in it, for messages: ``"GAN run"``.
+        restart: The call that starts the run over, for messages:
+            ``"train_gan(..., resume=False)"``.
+        entries: The names the run writes at the top of the folder, besides the temporaries
+            and the lock (what :meth:`clear` deletes).
+        error: The exception raised (a subclass of :class:`RunFolderError` or ``RuntimeError``).
+
+    Example:
+        >>> RunFolder("runs/x", kind="GAN run").advice("it is broken")[:33]
+        'Cannot resume the GAN run in runs'
+    """
+
+    path: Path
+    kind: str = "run"
+    restart: str = "resume=False"
+    entries: Sequence[str] = (SETTINGS, MANIFEST, CHECKPOINTS)
+    error: type[Exception] = field(default=RunFolderError)
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    def advice(self, problem: str) -> str:
+        """The message for a folder that cannot be resumed: ``problem`` and what to do.
+
+        Args:
+            problem: What is wrong.
+
+        Returns:
+            The message.
+
+        Example:
+            >>> "resume=False" in RunFolder("x").advice("its checkpoint is corrupt")
+            True
+        """
+        return (f"Cannot resume the {self.kind} in {self.path}: {problem}. Delete the run folder "
+                f"(shutil.rmtree('{self.path}')) or call {self.restart} to start this run over, "
+                "or pass another run_dir.")
+
+    def refuse_foreign(self) -> None:
+        """Refuse a non-empty folder without ``settings.json``: starting over there could delete
+        someone's files.
+
+        Raises:
+            error: The folder holds files and no ``settings.json`` (the message names some).
+
+        Example:
+            >>> RunFolder("a-new-folder").refuse_foreign()  # a missing folder is fine
+        """
+        if not self.path.is_dir() or (self.path / SETTINGS).is_file():
+            return
+        foreign = sorted(p.name for p in self.path.iterdir()
+                         if p.name != LOCK and not is_temporary(p))
+        if foreign:
+            raise self.error(
+                f"{self.path} is not a {self.kind} of celeba_lab (it has no {SETTINGS}) but holds "
+                f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}: {self.restart} "
+                "deletes only its own runs. Pass a new or empty run_dir.")
+
+    @contextlib.contextmanager
+    def claim(self, settings: Mapping[str, Any], *, resume: bool = True) -> Iterator[RunFolder]:
+        """Hold the folder for one training session of the run ``settings`` describe.
+
+        In order: refuse a foreign folder and, under the lock, delete the run's own files
+        (both with ``resume=False``); check or write ``settings.json``; remove temporaries.
+
+        Args:
+            settings: What makes this run different from others (JSON-able).
+            resume: Keep what the folder holds; ``False`` starts the run over.
+
+        Yields:
+            This folder.
+
+        Raises:
+            error: Another live process holds the lock; the folder holds another run (other
+                settings), or a checkpoint without settings; ``resume=False`` in a folder that
+                is not a run.
+
+        Example:
+            >>> with RunFolder("run").claim({"seed": 1}, resume=False) as folder:
+            ...     (folder.path / "training.lock").exists()
+            True
+        """
+        if not resume:
+            self.refuse_foreign()
+        self.path.mkdir(parents=True, exist_ok=True)
+        with folder_lock(self.path, f"the {self.kind}", name=LOCK, error=self.error):
+            if not resume:
+                self.clear()
+            self.check_settings(settings)
+            self.remove_temporaries()
+            yield self
+
+    def settings(self) -> dict | None:
+        """The settings the folder's run was started with (``None``: none or unreadable).
+
+        Returns:
+            The contents of ``settings.json``.
+
+        Example:
+            >>> RunFolder("a-new-folder").settings() is None
+            True
+        """
+        return read_json(self.path / SETTINGS)
+
+    def check_settings(self, settings: Mapping[str, Any]) -> None:
+        """Write ``settings.json``, or check that the folder's run has these settings.
+
+        Args:
+            settings: The run's settings (JSON-able).
+
+        Raises:
+            error: Other settings (the message lists the differing keys), or no readable
+                ``settings.json`` beside a checkpoint.
+
+        Example:
+            >>> RunFolder("run").check_settings({"seed": 0})  # writes run/settings.json
+        """
+        existing, wanted = self.settings(), json.loads(json.dumps(dict(settings), default=str))
+        if existing is None:
+            if (self.path / MANIFEST).exists():
+                raise self.error(self.advice(f"{self.path / SETTINGS} is missing or unreadable, "
+                                             "but the folder holds a checkpoint"))
+            write_json(self.path / SETTINGS, dict(settings))
+        elif existing != wanted:
+            changed = sorted(k for k in set(existing) | set(wanted)
+                             if existing.get(k) != wanted.get(k))
+            raise self.error(self.advice(f"it was trained with other settings "
+                                         f"(differences: {', '.join(changed)})"))
+
+    def clear(self) -> None:
+        """Delete the run's own files (:attr:`entries`); anything else in the folder stays.
+
+        Example:
+            >>> RunFolder("run").clear()
+        """
+        for name in self.entries:
+            path = self.path / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    def remove_temporaries(self) -> list[Path]:
+        """Remove half-written files and folders anywhere in the folder, except a live other
+        process's (under the lock they are a killed session's: never trusted).
+
+        Returns:
+            What was removed.
+
+        Example:
+            >>> RunFolder("a-new-folder").remove_temporaries()
+            []
+        """
+        removed = []
+        for path in sorted(self.path.rglob(".*.tmp*"), reverse=True):
+            owner = temp_file_owner(path)
+            if not is_temporary(path) or (owner is not None and process_alive(owner)):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
+    def commit(self, folder: str | os.PathLike, files: Sequence[str], **fields: Any) -> dict:
+        """Point the manifest at a complete checkpoint ``folder``, then delete older ones.
+
+        The manifest (``folder``, the SHA-256 of each file, ``fields``) is replaced
+        atomically: a process killed at any moment leaves the old checkpoint or the new one.
+
+        Args:
+            folder: The checkpoint folder, inside the run folder (e.g. ``checkpoints/epoch_003``).
+            files: The names of its files that the manifest vouches for.
+            **fields: More entries (JSON-able), e.g. ``epoch=3``.
+
+        Returns:
+            The manifest.
+
+        Example:
+            >>> run = RunFolder("run")
+            >>> _ = write_json("run/checkpoints/epoch_001/state.json", {"step": 1})
+            >>> run.commit("run/checkpoints/epoch_001", ["state.json"], epoch=1)["folder"]
+            'checkpoints/epoch_001'
+        """
+        folder = Path(folder)
+        manifest = {**fields, "folder": folder.relative_to(self.path).as_posix(),
+                    "files": {name: file_digest(folder / name, "sha256") for name in files}}
+        write_json(self.path / MANIFEST, manifest)
+        for old in (self.path / CHECKPOINTS).iterdir():
+            if old.is_dir() and old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+        return manifest
+
+    def read_manifest(self, required: Sequence[str] = ("folder", "files")) -> dict | None:
+        """The manifest, or ``None`` when no checkpoint was committed yet.
+
+        Args:
+            required: Entries a usable manifest must have.
+
+        Returns:
+            The manifest, or ``None``.
+
+        Raises:
+            error: The manifest is corrupt, or missing beside a non-empty checkpoints folder.
+
+        Example:
+            >>> RunFolder("a-new-folder").read_manifest() is None
+            True
+        """
+        path, checkpoints = self.path / MANIFEST, self.path / CHECKPOINTS
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if checkpoints.is_dir() and any(checkpoints.iterdir()):
+                raise self.error(self.advice(f"{path} is missing but the checkpoints folder "
+                                             "is not empty")) from None
+            return None
+        try:
+            manifest = json.loads(text)
+            [manifest[key] for key in required]
+        except (ValueError, KeyError, TypeError) as error:
+            raise self.error(self.advice(f"{path} is corrupt "
+                                         f"({type(error).__name__}: {error})")) from None
+        return manifest
+
+    def verify(self, manifest: Mapping[str, Any]) -> Path:
+        """Check that every file of the manifest's checkpoint is there, byte for byte.
+
+        Args:
+            manifest: From :meth:`read_manifest`.
+
+        Returns:
+            The checkpoint folder.
+
+        Raises:
+            error: A file is missing, or its SHA-256 differs from the manifest's.
+
+        Example:
+            >>> run = RunFolder("run")
+            >>> _ = write_json("run/checkpoints/epoch_001/state.json", {"step": 1})
+            >>> run.verify(run.commit("run/checkpoints/epoch_001", ["state.json"])).name
+            'epoch_001'
+        """
+        folder = self.path / manifest["folder"]
+        which = (f"the checkpoint of epoch {manifest['epoch']}" if "epoch" in manifest
+                 else f"the checkpoint in {folder}")
+        for name, digest in manifest["files"].items():
+            path = folder / name
+            if not path.is_file():
+                raise self.error(self.advice(f"{which} lacks {path}"))
+            if file_digest(path, "sha256") != digest:
+                raise self.error(self.advice(f"{path} is corrupt (its checksum does not match "
+                                             f"{MANIFEST})"))
+        return folder
+
+
+__all__ = ["RunFolder", "RunFolderError", "fingerprint"]

@@ -1,0 +1,205 @@
+"""The run-folder machinery of :mod:`celeba_lab.runs`, function by function, without training.
+
+Each promise a run folder makes (one run per folder, one process per folder, nothing of the
+user's deleted, no half-written file trusted) is broken here on purpose. The GAN's runs keep the
+same promises end to end (tests/test_gan_training.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from celeba_lab import runs
+from celeba_lab._io import atomic_path
+from celeba_lab.runs import RunFolder, RunFolderError, fingerprint
+
+
+class Broken(RunFolderError):
+    pass
+
+
+def folder(path) -> RunFolder:
+    return RunFolder(path, kind="test run", restart="train(..., resume=False)",
+                     entries=("settings.json", "checkpoint.json", "checkpoints", "out.txt"),
+                     error=Broken)
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def commit_checkpoint(run: RunFolder, name: str, payload: bytes = b"weights") -> dict:
+    target = run.path / "checkpoints" / name
+    with atomic_path(target, directory=True) as tmp:
+        (tmp / "state.bin").write_bytes(payload)
+    return run.commit(target, ["state.bin"], epoch=int(name.split("_")[1]))
+
+
+# Fingerprints ------------------------------------------------------------------------------
+
+def test_fingerprint_is_stable_and_tells_settings_apart():
+    settings = {"seed": 0, "epochs": 3, "conditions": ["Male"]}
+    assert fingerprint(settings) == fingerprint(dict(reversed(list(settings.items()))))
+    assert fingerprint({"seed": 0}) != fingerprint({"seed": 1})
+    assert fingerprint({"seed": 0}) != fingerprint({"seed": "0"})
+    assert len(fingerprint(settings, length=20)) == 20
+    assert fingerprint(b"abc") != fingerprint("abc")
+
+
+def test_fingerprint_matches_the_digest_the_gan_named_its_folders_with():
+    # gan._digest (before runs.py): sha256 of the JSON (keys sorted), 12 hex digits. A GAN run
+    # trained before keeps its folder name.
+    import hashlib
+
+    settings = {"format": 1, "seed": 0, "width": 0.125, "stabilise": []}
+    old = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    assert fingerprint(settings) == old[:12]
+
+
+# One process per folder ----------------------------------------------------------------------
+
+def test_a_lock_held_by_a_live_process_refuses_the_folder(tmp_path):
+    run = folder(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "training.lock").write_text(str(os.getppid()))
+    with pytest.raises(Broken, match=rf"Another process \(pid {os.getppid()}\) is training the "
+                                     "test run"):
+        with run.claim({"seed": 0}):
+            pass
+    assert sorted(p.name for p in run.path.iterdir()) == ["training.lock"]  # nothing written
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_and_released(tmp_path):
+    run = folder(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "training.lock").write_text(str(dead_pid()))
+    with run.claim({"seed": 0}) as claimed:
+        assert claimed is run
+        assert (run.path / "training.lock").read_text() == str(os.getpid())
+    assert not (run.path / "training.lock").exists()
+
+
+# One run per folder --------------------------------------------------------------------------
+
+def test_settings_are_written_once_and_other_settings_refused(tmp_path):
+    run = folder(tmp_path / "run")
+    with run.claim({"seed": 0, "epochs": 2}):
+        pass
+    assert run.settings() == {"seed": 0, "epochs": 2}
+    with run.claim({"epochs": 2, "seed": 0}):  # the same settings, in another order
+        pass
+    with pytest.raises(Broken, match="other settings .differences: seed.*resume=False"):
+        with run.claim({"seed": 1, "epochs": 2}):
+            pass
+
+
+def test_a_checkpoint_without_settings_is_refused(tmp_path):
+    run = folder(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "checkpoint.json").write_text("{}")
+    with pytest.raises(Broken, match="settings.json is missing or unreadable"):
+        run.check_settings({"seed": 0})
+
+
+# Nothing of the user's is deleted ------------------------------------------------------------
+
+def test_a_foreign_folder_is_refused_and_left_alone(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("three years of work")
+    run = folder(notes)
+    with pytest.raises(Broken, match="not a test run of celeba_lab.*thesis.txt.*"
+                                     r"train\(\.\.\., resume=False\)"):
+        with run.claim({"seed": 0}, resume=False):
+            pass
+    assert sorted(p.name for p in notes.iterdir()) == ["thesis.txt"]
+    with run.claim({"seed": 0}):  # resuming writes beside them and deletes nothing
+        pass
+    assert (notes / "thesis.txt").read_text() == "three years of work"
+
+
+def test_starting_over_deletes_only_the_runs_own_entries(tmp_path):
+    run = folder(tmp_path / "run")
+    with run.claim({"seed": 0}):
+        commit_checkpoint(run, "epoch_001")
+        (run.path / "out.txt").write_text("the run's")
+        (run.path / "mine.txt").write_text("the user's")
+    with run.claim({"seed": 1}, resume=False):  # other settings: allowed when starting over
+        assert sorted(p.name for p in run.path.iterdir()) == [
+            "mine.txt", "settings.json", "training.lock"]
+    assert run.settings() == {"seed": 1}
+
+
+# No half-written file is trusted -------------------------------------------------------------
+
+def test_temporaries_of_dead_processes_are_removed_and_a_live_writers_kept(tmp_path):
+    run = folder(tmp_path / "run")
+    (run.path / "checkpoints").mkdir(parents=True)
+    dead = [run.path / f".checkpoint.json.{dead_pid()}.abc.tmp.json",
+            run.path / "checkpoints" / f".epoch_002.{dead_pid()}.xyz.tmp",
+            run.path / ".unnamed.tmp"]
+    dead[0].write_text("{")
+    dead[1].mkdir()
+    (dead[1] / "generator.weights.h5").write_bytes(b"half")
+    dead[2].write_text("?")
+    live = run.path / f".metadata.json.{os.getppid()}.abc.tmp.json"
+    live.write_text("{")
+    keep = run.path / "notes.txt"
+    keep.write_text("mine")
+    removed = run.remove_temporaries()
+    assert sorted(removed) == sorted(dead)
+    assert not any(p.exists() for p in dead)
+    assert live.exists() and keep.exists()
+
+
+def test_the_manifest_vouches_for_every_file_and_detects_a_flipped_byte(tmp_path):
+    run = folder(tmp_path / "run")
+    run.path.mkdir()
+    assert run.read_manifest() is None
+    commit_checkpoint(run, "epoch_001", b"first")
+    manifest = commit_checkpoint(run, "epoch_002", b"second")
+    # Committing the new checkpoint removed the older one.
+    assert [p.name for p in (run.path / "checkpoints").iterdir()] == ["epoch_002"]
+    assert runs.read_json(run.path / "checkpoint.json") == manifest == run.read_manifest()
+    assert manifest["folder"] == "checkpoints/epoch_002" and manifest["epoch"] == 2
+    assert run.verify(manifest) == run.path / "checkpoints" / "epoch_002"
+    path = run.path / "checkpoints" / "epoch_002" / "state.bin"
+    data = bytearray(path.read_bytes())
+    data[3] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(Broken, match="state.bin is corrupt .its checksum"):
+        run.verify(manifest)
+    path.unlink()
+    with pytest.raises(Broken, match="the checkpoint of epoch 2 lacks .*state.bin"):
+        run.verify(manifest)
+
+
+def test_a_corrupt_or_missing_manifest_is_a_clear_error(tmp_path):
+    run = folder(tmp_path / "run")
+    run.path.mkdir()
+    commit_checkpoint(run, "epoch_001")
+    (run.path / "checkpoint.json").write_text("{not json")
+    with pytest.raises(Broken, match="checkpoint.json is corrupt"):
+        run.read_manifest()
+    (run.path / "checkpoint.json").write_text(json.dumps({"folder": "checkpoints/epoch_001"}))
+    with pytest.raises(Broken, match="checkpoint.json is corrupt .KeyError"):
+        run.read_manifest()
+    (run.path / "checkpoint.json").unlink()
+    with pytest.raises(Broken, match="checkpoint.json is missing but the checkpoints folder"):
+        run.read_manifest()
+
+
+def test_json_is_written_atomically_and_read_back(tmp_path):
+    path = runs.write_json(tmp_path / "a" / "settings.json", {"seed": 0, "path": Path("x")})
+    assert runs.read_json(path) == {"seed": 0, "path": "x"}
+    assert not [p for p in path.parent.iterdir() if runs.is_temporary(p)]
+    path.write_text("{")
+    assert runs.read_json(path) is None and runs.read_json(tmp_path / "missing.json") is None
