@@ -7,19 +7,17 @@ epoch, the history so far and the settings), and once finished ``model.keras`` a
 ``metadata.json`` only. A process killed at any instant leaves a consistent folder: the same
 call resumes it from the last finished epoch, or loads it when it is finished.
 
-The seams the generic run folders (:mod:`celeba_lab.runs`) will replace:
-
-* :func:`_digest`: the settings' fingerprint (the ``key`` of the folder name);
-* :func:`_lock`: the one place a run folder's ``training.lock`` is taken;
-* :func:`_read_state` / :func:`_epoch_checkpoint` / :func:`_clear_run`: ``state.json`` and
-  the checkpoints; :func:`_finished_run`, :func:`_read_run` and :func:`_save_finished`: the
-  finished run's ``model.keras`` and ``metadata.json``.
+The folder is a :class:`celeba_lab.runs.RunFolder` (:func:`_folder`), as a GAN's is: the
+``key`` is :func:`celeba_lab.runs.fingerprint` of the settings, ``training.lock`` keeps one
+process per folder, ``resume=False`` deletes the run's own files only, half-written files are
+removed, and ``state.json`` (the manifest of the checkpoint) and ``metadata.json`` (of the
+finished model) hold the SHA-256 of the file they vouch for, checked before it is loaded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import time
 import warnings
@@ -29,7 +27,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import config
-from ._io import atomic_path, fit_verbosity, folder_lock, lock_owner, write_json_atomic
+from ._io import atomic_path, fit_verbosity, lock_owner
+from .runs import LOCK, RunFolder, fingerprint, read_json
 
 __all__ = [
     "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError",
@@ -41,6 +40,7 @@ _MODEL_FILE = "model.keras"
 _METADATA_FILE = "metadata.json"
 _STATE_FILE = "state.json"
 _CHECKPOINTS = "checkpoint-*.keras"
+_KEY_LENGTH = 10  # hex digits of the folder names' key: finished runs keep their folder
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,10 +81,14 @@ def _corrupt(path: Path, message: str) -> CorruptClassifierError:
 # Run folders: name, lock
 
 
-def _digest(obj: Any, length: int = 10) -> str:
-    """The settings' fingerprint: a hash of their JSON (values JSON cannot hold: their str)."""
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+def _folder(run_dir: str | Path) -> RunFolder:
+    """The classifier's run folder: what it may delete, how it is recognised, its errors."""
+    return RunFolder(Path(run_dir), kind="classifier",
+                     restart="train_classifier(..., resume=False)",
+                     entries=(_MODEL_FILE, _METADATA_FILE, _STATE_FILE, _CHECKPOINTS),
+                     error=ClassifierError, markers=(_STATE_FILE, _METADATA_FILE),
+                     lock_error=ClassifierBusyError, manifest=_STATE_FILE,
+                     checkpoints=_CHECKPOINTS)
 
 
 def _sample_digest(sample) -> str:
@@ -93,7 +97,7 @@ def _sample_digest(sample) -> str:
     for name in ("train", "validation", "test"):
         labels = sample.split(name)
         parts.append("\n".join(map(str, labels.index)) + "|" + "".join(map(str, labels.values)))
-    return hashlib.sha256("#".join(parts).encode("utf-8")).hexdigest()[:16]
+    return fingerprint("#".join(parts).encode("utf-8"), length=16)  # bytes: hashed as they are
 
 
 def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any]) -> Path:
@@ -115,31 +119,21 @@ def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any])
         >>> classifier_run_dir("Male", "report", {"epochs": 15}).name
         'report-Male-0af8eb5b1a'
     """
-    return config.runs_dir() / "classifiers" / f"{recipe}-{attribute}-{_digest(dict(settings))}"
-
-
-def _lock(run_dir: Path):
-    """Hold ``run_dir``'s ``training.lock`` (the one lock of a run; :class:`ClassifierBusyError`
-    when another live process holds it)."""
-    return folder_lock(run_dir, "the classifier", error=ClassifierBusyError)
-
-
-def _remove_temporaries(run_dir: Path) -> None:
-    # Under the lock, a temporary file here is a killed process's half-written save.
-    for temp in run_dir.glob(".*.tmp*"):
-        temp.unlink(missing_ok=True)
+    key = fingerprint(dict(settings), length=_KEY_LENGTH)
+    return config.runs_dir() / "classifiers" / f"{recipe}-{attribute}-{key}"
 
 
 # --------------------------------------------------------------------------------------------
 # Checkpoints and state.json
 
 
-def _epoch_checkpoint(run_dir: Path, history: dict, settings: dict, epochs: int):
+def _epoch_checkpoint(folder: RunFolder, history: dict, settings: dict, epochs: int):
     """A Keras callback: after each epoch, save the model and the history so far, atomically.
 
     A checkpoint is ``checkpoint-NNN.keras`` (model and optimizer state) plus ``state.json``
-    naming it; the state is written after the model, and the previous checkpoint is deleted
-    only then, so a process killed at any instant leaves a consistent pair behind.
+    naming it with its SHA-256 (:meth:`RunFolder.commit <celeba_lab.runs.RunFolder.commit>`);
+    the state is written after the model, and the previous checkpoint is deleted only then,
+    so a process killed at any instant leaves a consistent pair behind.
     """
     import keras
 
@@ -152,54 +146,41 @@ def _epoch_checkpoint(run_dir: Path, history: dict, settings: dict, epochs: int)
                 history.setdefault(key, []).append(float(value))
             history.setdefault("seconds", []).append(time.perf_counter() - self.started)
             name = f"checkpoint-{epoch + 1:03d}.keras"
-            with atomic_path(Path(run_dir) / name) as tmp:
+            with atomic_path(folder.path / name) as tmp:
                 self.model.save(tmp)
-            write_json_atomic(Path(run_dir) / _STATE_FILE, {
-                "epoch": epoch + 1, "epochs": epochs, "checkpoint": name,
-                "history": history, "settings": settings,
-            })
-            for old in Path(run_dir).glob(_CHECKPOINTS):
-                if old.name != name:
-                    old.unlink(missing_ok=True)
+            folder.commit(folder.path, [name], epoch=epoch + 1, epochs=epochs, checkpoint=name,
+                          history=history, settings=settings)
 
     return EpochCheckpoint()
 
 
-def _read_state(run_dir: Path, settings: dict) -> dict | None:
-    """The last finished epoch of an interrupted run in ``run_dir``, or None to start afresh."""
-    state_file = run_dir / _STATE_FILE
-    if not state_file.exists():
-        return None
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
+def _read_state(folder: RunFolder, settings: dict) -> dict | None:
+    """The last finished epoch of an interrupted run in ``folder``, or None to start afresh."""
+    state = read_json(folder.path / _STATE_FILE)
+    if not isinstance(state, dict):
         return None  # a state we cannot read is no state: train from the start
     if state.get("settings") != json.loads(json.dumps(settings, default=str)):
         return None
-    if not (run_dir / str(state.get("checkpoint"))).exists():
+    if not (folder.path / str(state.get("checkpoint"))).exists():
         return None
     return state
 
 
-def _load_checkpoint(run_dir: Path, state: Mapping[str, Any]):
+def _load_checkpoint(folder: RunFolder, state: Mapping[str, Any]):
     """The checkpointed model ``state`` names, or None (with a warning) if it is damaged."""
     import keras
 
-    path = run_dir / state["checkpoint"]
+    path = folder.path / state["checkpoint"]
     try:
+        if "files" in state:  # states written before checksums were kept have none
+            folder.verify(state)
         return keras.saving.load_model(path)
     except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
-        warnings.warn(f"The checkpoint {path} is damaged ({type(error).__name__}); training "
-                      f"this run again from epoch 1.", RuntimeWarning, stacklevel=3)
+        why = (f"its checksum does not match {_STATE_FILE}" if isinstance(error, ClassifierError)
+               else type(error).__name__)
+        warnings.warn(f"The checkpoint {path} is damaged ({why}); training this run again "
+                      "from epoch 1.", RuntimeWarning, stacklevel=3)
         return None
-
-
-def _clear_run(run_dir: Path) -> None:
-    """Delete the run's own files (never anything else the folder holds)."""
-    for name in (_MODEL_FILE, _METADATA_FILE, _STATE_FILE):
-        (run_dir / name).unlink(missing_ok=True)
-    for old in run_dir.glob(_CHECKPOINTS):
-        old.unlink(missing_ok=True)
 
 
 def _stopped_at(run_dir: Path) -> str | None:
@@ -208,9 +189,9 @@ def _stopped_at(run_dir: Path) -> str | None:
     if not state_file.exists():
         return None
     try:
-        state = json.loads(state_file.read_text())
+        state = read_json(state_file)
         return f"stopped after epoch {state['epoch']} of {state['epochs']}"
-    except (OSError, ValueError, KeyError):
+    except (TypeError, KeyError):
         return "stopped before it finished"
 
 
@@ -286,7 +267,8 @@ def fit_resumable(
             ``validation_data``).
         epochs: Total number of epochs, including those already finished.
         run_dir: Folder for the checkpoints (``checkpoint-NNN.keras`` and ``state.json``);
-            created if missing.
+            created if missing. Not locked here: :func:`~celeba_lab.train_classifier` holds
+            its ``training.lock`` around this call.
         settings: The run's settings, saved with each checkpoint; a checkpoint is resumed only
             when its settings equal these.
         resume: Continue from a matching checkpoint; ``False`` deletes what ``run_dir`` holds
@@ -319,16 +301,16 @@ def fit_resumable(
         >>> first, len(history["loss"])
         (1, 2)
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = _folder(run_dir)
+    folder.path.mkdir(parents=True, exist_ok=True)
     settings = dict(settings or {})
-    state = _read_state(run_dir, settings) if resume else None
+    state = _read_state(folder, settings) if resume else None
     history: dict[str, list[float]] = {}
     initial_epoch = 0
-    checkpointed = _load_checkpoint(run_dir, state) if state is not None else None
+    checkpointed = _load_checkpoint(folder, state) if state is not None else None
     if checkpointed is None and state is not None:
         state = None
-        _clear_run(run_dir)
+        folder.clear()
     if state is not None:
         model = checkpointed
         history = {k: list(v) for k, v in state["history"].items()}
@@ -338,9 +320,9 @@ def fit_resumable(
             # uninterrupted run would have used.
             train.epoch = initial_epoch
     elif not resume:
-        _clear_run(run_dir)
+        folder.clear()
     check_input_shape(model, np.shape(_first_x(train))[1:])
-    checkpoint = _epoch_checkpoint(run_dir, history,
+    checkpoint = _epoch_checkpoint(folder, history,
                                    json.loads(json.dumps(settings, default=str)), epochs)
     if initial_epoch < epochs:
         level, printers = fit_verbosity(verbose)
@@ -380,12 +362,13 @@ def _run_metadata(data, settings: dict, history: dict, model, seconds: float,
 
 
 def _save_finished(run_dir: Path, model, metadata: Mapping[str, Any]) -> None:
-    """Save ``model.keras`` and ``metadata.json``, then delete the state and checkpoints."""
-    with atomic_path(run_dir / _MODEL_FILE) as tmp:
+    """Save ``model.keras``, then ``metadata.json`` with its SHA-256 (``files``), then delete
+    the checkpoints and the state."""
+    folder = dataclasses.replace(_folder(run_dir), manifest=_METADATA_FILE)
+    with atomic_path(folder.path / _MODEL_FILE) as tmp:
         model.save(tmp)
-    write_json_atomic(run_dir / _METADATA_FILE, metadata)
-    for name in [_STATE_FILE, *(p.name for p in run_dir.glob(_CHECKPOINTS))]:
-        (run_dir / name).unlink(missing_ok=True)
+    folder.commit(folder.path, [_MODEL_FILE], **metadata)
+    (folder.path / _STATE_FILE).unlink(missing_ok=True)
 
 
 def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
@@ -408,6 +391,23 @@ def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
             f"No trained classifier at {model_file}. Train one with "
             "celeba_lab.train_classifier(attribute) (it saves model.keras and metadata.json "
             "in its run folder) and pass that folder.")
+    metadata: dict[str, Any] = {}
+    meta_file = run_dir / _METADATA_FILE
+    if meta_file.exists():
+        try:
+            metadata = json.loads(meta_file.read_text())
+        except ValueError as error:
+            raise _corrupt(meta_file, f"Cannot read {meta_file} ({error}). Call "
+                           "train_classifier again with the run's arguments to train again (it "
+                           "replaces the damaged run).") from error
+    if model_file.name == _MODEL_FILE and isinstance(metadata.get("files"), dict):
+        try:  # runs saved before checksums were kept have none
+            _folder(run_dir).verify(metadata, source=_METADATA_FILE)
+        except ClassifierError:
+            raise _corrupt(model_file, f"Cannot read the classifier {model_file} (its checksum "
+                           f"does not match {meta_file}). Call train_classifier again with the "
+                           "run's arguments to train again (it replaces the damaged run).") \
+                from ValueError(f"its checksum does not match {_METADATA_FILE}")
     try:
         model = keras.saving.load_model(model_file)
     except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
@@ -421,15 +421,6 @@ def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
             "attribute classifier (one sigmoid or a 2-way softmax). A GAN's generator loads "
             "with celeba_lab.load_generator; a classifier's run folder comes from "
             "train_classifier(...).path.")
-    metadata: dict[str, Any] = {}
-    meta_file = run_dir / _METADATA_FILE
-    if meta_file.exists():
-        try:
-            metadata = json.loads(meta_file.read_text())
-        except ValueError as error:
-            raise _corrupt(meta_file, f"Cannot read {meta_file} ({error}). Call "
-                           "train_classifier again with the run's arguments to train again (it "
-                           "replaces the damaged run).") from error
     return model, metadata, run_dir
 
 
@@ -441,7 +432,7 @@ def _finished_run(run_dir: Path, settings: dict, load: Callable[[Path], Any]):
     try:
         finished = load(run_dir)
     except CorruptClassifierError as error:
-        if lock_owner(run_dir) is not None:
+        if lock_owner(run_dir, LOCK) is not None:
             raise   # another process is writing this run: leave it alone
         warnings.warn(f"The finished run's {getattr(error, 'path', run_dir)} cannot be read "
                       f"({error.__cause__ or error}); training it again.", RuntimeWarning,

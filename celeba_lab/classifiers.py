@@ -32,9 +32,9 @@ from .attributes import IMAGE_SHAPE
 # The errors and the public run functions stay importable from here for one release.
 from .classifier_runs import (  # noqa: F401
     ClassifierBusyError, ClassifierError, ClassifierNotFoundError, CorruptClassifierError,
-    InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _lock,
-    _read_run, _remove_temporaries, _run_metadata, _sample_digest, _save_finished, _x_of,
-    check_input_shape, classifier_run_dir, fit_resumable)
+    InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _folder,
+    _read_run, _run_metadata, _sample_digest, _save_finished, _x_of, check_input_shape,
+    classifier_run_dir, fit_resumable)
 from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
@@ -431,7 +431,7 @@ def train_classifier(
         finished = _renamed_recipe_run(attribute, settings)
     if finished is not None:
         return finished
-    with _lock(run_dir):
+    with _folder(run_dir).claim(None, resume=resume):  # lock, clear, remove temporaries
         return _train(data, sample, spec, settings, run_dir, resume=resume, verbose=verbose,
                       callbacks=callbacks)
 
@@ -451,7 +451,6 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
            callbacks) -> TrainedClassifier:
     import keras
 
-    _remove_temporaries(run_dir)
     batch_size, seed = settings["batch_size"], settings["seed"]
     image_size, epochs, recipe = tuple(settings["image_size"]), settings["epochs"], spec.name
     train = classifier_batches(data, sample.train, batch_size=batch_size, shuffle=True,

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -128,8 +129,16 @@ class RunFolder:
         restart: The call that starts the run over, for messages:
             ``"train_gan(..., resume=False)"``.
         entries: The names the run writes at the top of the folder, besides the temporaries
-            and the lock (what :meth:`clear` deletes).
+            and the lock (what :meth:`clear` deletes); glob patterns such as
+            ``"checkpoint-*.keras"`` name every match.
         error: The exception raised (a subclass of :class:`RunFolderError` or ``RuntimeError``).
+        markers: Names of which one at least is in a folder that holds a run (what
+            :meth:`refuse_foreign` looks for).
+        lock_error: The exception raised when another live process holds the lock (default:
+            ``error``).
+        manifest: The manifest's name (:meth:`commit`, :meth:`read_manifest`, :meth:`verify`).
+        checkpoints: Glob pattern of the checkpoints inside the folder; :meth:`commit` deletes
+            all but the new one.
 
     Example:
         >>> RunFolder("runs/x", kind="GAN run").advice("it is broken")[:33]
@@ -141,6 +150,10 @@ class RunFolder:
     restart: str = "resume=False"
     entries: Sequence[str] = (SETTINGS, MANIFEST, CHECKPOINTS)
     error: type[Exception] = field(default=RunFolderError)
+    markers: Sequence[str] = (SETTINGS,)
+    lock_error: type[Exception] | None = None
+    manifest: str = MANIFEST
+    checkpoints: str = f"{CHECKPOINTS}/*"
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
@@ -163,34 +176,37 @@ class RunFolder:
                 "or pass another run_dir.")
 
     def refuse_foreign(self) -> None:
-        """Refuse a non-empty folder without ``settings.json``: starting over there could delete
-        someone's files.
+        """Refuse a non-empty folder without any of :attr:`markers` (``settings.json``):
+        starting over there could delete someone's files.
 
         Raises:
-            error: The folder holds files and no ``settings.json`` (the message names some).
+            error: The folder holds files and no marker (the message names some).
 
         Example:
             >>> RunFolder("a-new-folder").refuse_foreign()  # a missing folder is fine
         """
-        if not self.path.is_dir() or (self.path / SETTINGS).is_file():
+        if not self.path.is_dir() or any((self.path / m).is_file() for m in self.markers):
             return
         foreign = sorted(p.name for p in self.path.iterdir()
                          if p.name != LOCK and not is_temporary(p))
         if foreign:
             raise self.error(
-                f"{self.path} is not a {self.kind} of celeba_lab (it has no {SETTINGS}) but holds "
+                f"{self.path} is not a {self.kind} of celeba_lab (it has no "
+                f"{' or '.join(self.markers)}) but holds "
                 f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}: {self.restart} "
                 "deletes only its own runs. Pass a new or empty run_dir.")
 
     @contextlib.contextmanager
-    def claim(self, settings: Mapping[str, Any], *, resume: bool = True) -> Iterator[RunFolder]:
+    def claim(self, settings: Mapping[str, Any] | None, *,
+              resume: bool = True) -> Iterator[RunFolder]:
         """Hold the folder for one training session of the run ``settings`` describe.
 
         In order: refuse a foreign folder and, under the lock, delete the run's own files
         (both with ``resume=False``); check or write ``settings.json``; remove temporaries.
 
         Args:
-            settings: What makes this run different from others (JSON-able).
+            settings: What makes this run different from others (JSON-able); ``None``: the
+                caller checks them (no ``settings.json``).
             resume: Keep what the folder holds; ``False`` starts the run over.
 
         Yields:
@@ -209,10 +225,12 @@ class RunFolder:
         if not resume:
             self.refuse_foreign()
         self.path.mkdir(parents=True, exist_ok=True)
-        with folder_lock(self.path, f"the {self.kind}", name=LOCK, error=self.error):
+        with folder_lock(self.path, f"the {self.kind}", name=LOCK,
+                         error=self.lock_error or self.error):
             if not resume:
                 self.clear()
-            self.check_settings(settings)
+            if settings is not None:
+                self.check_settings(settings)
             self.remove_temporaries()
             yield self
 
@@ -243,7 +261,7 @@ class RunFolder:
         """
         existing, wanted = self.settings(), json.loads(json.dumps(dict(settings), default=str))
         if existing is None:
-            if (self.path / MANIFEST).exists():
+            if (self.path / self.manifest).exists():
                 raise self.error(self.advice(f"{self.path / SETTINGS} is missing or unreadable, "
                                              "but the folder holds a checkpoint"))
             write_json(self.path / SETTINGS, dict(settings))
@@ -260,11 +278,11 @@ class RunFolder:
             >>> RunFolder("run").clear()
         """
         for name in self.entries:
-            path = self.path / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+            for path in (self.path.glob(name) if glob.has_magic(name) else [self.path / name]):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
 
     def remove_temporaries(self) -> list[Path]:
         """Remove half-written files and folders anywhere in the folder, except a live other
@@ -290,14 +308,16 @@ class RunFolder:
         return removed
 
     def commit(self, folder: str | os.PathLike, files: Sequence[str], **fields: Any) -> dict:
-        """Point the manifest at a complete checkpoint ``folder``, then delete older ones.
+        """Point the manifest at a complete checkpoint, then delete older ones.
 
         The manifest (``folder``, the SHA-256 of each file, ``fields``) is replaced
         atomically: a process killed at any moment leaves the old checkpoint or the new one.
 
         Args:
-            folder: The checkpoint folder, inside the run folder (e.g. ``checkpoints/epoch_003``).
-            files: The names of its files that the manifest vouches for.
+            folder: The checkpoint folder, inside the run folder (e.g. ``checkpoints/epoch_003``),
+                or the run folder itself when the checkpoint is one file there.
+            files: The names of its files that the manifest vouches for (a match of
+                :attr:`checkpoints` named here is not deleted).
             **fields: More entries (JSON-able), e.g. ``epoch=3``.
 
         Returns:
@@ -312,10 +332,15 @@ class RunFolder:
         folder = Path(folder)
         manifest = {**fields, "folder": folder.relative_to(self.path).as_posix(),
                     "files": {name: file_digest(folder / name, "sha256") for name in files}}
-        write_json(self.path / MANIFEST, manifest)
-        for old in (self.path / CHECKPOINTS).iterdir():
-            if old.is_dir() and old.name != folder.name:
+        write_json(self.path / self.manifest, manifest)
+        keep = {folder, *(folder / name for name in files)}
+        for old in self.path.glob(self.checkpoints):
+            if old in keep or is_temporary(old):
+                continue
+            if old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
         return manifest
 
     def read_manifest(self, required: Sequence[str] = ("folder", "files")) -> dict | None:
@@ -328,17 +353,17 @@ class RunFolder:
             The manifest, or ``None``.
 
         Raises:
-            error: The manifest is corrupt, or missing beside a non-empty checkpoints folder.
+            error: The manifest is corrupt, or missing beside a checkpoint.
 
         Example:
             >>> RunFolder("a-new-folder").read_manifest() is None
             True
         """
-        path, checkpoints = self.path / MANIFEST, self.path / CHECKPOINTS
+        path = self.path / self.manifest
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            if checkpoints.is_dir() and any(checkpoints.iterdir()):
+            if any(self.path.glob(self.checkpoints)):
                 raise self.error(self.advice(f"{path} is missing but the checkpoints folder "
                                              "is not empty")) from None
             return None
@@ -350,11 +375,14 @@ class RunFolder:
                                          f"({type(error).__name__}: {error})")) from None
         return manifest
 
-    def verify(self, manifest: Mapping[str, Any]) -> Path:
+    def verify(self, manifest: Mapping[str, Any], source: str | None = None) -> Path:
         """Check that every file of the manifest's checkpoint is there, byte for byte.
 
         Args:
-            manifest: From :meth:`read_manifest`.
+            manifest: From :meth:`read_manifest` (``"files"``; ``"folder"``, default the run
+                folder).
+            source: The file the manifest was read from, for messages (default
+                :attr:`manifest`).
 
         Returns:
             The checkpoint folder.
@@ -368,7 +396,7 @@ class RunFolder:
             >>> run.verify(run.commit("run/checkpoints/epoch_001", ["state.json"])).name
             'epoch_001'
         """
-        folder = self.path / manifest["folder"]
+        folder = self.path / manifest.get("folder", ".")
         which = (f"the checkpoint of epoch {manifest['epoch']}" if "epoch" in manifest
                  else f"the checkpoint in {folder}")
         for name, digest in manifest["files"].items():
@@ -377,7 +405,7 @@ class RunFolder:
                 raise self.error(self.advice(f"{which} lacks {path}"))
             if file_digest(path, "sha256") != digest:
                 raise self.error(self.advice(f"{path} is corrupt (its checksum does not match "
-                                             f"{MANIFEST})"))
+                                             f"{source or self.manifest})"))
         return folder
 
 

@@ -20,6 +20,31 @@ from classifier_helpers import (  # noqa: E402  (tests/ is on sys.path under pyt
 
 
 # ------------------------------------------------------------------------------------------
+# Run folder names: the same settings keep the same folder (a reader's finished runs)
+
+
+def test_run_folder_names_are_those_the_package_gave_before_runs_py():
+    # Computed with classifier_runs._digest before it became runs.fingerprint: a finished run
+    # in a reader's cache must be found, not trained again.
+    settings = {"attribute": "Male", "recipe": "report", "recipe_version": 1,
+                "data_fingerprint": "synthetic-v3-abc", "sizes": [100, 20, 20], "epochs": 15,
+                "batch_size": 50, "seed": 0, "image_size": [218, 178],
+                "sample": "0123456789abcdef"}
+    assert R.classifier_run_dir("Male", "report", settings).name == "report-Male-1a464f6bf0"
+    assert R.classifier_run_dir("Male", "report", {"epochs": 15}).name == "report-Male-0af8eb5b1a"
+
+    class Sample:
+        def split(self, name):
+            import pandas as pd
+
+            return {"train": pd.Series([1, -1], index=["000001.jpg", "000002.jpg"]),
+                    "validation": pd.Series([1], index=["000003.jpg"]),
+                    "test": pd.Series([-1], index=["000004.jpg"])}[name]
+
+    assert R._sample_digest(Sample()) == "5369e4fb3f16e959"
+
+
+# ------------------------------------------------------------------------------------------
 # Resumable fit
 
 
@@ -42,6 +67,7 @@ def test_interrupted_fit_resumes_from_the_next_epoch(tmp_path):
                         settings=settings, verbose=0, callbacks=[StopAfterSecondEpoch()])
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+    assert list(state["files"]) == ["checkpoint-002.keras"]  # with its SHA-256
     assert [p.name for p in tmp_path.glob("checkpoint-*.keras")] == ["checkpoint-002.keras"]
     saved = keras.saving.load_model(tmp_path / "checkpoint-002.keras")
 
@@ -187,6 +213,51 @@ def test_a_corrupt_finished_model_is_reported_and_trained_again(tmp_cache, tiny_
         trained = C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
     assert trained.origin == "trained"
     assert C.load_classifier(run_dir).epochs == 1
+
+
+def test_a_checkpoint_with_a_flipped_byte_is_reported_and_trained_again(tmp_path):
+    # It may well load: only its checksum in state.json tells it from the one saved.
+    x, y = _toy_images(16)
+    train = ArrayBatches(x, _one_hot(y))
+    with pytest.raises(_Stop):
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
+                        verbose=0, callbacks=[_StopAfterFirstEpoch()])
+    checkpoint = tmp_path / "checkpoint-001.keras"
+    data = bytearray(checkpoint.read_bytes())
+    data[-30] ^= 1
+    checkpoint.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="checkpoint-001.keras is damaged .its checksum "
+                                            "does not match state.json.*epoch 1"):
+        _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2,
+                                            run_dir=tmp_path, verbose=0)
+    assert first == 0 and len(history["loss"]) == 2
+
+
+def test_a_finished_model_with_a_flipped_byte_is_refused(tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    assert list(meta["files"]) == ["model.keras"]
+    model = run_dir / "model.keras"
+    data = bytearray(model.read_bytes())
+    data[-30] ^= 1
+    model.write_bytes(bytes(data))
+    with pytest.raises(R.CorruptClassifierError, match="checksum does not match.*train again"):
+        C.load_classifier(run_dir)
+    with pytest.warns(RuntimeWarning, match="model.keras.*cannot be read.*checksum.*training "
+                                            "it again"):
+        assert C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir,
+                                  **TINY).origin == "trained"
+    assert C.load_classifier(run_dir).epochs == 1
+
+
+def test_starting_over_in_a_folder_that_holds_no_run_is_refused(tmp_cache, tiny_sets, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.txt").write_text("three years of work")
+    with pytest.raises(R.ClassifierError, match="not a classifier of celeba_lab.*thesis.txt"):
+        C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=notes, resume=False, **TINY)
+    assert sorted(p.name for p in notes.iterdir()) == ["thesis.txt"]
 
 
 def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_sets, tmp_path):

@@ -203,3 +203,65 @@ def test_json_is_written_atomically_and_read_back(tmp_path):
     assert not [p for p in path.parent.iterdir() if runs.is_temporary(p)]
     path.write_text("{")
     assert runs.read_json(path) is None and runs.read_json(tmp_path / "missing.json") is None
+
+
+# What the classifier's run folders need: one-file checkpoints, patterns, markers -------------
+
+def file_folder(path) -> RunFolder:
+    """A run folder laid out as a classifier's: checkpoints are files at the top level."""
+    return RunFolder(path, kind="test run", restart="train(..., resume=False)",
+                     entries=("model.bin", "state.json", "checkpoint-*.bin"), error=Broken,
+                     markers=("state.json", "model.bin"), lock_error=TimeoutError,
+                     manifest="state.json", checkpoints="checkpoint-*.bin")
+
+
+def test_clear_deletes_what_a_glob_entry_matches_and_nothing_else(tmp_path):
+    run = file_folder(tmp_path / "run")
+    run.path.mkdir()
+    for name in ("model.bin", "state.json", "checkpoint-001.bin", "checkpoint-002.bin",
+                 "checkpoint.txt", "notes.txt"):
+        (run.path / name).write_text(name)
+    run.clear()
+    assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint.txt", "notes.txt"]
+
+
+def test_markers_tell_a_run_from_a_foreign_folder(tmp_path):
+    run = file_folder(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "notes.txt").write_text("mine")
+    with pytest.raises(Broken, match="it has no state.json or model.bin.*notes.txt"):
+        run.refuse_foreign()
+    (run.path / "model.bin").write_text("a finished run")
+    run.refuse_foreign()  # one marker is enough
+
+
+def test_a_busy_folder_raises_the_lock_error_and_no_settings_are_written(tmp_path):
+    run = file_folder(tmp_path / "run")
+    with run.claim(None, resume=False):  # None: the caller checks the settings itself
+        pass
+    assert list(run.path.iterdir()) == []  # no settings.json, no lock left
+    (run.path / "training.lock").write_text(str(os.getppid()))
+    with pytest.raises(TimeoutError, match="Another process"):
+        with run.claim(None):
+            pass
+
+
+def test_a_one_file_checkpoint_is_committed_verified_and_its_predecessor_deleted(tmp_path):
+    run = file_folder(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "notes.txt").write_text("mine")
+    for epoch in (1, 2):
+        (run.path / f"checkpoint-00{epoch}.bin").write_bytes(b"weights %d" % epoch)
+        manifest = run.commit(run.path, [f"checkpoint-00{epoch}.bin"], epoch=epoch)
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "checkpoint-002.bin", "notes.txt", "state.json"]
+    assert manifest["folder"] == "." and runs.read_json(run.path / "state.json") == manifest
+    assert run.read_manifest() == manifest and run.verify(manifest) == run.path
+    (run.path / "checkpoint-002.bin").write_bytes(b"weights 3")
+    with pytest.raises(Broken, match="checkpoint-002.bin is corrupt .* does not match state.json"):
+        run.verify(manifest)
+    with pytest.raises(Broken, match="does not match metadata.json"):
+        run.verify({"files": manifest["files"]}, source="metadata.json")  # folder: the run's
+    (run.path / "state.json").unlink()
+    with pytest.raises(Broken, match="state.json is missing but"):
+        run.read_manifest()
