@@ -32,6 +32,8 @@ _MODULES = (
     "evaluation",
     "gan",
     "gan_training",
+    "gan_images",
+    "gan_checkpoints",
     "runs",
     "gan_backends",
     "collapse",
