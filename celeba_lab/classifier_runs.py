@@ -32,9 +32,8 @@ from . import config
 from ._io import atomic_path, fit_verbosity, folder_lock, lock_owner, write_json_atomic
 
 __all__ = [
-    "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError",
-    "CorruptClassifierError", "NotTrainedError", "InputShapeError",
-    "classifier_run_dir", "fit_resumable", "check_input_shape",
+    "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError", "CorruptClassifierError",
+    "NotTrainedError", "InputShapeError",
 ]
 
 _MODEL_FILE = "model.keras"

@@ -150,4 +150,6 @@ def _save_generator(gan: DCGAN, run_dir: Path, metadata: dict) -> None:
     write_json_atomic(run_dir / "metadata.json", metadata)
 
 
-__all__ = ["CheckpointError", "save_checkpoint"]
+__all__ = [
+    "CheckpointError", "save_checkpoint",
+]

@@ -7,7 +7,7 @@ A trained generator maps each noise vector to a face; walking from one vector to
 Example:
     >>> walk = latent_walk(cl.report_generator(width=0.125), steps=4)
     >>> image_grid(walk, ncols=4).shape
-    (70, 266, 3)
+    (68, 266, 3)
 """
 
 from __future__ import annotations
@@ -72,10 +72,10 @@ def latent_walk(generator: keras.Model, steps: int = 8, seed: int = 0,
         conditions: For a conditional generator, a (k,) vector kept fixed along the walk.
 
     Returns:
-        float32 array (steps, 64, 64, 3).
+        float32 array (steps, size, size, 3), the generator's image size.
 
     Example:
-        >>> latent_walk(report_generator(width=0.125), steps=4).shape
+        >>> latent_walk(cl.report_generator(width=0.125), steps=4).shape
         (4, 64, 64, 3)
     """
     ends = latent_noise(2, int(generator.inputs[0].shape[-1]), seed)
@@ -117,4 +117,6 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype("uint8")
 
 
-__all__ = ["interpolate_latents", "latent_walk", "image_grid"]
+__all__ = [
+    "interpolate_latents", "latent_walk", "image_grid",
+]

@@ -16,8 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = [
-    "plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses",
-    "plot_samples", "plot_latent_walk", "plot_conditional_samples",
+    "plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses", "plot_samples",
+    "plot_latent_walk", "plot_conditional_samples",
 ]
 
 
