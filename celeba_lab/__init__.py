@@ -15,7 +15,6 @@ editors and static tools, which follow ``cl.train_gan`` to its definition;
 from __future__ import annotations
 
 import importlib
-import warnings
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -161,7 +160,7 @@ _API: dict[str, str] = {
     "plot_chapter_memory": "plots.performance",
 }
 
-#: Old names kept for one release: each warns and gives the new one.
+#: Old names kept for one release -> their new names: calling one warns, then does the same.
 _DEPRECATED: dict[str, str] = {
     "seed_classifier": "report_classifier",
     "seed_generator": "report_generator",
@@ -185,11 +184,8 @@ def __getattr__(name: str):
         value = getattr(module, name)
         globals()[name] = value
         return value
-    if name in _DEPRECATED:
-        new = _DEPRECATED[name]
-        warnings.warn(f"celeba_lab.{name} is deprecated: use celeba_lab.{new} (the same "
-                      "thing under the report's name).", DeprecationWarning, stacklevel=2)
-        return __getattr__(new)
+    if name in _DEPRECATED:  # the old function, beside the new one: calling it warns
+        return getattr(importlib.import_module(f"{__name__}.{_API[_DEPRECATED[name]]}"), name)
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'celeba_lab' has no attribute {name!r}")
