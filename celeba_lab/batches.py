@@ -27,8 +27,8 @@ from .data import CelebA
 from .images import _check_crop, _needs_pillow, _size_hw, decode_image
 
 __all__ = [
-    "ImageBatches", "classifier_batches", "gan_batches",
-    "rss_mib", "trace_streaming_memory", "trace_in_memory_loading",
+    "ImageBatches", "classifier_batches", "gan_batches", "trace_streaming_memory",
+    "trace_in_memory_loading",
 ]
 
 # A missing cache of this many images or more that need no resizing (CelebA's own 218 x 178) is

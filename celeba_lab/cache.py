@@ -42,7 +42,9 @@ from .images import _check_crop, _needs_pillow, _size_hw, decode_image
 if TYPE_CHECKING:      # annotations only: the cache reads a data set's paths, nothing more
     from .data import CelebA
 
-__all__ = ["decoded_images", "images_held_while_decoding", "load_images_in_memory"]
+__all__ = [
+    "decoded_images", "load_images_in_memory",
+]
 
 #: Bumped whenever decoding changes, so that older caches are not reused.
 CACHE_FORMAT_VERSION = 2

@@ -31,9 +31,8 @@ from ._io import atomic_path, fit_verbosity, lock_owner
 from .runs import LOCK, RunFolder, fingerprint, read_json
 
 __all__ = [
-    "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError",
-    "CorruptClassifierError", "NotTrainedError", "InputShapeError",
-    "classifier_run_dir", "fit_resumable", "check_input_shape",
+    "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError", "CorruptClassifierError",
+    "NotTrainedError", "InputShapeError",
 ]
 
 _MODEL_FILE = "model.keras"

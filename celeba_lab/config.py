@@ -396,7 +396,6 @@ def runs_dir() -> Path:
     return path
 
 __all__ = [
-    "Profile", "PROFILES", "REPOSITORY_URL", "get_profile", "set_profile", "default_profile_name",
-    "profile_is_set", "training_announcement", "data_root",
+    "Profile", "PROFILES", "REPOSITORY_URL", "get_profile", "set_profile", "data_root",
     "set_data_root", "cache_dir", "set_cache_dir", "runs_dir",
 ]

@@ -49,14 +49,11 @@ from .cache import decoded_images, images_held_while_decoding, load_images_in_me
 from .images import decode_image  # noqa: F401
 
 __all__ = [
-    # the data set
     "CelebA", "load_celeba", "check_attribute", "LAYOUT_DESCRIPTIONS", "attribute_prevalence",
-    "CELEBA_PREVALENCE", "CELEBA_PREVALENCE_BY_SEX", "CELEBA_TEST_PREVALENCE",
-    # samples
-    "BalancedSample", "balanced_sample", "sample_summary",
-    # errors
-    "CelebAError", "DataNotFoundError", "AnnotationError", "UnknownAttributeError",
-    "MissingImagesError", "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
+    "CELEBA_PREVALENCE", "CELEBA_PREVALENCE_BY_SEX", "CELEBA_TEST_PREVALENCE", "BalancedSample",
+    "balanced_sample", "sample_summary", "CelebAError", "DataNotFoundError", "AnnotationError",
+    "UnknownAttributeError", "MissingImagesError", "CorruptImageError", "NotEnoughImagesError",
+    "CacheWriteError",
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["KAGGLE_DATASET", "download_celeba"]
+__all__ = [
+    "download_celeba",
+]
 
 #: The Kaggle data set holding CelebA (images, attributes, partitions) in the Kaggle layout.
 KAGGLE_DATASET = "jessicali9530/celeba-dataset"

@@ -172,5 +172,6 @@ def setup(*, data_root: str | os.PathLike | None = None, profile: str | None = N
     return env
 
 
-__all__ = ["Environment", "setup", "on_colab", "accelerators", "keras_backend",
-           "DRIVE_CANDIDATES"]
+__all__ = [
+    "Environment", "setup",
+]

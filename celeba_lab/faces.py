@@ -583,4 +583,6 @@ def _render_chunk(task: tuple[int, int, np.ndarray, str]) -> None:
         Path(folder, f"{index + 1:06d}.jpg").write_bytes(buffer.getvalue())
 
 
-__all__ = ["draw_face", "HAIR_CHOICES"]
+__all__ = [
+    "draw_face",
+]

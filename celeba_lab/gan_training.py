@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import keras
 import numpy as np
-from keras import ops
 
 from . import config
 from .batches import gan_batches
@@ -38,125 +35,10 @@ from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING,
                   GANRecipe, conditional_discriminator, conditional_generator, gan_recipe,
                   generate_images, latent_noise, report_discriminator, report_generator,
                   stabilised_discriminator)
-from .runs import RunFolder, RunFolderError, fingerprint, read_json
-
-_FORMAT_VERSION = 1
-_CHECKPOINT_FILES = ("generator.weights.h5", "discriminator.weights.h5", "optimizers.npz",
-                     "random_state.npz")
-# The files and folders train_gan writes at the top of a run folder (what resume=False deletes).
-_RUN_ENTRIES = ("settings.json", "checkpoint.json", "checkpoints", "grids", "metadata.json",
-                "generator.keras", "fixed_noise.npy", "fixed_conditions.npy")
-
-
-class CheckpointError(RunFolderError):
-    """A run folder claims a checkpoint that is missing, corrupt, or from other settings."""
-
-
-def _folder(run_dir: str | os.PathLike) -> RunFolder:
-    return RunFolder(Path(run_dir), kind="GAN run", restart="train_gan(..., resume=False)",
-                     entries=_RUN_ENTRIES, error=CheckpointError)
-
-
-# --------------------------------------------------------------------------------------------
-# Pictures of a generator
-# --------------------------------------------------------------------------------------------
-
-def interpolate_latents(start: np.ndarray, end: np.ndarray, steps: int = 8,
-                        method: str = "spherical") -> np.ndarray:
-    """Points between two noise vectors: ``steps`` rows from ``start`` to ``end``.
-
-    Why spherical: Gaussian noise in many dimensions lies near a sphere of radius
-    ``sqrt(latent_dim)``; a straight line between two such points passes closer to the centre,
-    where the generator saw little noise in training, so its middle faces look washed out.
-    Spherical interpolation (slerp, White 2016) stays on the sphere.
-
-    Args:
-        start: The first vector, shape (latent_dim,).
-        end: The last vector, shape (latent_dim,).
-        steps: Number of points, ends included.
-        method: ``"linear"`` or ``"spherical"``.
-
-    Returns:
-        float32 array (steps, latent_dim).
-
-    Raises:
-        ValueError: An unknown ``method``.
-
-    Example:
-        >>> a, b = latent_noise(2, 64)
-        >>> interpolate_latents(a, b, 5, "spherical").shape
-        (5, 64)
-    """
-    start, end = np.asarray(start, dtype="float64"), np.asarray(end, dtype="float64")
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    if method == "linear":
-        return ((1 - t) * start + t * end).astype("float32")
-    if method != "spherical":
-        raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}.")
-    cos = np.dot(start, end) / (np.linalg.norm(start) * np.linalg.norm(end))
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if omega < 1e-6:
-        return ((1 - t) * start + t * end).astype("float32")
-    return ((np.sin((1 - t) * omega) * start + np.sin(t * omega) * end)
-            / np.sin(omega)).astype("float32")
-
-
-def latent_walk(generator: keras.Model, steps: int = 8, seed: int = 0,
-                method: str = "spherical", conditions=None) -> np.ndarray:
-    """Faces along a path between two random noise vectors (drawn with ``seed``).
-
-    Args:
-        generator: A (conditional) generator.
-        steps: Faces along the path, both ends included.
-        seed: Seed of the two end points.
-        method: ``"linear"`` or ``"spherical"`` (see :func:`interpolate_latents`).
-        conditions: For a conditional generator, a (k,) vector kept fixed along the walk.
-
-    Returns:
-        float32 array (steps, 64, 64, 3).
-
-    Example:
-        >>> latent_walk(report_generator(width=0.125), steps=4).shape
-        (4, 64, 64, 3)
-    """
-    ends = latent_noise(2, int(generator.inputs[0].shape[-1]), seed)
-    path = interpolate_latents(ends[0], ends[1], steps, method)
-    return generate_images(generator, steps, noise=path, conditions=conditions)
-
-
-def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tile images (n, h, w, 3) in [0, 1] or uint8 into one uint8 picture, white gaps between.
-
-    Args:
-        images: The images.
-        ncols: Images per row (default: a square-ish grid).
-        pad: Pixels between images.
-
-    Returns:
-        uint8 array (rows * (h + pad) + pad, ncols * (w + pad) + pad, 3).
-
-    Example:
-        >>> image_grid(np.zeros((6, 64, 64, 3)), ncols=3).shape
-        (134, 200, 3)
-    """
-    images = _to_uint8(images)
-    n, h, w, c = images.shape
-    ncols = ncols or int(math.ceil(math.sqrt(n)))
-    nrows = int(math.ceil(n / ncols))
-    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, dtype="uint8")
-    for i, image in enumerate(images):
-        r, col = divmod(i, ncols)
-        top, left = pad + r * (h + pad), pad + col * (w + pad)
-        grid[top:top + h, left:left + w] = image
-    return grid
-
-
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images
-    return np.round(np.clip(images, 0.0, 1.0) * 255).astype("uint8")
-
+from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _Checkpointer, _folder,
+                              _read_manifest, _restore_checkpoint, _save_generator)
+from .gan_images import _to_uint8, image_grid
+from .runs import fingerprint, read_json
 
 # --------------------------------------------------------------------------------------------
 # Building and training
@@ -733,116 +615,6 @@ class _Monitor(keras.callbacks.Callback):
             Image.fromarray(image_grid(images)).save(tmp, format="PNG")
 
 
-class _Checkpointer(keras.callbacks.Callback):
-    """After every epoch, write a complete checkpoint folder, then point the manifest at it."""
-
-    def __init__(self, run_dir: Path, history: _History):
-        super().__init__()
-        self.run_dir, self.history = run_dir, history
-
-    def on_epoch_end(self, epoch, logs=None):
-        save_checkpoint(self.model, self.run_dir, epoch + 1, self.history.history)
-
-
-def save_checkpoint(gan: DCGAN, run_dir: str | os.PathLike, epoch: int,
-                    history: Mapping[str, list[float]]) -> Path:
-    """Write the checkpoint of ``epoch`` into ``run_dir`` without ever exposing a partial one.
-
-    The files go into a new folder ``checkpoints/epoch_NNN`` (written under a temporary name
-    and renamed when complete); then ``checkpoint.json`` (the manifest: epoch, folder, SHA-256
-    of every file, history) is replaced atomically; only then are older folders removed. A
-    process killed at any moment leaves the previous or the new checkpoint, both whole.
-
-    Args:
-        gan: The GAN to save (networks, optimizers, random state).
-        run_dir: The run folder.
-        epoch: Epochs finished (1 for the first).
-        history: The loss history so far, stored in the manifest.
-
-    Returns:
-        The checkpoint folder.
-
-    Example:
-        >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
-        ...                 verbose=0)
-        >>> save_checkpoint(run.gan, run.run_dir, run.epochs_done, run.history).name
-        'epoch_001'
-    """
-    run_dir = Path(run_dir)
-    folder = run_dir / "checkpoints" / f"epoch_{epoch:03d}"
-    if folder.exists():
-        shutil.rmtree(folder)
-    with atomic_path(folder, directory=True) as tmp:
-        gan.generator.save_weights(tmp / "generator.weights.h5")
-        gan.discriminator.save_weights(tmp / "discriminator.weights.h5")
-        np.savez(tmp / "optimizers.npz", **_variables_dict("d", gan.d_optimizer.variables),
-                 **_variables_dict("g", gan.g_optimizer.variables))
-        np.savez(tmp / "random_state.npz", **_variables_dict("s", _random_states(gan)))
-    _folder(run_dir).commit(
-        folder, _CHECKPOINT_FILES, format=_FORMAT_VERSION, epoch=int(epoch),
-        optimizer_iterations={"d": int(ops.convert_to_numpy(gan.d_optimizer.iterations)),
-                              "g": int(ops.convert_to_numpy(gan.g_optimizer.iterations))},
-        history={k: list(map(float, v)) for k, v in history.items()})
-    return folder
-
-
-def _random_states(gan: DCGAN) -> list:
-    # Every keras.random.SeedGenerator the GAN owns (its noise_seeds, then D's dropout's), in a
-    # stable order. Their variables' paths say "seed_generator" (Keras' own name for the
-    # class), whatever the attribute holding them is called; random_state.npz stores them as
-    # s0000, s0001, ... by position, so checkpoints written when the attribute was called
-    # `seed_generator` restore unchanged.
-    return [v for v in gan.non_trainable_variables if "seed_generator" in v.path]
-
-
-def _variables_dict(prefix: str, variables) -> dict[str, np.ndarray]:
-    return {f"{prefix}{i:04d}": ops.convert_to_numpy(v) for i, v in enumerate(variables)}
-
-
-def _read_manifest(run_dir: Path) -> dict | None:
-    folder = _folder(run_dir)
-    manifest = folder.read_manifest(required=("epoch", "folder", "files", "history"))
-    if manifest is not None and not isinstance(manifest["epoch"], int):
-        raise CheckpointError(folder.advice(f"{run_dir / 'checkpoint.json'} is corrupt (epoch "
-                                            f"{manifest['epoch']!r} is not a whole number)"))
-    return manifest
-
-
-def _restore_checkpoint(gan: DCGAN, run_dir: Path, manifest: Mapping[str, Any]) -> None:
-    folder = _folder(run_dir).verify(manifest)  # every file there, byte for byte
-    try:
-        gan.generator.load_weights(folder / "generator.weights.h5")
-        gan.discriminator.load_weights(folder / "discriminator.weights.h5")
-        with np.load(folder / "optimizers.npz") as saved:
-            _assign(gan.d_optimizer.variables, saved, "d")
-            _assign(gan.g_optimizer.variables, saved, "g")
-        with np.load(folder / "random_state.npz") as saved:
-            _assign(_random_states(gan), saved, "s")
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise CheckpointError(_folder(run_dir).advice(
-            f"the checkpoint in {folder} does not fit this model "
-            f"({type(error).__name__}: {error})")) from None
-
-
-def _assign(variables, saved, prefix: str) -> None:
-    keys = sorted(k for k in saved.files if k.startswith(prefix))
-    if len(keys) != len(variables):
-        raise ValueError(f"{len(keys)} saved '{prefix}' arrays for {len(variables)} variables")
-    for variable, key in zip(variables, keys):
-        value = saved[key]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"{variable.path}: saved shape {value.shape}, "
-                             f"model shape {tuple(variable.shape)}")
-        variable.assign(value)
-
-
-def _save_generator(gan: DCGAN, run_dir: Path, metadata: dict) -> None:
-    with atomic_path(run_dir / "generator.keras") as tmp:
-        gan.generator.save(tmp)
-        metadata["generator_sha256"] = file_digest(tmp, "sha256")
-    write_json_atomic(run_dir / "metadata.json", metadata)
-
-
 def load_gan_run(path: str | os.PathLike) -> GANRun:
     """Load a run folder written by :func:`train_gan`: the GAN at its last checkpoint.
 
@@ -915,7 +687,6 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
 
 
 __all__ = [
-    "CheckpointError", "GANRun", "build_gan", "stabilisers", "train_gan", "default_run_dir",
-    "save_checkpoint", "load_gan_run", "load_generator", "interpolate_latents", "latent_walk",
-    "image_grid",
+    "GANRun", "build_gan", "stabilisers", "train_gan", "default_run_dir", "load_gan_run",
+    "load_generator",
 ]

@@ -21,7 +21,9 @@ from PIL import Image
 from ._errors import CorruptImageError, MissingImagesError
 from .attributes import IMAGE_SHAPE
 
-__all__ = ["decode_image"]
+__all__ = [
+    "decode_image",
+]
 
 _CROPS = ("squash", "center")
 

@@ -35,8 +35,9 @@ MIN_SPREAD_RATIO = 0.25
 #: this share of the untrained network's (the quick profile's four GANs: 0.28-0.42 here).
 MAX_DISTANCE_RATIO = 0.6
 
-__all__ = ["GeneratorCheck", "NotLearnedError", "check_generator", "pixel_spread",
-           "require_learned", "learning_table"]
+__all__ = [
+    "GeneratorCheck", "NotLearnedError", "check_generator", "require_learned", "learning_table",
+]
 
 
 class NotLearnedError(RuntimeError):

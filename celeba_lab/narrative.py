@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["attribute_list", "lowest_attributes", "learning_sentence",
-           "recipe_comparison_sentence", "report_comparison_sentence",
-           "hardest_attribute_sentence"]
+__all__ = [
+    "lowest_attributes", "learning_sentence", "recipe_comparison_sentence",
+    "report_comparison_sentence", "hardest_attribute_sentence",
+]
 
 _COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 

@@ -487,8 +487,6 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
 
 
 __all__ = [
-    "write_synthetic_celeba", "ensure_synthetic_celeba", "synthetic_info",
-    "sample_attributes", "synthetic_prevalence_table", "attribute_probabilities",
-    "partition_sizes", "PREVALENCE", "CONDITIONAL", "MALE_ONLY", "P_MALE",
-    "LAYOUTS", "MARKER_FILE", "GENERATOR_VERSION",
+    "write_synthetic_celeba", "ensure_synthetic_celeba", "synthetic_info", "sample_attributes",
+    "synthetic_prevalence_table", "PREVALENCE", "CONDITIONAL",
 ]

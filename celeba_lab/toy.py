@@ -43,9 +43,7 @@ TOY_LATENT_DIM = 16
 OFF_RING = "off the ring"
 
 __all__ = [
-    "MODES", "RADIUS", "STD", "OFF_RING", "ring_centres", "ring_of_gaussians", "mode_cells",
-    "toy_cells", "toy_generator", "toy_discriminator", "Pack", "ToyRun", "train_toy_gan",
-    "toy_collapse_table",
+    "MODES", "ring_of_gaussians", "mode_cells", "ToyRun", "train_toy_gan", "toy_collapse_table",
 ]
 
 

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 
 from celeba_lab import gan as G
+from celeba_lab import gan_checkpoints as checkpoints
+from celeba_lab import gan_images as images
 from celeba_lab import gan_training as T
 from test_gan import WIDTH, blob_images, iterations
 
@@ -41,12 +43,12 @@ def trained(tmp_path_factory) -> T.GANRun:
 def test_interpolation_ends_at_both_vectors_and_slerp_keeps_the_norm():
     a, b = G.latent_noise(2, 64, seed=0)
     for method in ("linear", "spherical"):
-        path = T.interpolate_latents(a, b, 7, method)
+        path = images.interpolate_latents(a, b, 7, method)
         assert path.shape == (7, 64)
         np.testing.assert_allclose(path[0], a, atol=1e-5)
         np.testing.assert_allclose(path[-1], b, atol=1e-5)
-    linear = np.linalg.norm(T.interpolate_latents(a, b, 7, "linear"), axis=1)
-    spherical = np.linalg.norm(T.interpolate_latents(a, b, 7, "spherical"), axis=1)
+    linear = np.linalg.norm(images.interpolate_latents(a, b, 7, "linear"), axis=1)
+    spherical = np.linalg.norm(images.interpolate_latents(a, b, 7, "spherical"), axis=1)
     # Two near-orthogonal Gaussian vectors: the line dips towards the centre, slerp does not.
     assert linear[3] < 0.85 * min(linear[0], linear[-1])
     assert spherical[3] > 0.95 * min(spherical[0], spherical[-1])
@@ -109,7 +111,7 @@ def test_training_callbacks_let_keras_queue_steps_ahead(tmp_path):
 
     history_cb = T._History({})
     own = [history_cb, T._Monitor(tmp_path, np.zeros((1, G.LATENT_DIM)), None),
-           T._Checkpointer(tmp_path, history_cb)]
+           checkpoints._Checkpointer(tmp_path, history_cb)]
     callbacks = keras.callbacks.CallbackList(own)
     assert callbacks._async_train == keras_backend.IS_THREAD_SAFE
 
@@ -180,7 +182,7 @@ def test_resumed_training_continues_where_it_stopped(tmp_path):
 
 
 def test_run_folder_of_other_settings_is_refused(trained):
-    with pytest.raises(T.CheckpointError, match="other settings.*seed"):
+    with pytest.raises(checkpoints.CheckpointError, match="other settings.*seed"):
         small_run(trained.run_dir, seed=9)
 
 
@@ -199,10 +201,10 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path, damage):
     else:
         (run.run_dir / "checkpoint.json").write_text("{not json")
         expected = "checkpoint.json is corrupt"
-    with pytest.raises(T.CheckpointError, match=expected) as error:
+    with pytest.raises(checkpoints.CheckpointError, match=expected) as error:
         small_run(run.run_dir, epochs=2, steps=2)
     assert "resume=False" in str(error.value) and str(run.run_dir) in str(error.value)
-    with pytest.raises(T.CheckpointError):
+    with pytest.raises(checkpoints.CheckpointError):
         T.load_gan_run(run.run_dir)
     # Starting over is one argument away, and works.
     fresh = small_run(run.run_dir, epochs=1, steps=2, resume=False)
@@ -213,7 +215,7 @@ def test_a_run_being_trained_by_another_process_is_refused(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
-    with pytest.raises(T.CheckpointError, match=f"Another process \\(pid {os.getppid()}\\)"):
+    with pytest.raises(checkpoints.CheckpointError, match=f"Another process \\(pid {os.getppid()}\\)"):
         small_run(run_dir, epochs=1, steps=1)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -286,7 +288,7 @@ def test_checkpoint_keys_do_not_depend_on_attribute_names(trained):
         restored = T.load_gan_run(trained.run_dir).gan
         np.testing.assert_array_equal(saved["s0000"],
                                       keras.ops.convert_to_numpy(restored.noise_seeds.state))
-    assert T._random_states(restored)[0] is restored.noise_seeds.state
+    assert checkpoints._random_states(restored)[0] is restored.noise_seeds.state
     with np.load(folder / "optimizers.npz") as saved:
         assert all(key[0] in "dg" and key[1:].isdigit() for key in saved.files)
 
@@ -361,7 +363,7 @@ def test_resume_false_refuses_to_delete_a_folder_that_is_not_a_run(tmp_path):
     notes = tmp_path / "my-notes"
     notes.mkdir()
     (notes / "thesis.txt").write_text("three years of work")
-    with pytest.raises(T.CheckpointError, match="not a GAN run.*thesis.txt"):
+    with pytest.raises(checkpoints.CheckpointError, match="not a GAN run.*thesis.txt"):
         small_run(notes, epochs=1, steps=1, resume=False)
     assert (notes / "thesis.txt").read_text() == "three years of work"
 
@@ -382,7 +384,7 @@ def test_a_locked_run_is_left_untouched(tmp_path, resume):
     temp.write_text("{")
     (run.run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
     before = sorted(p.relative_to(run.run_dir) for p in run.run_dir.rglob("*"))
-    with pytest.raises(T.CheckpointError, match="Another process"):
+    with pytest.raises(checkpoints.CheckpointError, match="Another process"):
         small_run(run.run_dir, epochs=2, steps=1, resume=resume)
     assert sorted(p.relative_to(run.run_dir) for p in run.run_dir.rglob("*")) == before
     assert temp.read_text() == "{"
@@ -392,7 +394,7 @@ def test_a_corrupt_saved_generator_is_rewritten_and_reported(tmp_path, capsys):
     run = small_run(tmp_path / "run", epochs=1, steps=1)
     path = run.run_dir / "generator.keras"
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(T.CheckpointError, match="generator.keras.*train_gan"):
+    with pytest.raises(checkpoints.CheckpointError, match="generator.keras.*train_gan"):
         T.load_generator(run.run_dir)
     again = small_run(run.run_dir, epochs=1, steps=1)
     assert "generator.keras" in capsys.readouterr().out

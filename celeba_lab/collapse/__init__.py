@@ -62,32 +62,16 @@ from .simulation import (ESTIMATORS, simulated_confusion, simulate_measured_cell
                          simulation_sources, simulate_estimators, compare_estimators)
 
 __all__ = [
-    # bootstrap
-    "Estimate", "bootstrap_ci",
-    # cells
-    "HAIR_CATEGORIES", "SEXES", "SEX_HAIR_CELLS", "MEASURED_ATTRIBUTES", "MissingClassifierError",
-    "hair_colour", "hair_colour_from_scores", "predicted_labels", "joint_cells", "sex_hair_cells",
-    "cell_shares", "cell_table", "attribute_shares", "attribute_share_table",
-    "attribute_balanced_ids", "balance_table", "feasible_sizes",
-    # correction
-    "cell_confusion_matrix", "correct_for_misclassification", "rogan_gladen",
-    "classifier_error_rates", "corrected_share_table",
-    # distances
-    "KernelDistance", "Memorisation", "total_variation", "tv_with_ci", "tv_noise_floor",
-    "diversity_score", "pixel_diversity", "nearest_neighbours", "memorisation_ratio",
-    "frechet_distance", "frechet_distance_from_moments", "kernel_distance",
-    # features
-    "ImageSizeMismatchError", "InceptionUnavailableError", "AttributeMeter", "Measurement",
-    "measure_real_faces", "simulate_generator_resolution", "resize_faces", "classifier_features",
-    "inception_features", "inception_weights_path",
-    # instrument
-    "COLLAPSE_CELLS", "SPARSITY", "BELT_GRID", "belt_path", "TVEstimate", "ValidationSource",
-    "check_confusion", "ml_cell_shares", "corrected_cell_shares", "estimate_tv",
-    "validation_sources", "validate_instrument", "shifted_shares", "detectable_shift",
-    # report
-    "INCEPTION_NA", "SourceSample", "condition_agreement", "collapse_report",
-    "format_collapse_report",
-    # simulation
-    "ESTIMATORS", "simulated_confusion", "simulate_measured_cells", "simulation_sources",
-    "simulate_estimators", "compare_estimators",
+    "Estimate", "bootstrap_ci", "HAIR_CATEGORIES", "SEX_HAIR_CELLS", "MEASURED_ATTRIBUTES",
+    "MissingClassifierError", "predicted_labels", "sex_hair_cells", "cell_shares",
+    "attribute_shares", "attribute_share_table", "attribute_balanced_ids", "balance_table",
+    "feasible_sizes", "cell_confusion_matrix", "correct_for_misclassification", "rogan_gladen",
+    "classifier_error_rates", "corrected_share_table", "KernelDistance", "Memorisation",
+    "total_variation", "tv_with_ci", "tv_noise_floor", "diversity_score", "nearest_neighbours",
+    "memorisation_ratio", "frechet_distance", "kernel_distance", "ImageSizeMismatchError",
+    "InceptionUnavailableError", "AttributeMeter", "Measurement", "measure_real_faces",
+    "classifier_features", "inception_features", "TVEstimate", "ValidationSource",
+    "corrected_cell_shares", "estimate_tv", "validation_sources", "validate_instrument",
+    "detectable_shift", "SourceSample", "condition_agreement", "collapse_report",
+    "format_collapse_report", "compare_estimators",
 ]

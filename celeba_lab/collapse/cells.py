@@ -479,8 +479,7 @@ def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> 
 
 
 __all__ = [
-    "HAIR_CATEGORIES", "SEXES", "SEX_HAIR_CELLS", "MEASURED_ATTRIBUTES", "MissingClassifierError",
-    "hair_colour", "hair_colour_from_scores", "predicted_labels", "joint_cells", "sex_hair_cells",
-    "cell_shares", "cell_table", "attribute_shares", "attribute_share_table",
-    "attribute_balanced_ids", "balance_table", "feasible_sizes",
+    "HAIR_CATEGORIES", "SEX_HAIR_CELLS", "MEASURED_ATTRIBUTES", "MissingClassifierError",
+    "predicted_labels", "sex_hair_cells", "cell_shares", "attribute_shares",
+    "attribute_share_table", "attribute_balanced_ids", "balance_table", "feasible_sizes",
 ]

@@ -518,6 +518,6 @@ def _distribution(values) -> np.ndarray:
 
 __all__ = [
     "KernelDistance", "Memorisation", "total_variation", "tv_with_ci", "tv_noise_floor",
-    "diversity_score", "pixel_diversity", "nearest_neighbours", "memorisation_ratio",
-    "frechet_distance", "frechet_distance_from_moments", "kernel_distance",
+    "diversity_score", "nearest_neighbours", "memorisation_ratio", "frechet_distance",
+    "kernel_distance",
 ]

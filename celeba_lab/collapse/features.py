@@ -586,6 +586,5 @@ def _pair(size: tuple[int, int] | int) -> tuple[int, int]:
 
 __all__ = [
     "ImageSizeMismatchError", "InceptionUnavailableError", "AttributeMeter", "Measurement",
-    "measure_real_faces", "simulate_generator_resolution", "resize_faces", "classifier_features",
-    "inception_features", "inception_weights_path",
+    "measure_real_faces", "classifier_features", "inception_features",
 ]

@@ -342,7 +342,8 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
             ``level`` outside (0, 1), an unknown ``method`` or ``grid`` below 3.
 
     Example:
-        >>> C = cl.simulated_confusion(0.99, 0.99)
+        >>> from celeba_lab.collapse.simulation import simulated_confusion
+        >>> C = simulated_confusion(0.99, 0.99)   # classifiers right 99 % of the time
         >>> p = np.full(10, 0.1)
         >>> est = estimate_tv(p, (p @ C) * 5000, C, 2000, n_boot=100)
         >>> est.value < est.floor and est.low == 0.0
@@ -662,7 +663,6 @@ def detectable_shift(real_cells: pd.Series | Sequence[str] | np.ndarray,
 
 
 __all__ = [
-    "COLLAPSE_CELLS", "SPARSITY", "BELT_GRID", "belt_path", "TVEstimate", "ValidationSource",
-    "check_confusion", "ml_cell_shares", "corrected_cell_shares", "estimate_tv",
-    "validation_sources", "validate_instrument", "shifted_shares", "detectable_shift",
+    "TVEstimate", "ValidationSource", "corrected_cell_shares", "estimate_tv", "validation_sources",
+    "validate_instrument", "detectable_shift",
 ]

@@ -300,6 +300,5 @@ def format_collapse_report(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame
 
 
 __all__ = [
-    "INCEPTION_NA", "SourceSample", "condition_agreement", "collapse_report",
-    "format_collapse_report",
+    "SourceSample", "condition_agreement", "collapse_report", "format_collapse_report",
 ]

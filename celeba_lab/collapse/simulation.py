@@ -276,6 +276,5 @@ def compare_estimators(p: np.ndarray, confusion: pd.DataFrame | np.ndarray, *,
 
 
 __all__ = [
-    "ESTIMATORS", "simulated_confusion", "simulate_measured_cells", "simulation_sources",
-    "simulate_estimators", "compare_estimators",
+    "compare_estimators",
 ]

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "architecture_table", "plot_labelled_faces", "plot_learning_curves",
-    "plot_confusion_matrix", "plot_confusion_matrices", "plot_confident_errors",
-    "plot_recipe_comparison",
+    "architecture_table", "plot_labelled_faces", "plot_learning_curves", "plot_confusion_matrix",
+    "plot_confusion_matrices", "plot_confident_errors", "plot_recipe_comparison",
 ]
 
 

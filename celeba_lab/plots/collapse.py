@@ -16,9 +16,8 @@ from matplotlib.figure import Figure
 from ..collapse import SEXES, cell_table
 
 __all__ = [
-    "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion",
-    "plot_nearest_neighbours", "plot_remedy_samples", "plot_condition_grid",
-    "plot_instrument_validation",
+    "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion", "plot_nearest_neighbours",
+    "plot_remedy_samples", "plot_condition_grid", "plot_instrument_validation",
 ]
 
 _HAIR_LABELS = {"Black_Hair": "black", "Blond_Hair": "blond", "Brown_Hair": "brown",

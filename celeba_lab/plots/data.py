@@ -20,8 +20,7 @@ from ..data import (CELEBA_PREVALENCE, CELEBA_PREVALENCE_BY_SEX, BalancedSample,
 
 __all__ = [
     "plot_face_grid", "plot_prevalence", "plot_attribute_correlation", "correlated_attributes",
-    "plot_prevalence_by",
-    "plot_partition_sizes", "plot_balanced_sample", "plot_memory",
+    "plot_prevalence_by", "plot_partition_sizes", "plot_balanced_sample", "plot_memory",
 ]
 
 #: Attributes named under each face in :func:`plot_face_grid` when present.

@@ -16,8 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = [
-    "plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses",
-    "plot_samples", "plot_latent_walk", "plot_conditional_samples",
+    "plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses", "plot_samples",
+    "plot_latent_walk", "plot_conditional_samples",
 ]
 
 
@@ -66,7 +66,7 @@ def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
     Example:
         >>> fig = plot_epoch_grids(cl.train_gan(data))   # trains for minutes: # doctest: +SKIP
     """
-    from ..gan_training import image_grid
+    from ..gan_images import image_grid
 
     epochs, images = _grids(run)
     if len(epochs) == 0:
@@ -106,7 +106,7 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
     from PIL import Image, ImageDraw
 
     from .._io import atomic_path
-    from ..gan_training import image_grid
+    from ..gan_images import image_grid
 
     epochs, images = _grids(run)
     if len(epochs) == 0:
@@ -240,7 +240,7 @@ def plot_latent_walk(generator, *, steps: int = 8, seed: int = 0, conditions=Non
     Example:
         >>> fig = plot_latent_walk(run.generator, steps=8)  # needs a trained run: # doctest: +SKIP
     """
-    from ..gan_training import latent_walk
+    from ..gan_images import latent_walk
 
     fig, axes = plt.subplots(2, steps, figsize=(steps * 1.1, 2.7), squeeze=False)
     for row, method in enumerate(("linear", "spherical")):

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "plot_data_throughput", "plot_data_memory", "plot_training_speed", "plot_recipe_projection",
-    "plot_chapter_memory", "WAY_LABELS",
+    "plot_chapter_memory",
 ]
 
 #: How each way of preparing images is named in the figures.

@@ -18,7 +18,9 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:  # celeba_lab.toy needs Keras; importing cl.plots must not start it
     from ..toy import ToyRun
 
-__all__ = ["plot_toy_snapshots", "plot_toy_distance"]
+__all__ = [
+    "plot_toy_snapshots", "plot_toy_distance",
+]
 
 
 def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] | None = None,
