@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import keras
 import numpy as np
+from keras import layers
 
 from . import config
 from ._checks import whole_number
@@ -68,9 +70,6 @@ def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> "keras
         >>> model.count_params()
         623490
     """
-    import keras
-    from keras import layers
-
     model = keras.Sequential([
         keras.Input(shape=tuple(input_shape), name="image"),               # 218 x 178 x 3
         layers.Conv2D(32, kernel_size=2, padding="same", activation="relu", name="conv1"),
@@ -161,9 +160,6 @@ def improved_classifier(
         >>> model.output_shape, count_parameters(model)
         ((None, 1), 241313)
     """
-    import keras
-    from keras import layers
-
     working_size = working_size or min(96, *input_shape[:2])
     # One block per entry of `filters` (default 4): 3x3 convolution, batch normalisation,
     # ReLU, then a 2x2 max-pooling that halves the image (96 -> 48 -> 24 -> 12 -> 6).
@@ -302,7 +298,6 @@ class TrainedClassifier:
         origin: ``"trained"``, ``"resumed"`` (continued an interrupted run) or ``"loaded"``
             (a finished run reused without training).
     """
-
     model: Any
     history: dict[str, list[float]]
     metadata: dict[str, Any]
@@ -449,7 +444,6 @@ def _renamed_recipe_run(attribute: str, settings: dict) -> TrainedClassifier | N
 
 def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume, verbose,
            callbacks) -> TrainedClassifier:
-    import keras
 
     batch_size, seed = settings["batch_size"], settings["seed"]
     image_size, epochs, recipe = tuple(settings["image_size"]), settings["epochs"], spec.name
@@ -541,7 +535,6 @@ def _model_of(trained_or_model):
 
 
 def _require_trained(model) -> None:
-    import keras
 
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
@@ -592,8 +585,6 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
         >>> scores.shape, bool(((scores >= 0) & (scores <= 1)).all())
         ((3,), True)
     """
-    import keras
-
     model = _model_of(trained_or_model)
     if require_trained:
         _require_trained(model)
@@ -635,8 +626,6 @@ def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
         >>> call_in_batches(model, np.zeros((5, 32, 32, 3), "float32"), batch_size=2).shape
         (5, 2)
     """
-    import keras
-
     if isinstance(data, keras.utils.PyDataset):
         batches = (_x_of(data[i]) for i in range(len(data)))
     else:
@@ -667,8 +656,6 @@ def classifier_embedding(trained_or_model) -> "keras.Model":
         >>> classifier_embedding(improved_classifier()).output_shape
         (None, 128)
     """
-    import keras
-
     model = _model_of(trained_or_model)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.Dropout)]
     penultimate = layers[-2]
