@@ -51,13 +51,15 @@ __all__ = [
 # The networks
 
 
-def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> "keras.Model":
-    """The source report's CNN, layer for layer, compiled the way the report compiled it.
+def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE
+                      ) -> "keras.Model":
+    """The source report's CNN, layer for layer, compiled as the report did.
 
-    Four blocks of a 2x2 convolution (ReLU) and a 2x2 max-pooling halve the image four times
-    (218x178 to 13x11); three sigmoid dense layers of 64 units and a 2-way softmax read the
-    flattened 9,152 features. 623,490 parameters at the default input shape. RMSprop, binary
-    cross-entropy on one-hot labels, accuracy.
+    Four blocks of a 2x2 convolution (ReLU) and a 2x2 max-pooling halve the
+    image four times (218x178 to 13x11); three sigmoid dense layers of 64
+    units and a 2-way softmax read the flattened 9,152 features. 623,490
+    parameters at the default input shape. RMSprop, binary cross-entropy on
+    one-hot labels, accuracy.
 
     Args:
         input_shape: (height, width, channels) of the images, pixels in [0, 1].
@@ -71,20 +73,21 @@ def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> "keras
         623490
     """
     model = keras.Sequential([
-        keras.Input(shape=tuple(input_shape), name="image"),               # 218 x 178 x 3
-        layers.Conv2D(32, kernel_size=2, padding="same", activation="relu", name="conv1"),
-        layers.MaxPooling2D(pool_size=2, name="pool1"),                    # 109 x 89 x 32
-        layers.Conv2D(32, kernel_size=2, padding="same", activation="relu", name="conv2"),
-        layers.MaxPooling2D(pool_size=2, name="pool2"),                    # 54 x 44 x 32
-        layers.Conv2D(64, kernel_size=2, padding="same", activation="relu", name="conv3"),
-        layers.MaxPooling2D(pool_size=2, name="pool3"),                    # 27 x 22 x 64
-        layers.Conv2D(64, kernel_size=2, padding="same", activation="relu", name="conv4"),
-        layers.MaxPooling2D(pool_size=2, name="pool4"),                    # 13 x 11 x 64
-        layers.Flatten(name="flatten"),                                    # 9,152
-        layers.Dense(64, activation="sigmoid", name="dense1"),             # 585,792 weights
+        keras.Input(shape=tuple(input_shape), name="image"),  # 218 x 178 x 3
+        layers.Conv2D(32, 2, padding="same", activation="relu", name="conv1"),
+        layers.MaxPooling2D(pool_size=2, name="pool1"),       # 109 x 89 x 32
+        layers.Conv2D(32, 2, padding="same", activation="relu", name="conv2"),
+        layers.MaxPooling2D(pool_size=2, name="pool2"),       # 54 x 44 x 32
+        layers.Conv2D(64, 2, padding="same", activation="relu", name="conv3"),
+        layers.MaxPooling2D(pool_size=2, name="pool3"),       # 27 x 22 x 64
+        layers.Conv2D(64, 2, padding="same", activation="relu", name="conv4"),
+        layers.MaxPooling2D(pool_size=2, name="pool4"),       # 13 x 11 x 64
+        layers.Flatten(name="flatten"),                       # 9,152 numbers
+        # 9,152 x 64 weights + 64 biases = 585,792: 94 % of the parameters.
+        layers.Dense(64, activation="sigmoid", name="dense1"),
         layers.Dense(64, activation="sigmoid", name="dense2"),
         layers.Dense(64, activation="sigmoid", name="dense3"),
-        layers.Dense(2, activation="softmax", name="output"),              # (no, yes)
+        layers.Dense(2, activation="softmax", name="output"),   # (no, yes)
     ], name="report_classifier")
     model.compile(
         optimizer=keras.optimizers.RMSprop(),
@@ -161,27 +164,35 @@ def improved_classifier(
         ((None, 1), 241313)
     """
     working_size = working_size or min(96, *input_shape[:2])
-    # One block per entry of `filters` (default 4): 3x3 convolution, batch normalisation,
-    # ReLU, then a 2x2 max-pooling that halves the image (96 -> 48 -> 24 -> 12 -> 6).
+    # One block per entry of `filters` (default 4): 3x3 convolution, batch
+    # normalisation, ReLU, then a 2x2 max-pooling that halves the image
+    # (96 -> 48 -> 24 -> 12 -> 6).
     conv_blocks = []
     for i, n in enumerate(filters, start=1):
         conv_blocks += [
-            layers.Conv2D(n, kernel_size=3, padding="same", use_bias=False, name=f"conv{i}"),
+            layers.Conv2D(n, kernel_size=3, padding="same", use_bias=False,
+                          name=f"conv{i}"),
             layers.BatchNormalization(momentum=0.9, name=f"bn{i}"),
             layers.Activation("relu", name=f"relu{i}"),
             layers.MaxPooling2D(pool_size=2, name=f"pool{i}"),
         ]
+    if pooling == "max":  # one number per channel: 128 features
+        features = layers.GlobalMaxPooling2D(name="features")
+    else:
+        features = layers.GlobalAveragePooling2D(name="features")
     model = keras.Sequential([
         keras.Input(shape=tuple(input_shape), name="image"),
-        layers.Resizing(working_size, working_size, crop_to_aspect_ratio=True, antialias=True,
-                        name="centre_crop"),                               # 96 x 96 x 3
-        layers.RandomFlip("horizontal", name="random_flip"),               # training only
-        layers.RandomTranslation(0.05, 0.05, fill_mode="nearest", name="random_shift"),
-        *conv_blocks,                                                      # 6 x 6 x 128
-        (layers.GlobalMaxPooling2D(name="features") if pooling == "max"    # 128
-         else layers.GlobalAveragePooling2D(name="features")),
+        # The centre square, resized to 96 x 96 x 3.
+        layers.Resizing(working_size, working_size, crop_to_aspect_ratio=True,
+                        antialias=True, name="centre_crop"),
+        # Augmentation, active in training only.
+        layers.RandomFlip("horizontal", name="random_flip"),
+        layers.RandomTranslation(0.05, 0.05, fill_mode="nearest",
+                                 name="random_shift"),
+        *conv_blocks,                                          # 6 x 6 x 128
+        features,
         layers.Dropout(dropout, name="dropout"),
-        layers.Dense(1, activation="sigmoid", name="output"),              # P(yes)
+        layers.Dense(1, activation="sigmoid", name="output"),  # P(yes)
     ], name="improved_classifier")
     if decay_steps:
         learning_rate = keras.optimizers.schedules.CosineDecay(

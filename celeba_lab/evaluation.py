@@ -95,30 +95,32 @@ def _ratio(num: float, den: float) -> float:
 
 
 def classification_metrics(y_true, y_pred) -> dict[str, float]:
-    """Binary classification metrics from 0/1 labels and 0/1 predictions (pure numpy).
+    """Binary classification metrics from 0/1 labels and 0/1 predictions.
 
-    ``precision``, ``recall`` and ``f1`` are averaged over both classes weighted by their
-    support, as in the report's table (scikit-learn's ``average="weighted"``): weighted recall
-    is then the accuracy. ``*_positive`` are the usual one-class values for the positive
-    class. ``balanced_accuracy`` is the mean of the recalls of both classes, 0.5 for any
-    constant answer; ``majority_baseline`` the accuracy of always answering the majority
-    class. A ratio with a zero denominator counts as 0.
+    ``precision``, ``recall`` and ``f1`` are averaged over both classes
+    weighted by their support, as in the report's table (scikit-learn's
+    ``average="weighted"``): weighted recall is then the accuracy.
+    ``*_positive`` are the usual one-class values for the positive class.
+    ``balanced_accuracy`` is the mean of the recalls of both classes, 0.5 for
+    any constant answer; ``majority_baseline`` the accuracy of always
+    answering the majority class. A ratio with a zero denominator counts as 0.
 
     Args:
         y_true: True labels, 0 or 1 (any array-like).
         y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
 
     Returns:
-        A dict of floats: accuracy, precision, recall, f1, precision_positive,
-        recall_positive, f1_positive, specificity, balanced_accuracy, majority_baseline,
-        positive_share, n.
+        A dict of floats: accuracy, precision, recall, f1,
+        precision_positive, recall_positive, f1_positive, specificity,
+        balanced_accuracy, majority_baseline, positive_share, n.
 
     Raises:
-        ValueError: as :func:`confusion_matrix`: lengths differ, or a label is not 0 or 1.
+        ValueError: as :func:`confusion_matrix`: lengths differ, or a label
+            is not 0 or 1.
 
     Example:
-        >>> metrics = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0])
-        >>> metrics["accuracy"], metrics["recall_positive"], metrics["specificity"]
+        >>> m = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0])
+        >>> m["accuracy"], m["recall_positive"], m["specificity"]
         (0.75, 0.5, 1.0)
     """
     (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
@@ -127,10 +129,10 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
     for cls, (t, f_pos, f_neg) in {1: (tp, fp, fn), 0: (tn, fn, fp)}.items():
         precision = _ratio(t, t + f_pos)
         recall = _ratio(t, t + f_neg)
-        per_class[cls] = (precision, recall, _ratio(2 * precision * recall, precision + recall),
-                          t + f_neg)
-    weighted = [sum(per_class[c][i] * per_class[c][3] for c in (0, 1)) / n if n else 0.0
-                for i in range(3)]
+        f1 = _ratio(2 * precision * recall, precision + recall)
+        per_class[cls] = (precision, recall, f1, t + f_neg)  # ..., support
+    weighted = [sum(per_class[c][i] * per_class[c][3] for c in (0, 1)) / n
+                if n else 0.0 for i in range(3)]
     positives = tp + fn
     return {
         "accuracy": _ratio(tp + tn, n),

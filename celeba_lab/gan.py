@@ -151,23 +151,27 @@ def report_generator(latent_dim: int = LATENT_DIM, *, width: float = 1.0,
     def norm():  # batch normalisation where the recipe asks for it
         return [layers.BatchNormalization()] if batch_norm else []
 
+    def leaky_relu():
+        return layers.LeakyReLU(negative_slope=0.2)
+
     return keras.Sequential([
         keras.Input(shape=(latent_dim,), name="noise"),
         # Project the noise to an 8 x 8 map of 64 channels.
         layers.Dense(8 * 8 * c(64)),
         layers.Reshape((8, 8, c(64))),
-        *([layers.BatchNormalization(), layers.LeakyReLU(negative_slope=0.2)] if batch_norm
-          else []),
-        # Double the side with stride-2 transposed convolutions, 8 -> 16 -> 32 -> 64
-        # (a 32 x 32 generator has the last two only).
-        *([layers.Conv2DTranspose(c(64), kernel_size=4, strides=2, padding="same"), *norm(),
-           layers.LeakyReLU(negative_slope=0.2)] if image_size == 64 else []),
+        *([*norm(), leaky_relu()] if batch_norm else []),
+        # Double the side with stride-2 transposed convolutions:
+        # 8 -> 16 -> 32 -> 64 (a 32 x 32 generator has the last two only).
+        *([layers.Conv2DTranspose(c(64), kernel_size=4, strides=2,
+                                  padding="same"),
+           *norm(),
+           leaky_relu()] if image_size == 64 else []),
         layers.Conv2DTranspose(c(128), kernel_size=4, strides=2, padding="same"),
         *norm(),
-        layers.LeakyReLU(negative_slope=0.2),
+        leaky_relu(),
         layers.Conv2DTranspose(c(256), kernel_size=4, strides=2, padding="same"),
         *norm(),
-        layers.LeakyReLU(negative_slope=0.2),
+        leaky_relu(),
         # Three colour channels in [0, 1].
         layers.Conv2D(3, kernel_size=5, padding="same", activation="sigmoid"),
     ], name="generator")
@@ -203,7 +207,7 @@ def report_discriminator(*, width: float = 1.0, image_size: int = IMAGE_SIZE,
         layers.LeakyReLU(negative_slope=0.2),
         layers.Conv2D(c(128), kernel_size=4, strides=2, padding="same"),
         layers.LeakyReLU(negative_slope=0.2),
-        # -> 4 (64 x 64 images only; a 32 x 32 image is at 4 x 4 already).
+        # -> 4 (64 x 64 images only: a 32 x 32 image is at 4 x 4 already).
         *([layers.Conv2D(c(128), kernel_size=4, strides=2, padding="same"),
            layers.LeakyReLU(negative_slope=0.2)] if image_size == 64 else []),
         *([MinibatchStdDev()] if minibatch_std else []),
@@ -492,10 +496,11 @@ class DCGAN(keras.Model):
         return self.generator(inputs, training=training)
 
     def train_step(self, *args):
-        """One discriminator update, then one generator update, on one batch of real faces.
+        """One discriminator update, then one generator update, on one batch.
 
         This is the TensorFlow step. The JAX and PyTorch steps
-        (:func:`celeba_lab.gan_backends.train_step`) do the same in their frameworks' terms.
+        (:func:`celeba_lab.gan_backends.train_step`) do the same in their
+        frameworks' terms.
         """
         if keras.backend.backend() != "tensorflow":
             return gan_backends.train_step(self, *args)
@@ -503,44 +508,50 @@ class DCGAN(keras.Model):
 
         real, conditions = self._unpack(*args)
         batch_size = ops.shape(real)[0]
+        d, g = self.discriminator, self.generator
 
-        def with_conditions(x):  # a conditional GAN's networks also see the attributes
+        def with_conditions(x):  # a conditional GAN's networks also see them
             return [x, conditions] if self.conditional else x
 
-        # 1. Sample noise and let the current generator draw a batch of fakes.
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.noise_seeds)
-        fake = self.generator(with_conditions(noise), training=True)
+        def noise():
+            return keras.random.normal((batch_size, self.latent_dim),
+                                       seed=self.noise_seeds)
 
-        # 2. Discriminator: real faces should score 1, the fakes 0. Only D's weights move.
+        # 1. The current generator draws a batch of fakes.
+        fake = g(with_conditions(noise()), training=True)
+
+        # 2. Discriminator: real faces should score 1, the fakes 0.
+        #    Only D's weights move.
         with tf.GradientTape() as tape:
-            real_pred = self.discriminator(with_conditions(real), training=True)
-            fake_pred = self.discriminator(with_conditions(fake), training=True)
+            real_pred = d(with_conditions(real), training=True)
+            fake_pred = d(with_conditions(fake), training=True)
             d_loss = self._discriminator_loss(real_pred, fake_pred)
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        grads = tape.gradient(d_loss, d.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, d.trainable_weights))
 
-        # 3. Generator: on fresh noise, it should make the updated D answer "real". The
-        #    gradient flows through D into G, but only G's weights move.
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.noise_seeds)
+        # 3. Generator: on fresh noise, it should make the updated D answer
+        #    "real". The gradient flows through D into G; only G's weights move.
         with tf.GradientTape() as tape:
-            fake = self.generator(with_conditions(noise), training=True)
-            g_loss = self._generator_loss(
-                self.discriminator(with_conditions(fake), training=True))
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+            fake = g(with_conditions(noise()), training=True)
+            g_loss = self._generator_loss(d(with_conditions(fake), training=True))
+        grads = tape.gradient(g_loss, g.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, g.trainable_weights))
 
-        # 4. Metrics: means over the epoch so far (fit() resets them when an epoch starts).
+        # 4. Metrics: means over the epoch so far (fit() resets them each epoch).
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
-        self.real_accuracy.update_state(ops.mean(ops.cast(real_pred > 0.5, "float32")))
-        self.fake_accuracy.update_state(ops.mean(ops.cast(fake_pred < 0.5, "float32")))
+        self.real_accuracy.update_state(
+            ops.mean(ops.cast(real_pred > 0.5, "float32")))  # D right on real
+        self.fake_accuracy.update_state(
+            ops.mean(ops.cast(fake_pred < 0.5, "float32")))  # D right on fakes
         return {m.name: m.result() for m in self.metrics}
 
     def _discriminator_loss(self, real_pred, fake_pred):
         # Real faces should score 1 (or 1 - smoothing), generated ones 0.
         real_target = ops.full_like(real_pred, 1.0 - self.label_smoothing)
         fake_target = ops.zeros_like(fake_pred)
-        return 0.5 * (self.loss_fn(real_target, real_pred) + self.loss_fn(fake_target, fake_pred))
+        return 0.5 * (self.loss_fn(real_target, real_pred)
+                      + self.loss_fn(fake_target, fake_pred))
 
     def _generator_loss(self, fake_pred):
         # The generator wins when the discriminator calls its faces real.
