@@ -103,7 +103,8 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
     ``*_positive`` are the usual one-class values for the positive class.
     ``balanced_accuracy`` is the mean of the recalls of both classes, 0.5 for
     any constant answer; ``majority_baseline`` the accuracy of always
-    answering the majority class. A ratio with a zero denominator counts as 0.
+    answering the majority class. A ratio with a zero denominator counts
+    as 0.
 
     Args:
         y_true: True labels, 0 or 1 (any array-like).

@@ -533,7 +533,8 @@ class DCGAN(keras.Model):
         #    "real". The gradient flows through D into G; only G's weights move.
         with tf.GradientTape() as tape:
             fake = g(with_conditions(noise()), training=True)
-            g_loss = self._generator_loss(d(with_conditions(fake), training=True))
+            g_loss = self._generator_loss(
+                d(with_conditions(fake), training=True))
         grads = tape.gradient(g_loss, g.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, g.trainable_weights))
 
