@@ -80,12 +80,17 @@ def remove_dead_temporaries(folder: str | os.PathLike, pattern: str = ".*.tmp*")
         owner = temp_file_owner(path)
         if owner is None or owner == os.getpid() or process_alive(owner):
             continue
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        remove_path(path)
         removed.append(path)
     return removed
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a whole folder; one already gone is fine."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ._io import file_digest, folder_lock, process_alive, temp_file_owner, write_json_atomic
+from ._io import (file_digest, folder_lock, process_alive, remove_path, temp_file_owner,
+                  write_json_atomic)
 
 SETTINGS = "settings.json"
 MANIFEST = "checkpoint.json"
@@ -300,10 +301,7 @@ class RunFolder:
             owner = temp_file_owner(path)
             if not is_temporary(path) or (owner is not None and process_alive(owner)):
                 continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            remove_path(path)
             removed.append(path)
         return removed
 
