@@ -66,7 +66,13 @@ class _Stop(Exception):
     pass
 
 
-class _StopAfterFirstEpoch(keras.callbacks.Callback):
+class _StopAfterEpoch(keras.callbacks.Callback):
+    """Interrupts training (raises :class:`_Stop`) when epoch ``n`` (1 for the first) ends."""
+
+    def __init__(self, n: int = 1):
+        super().__init__()
+        self.n = n
+
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
+        if epoch + 1 == self.n:
             raise _Stop

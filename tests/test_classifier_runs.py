@@ -14,7 +14,7 @@ import pytest
 from celeba_lab import classifier_runs as R
 from celeba_lab import classifiers as C
 from classifier_helpers import (  # noqa: E402  (tests/ is on sys.path under pytest)
-    SMALL, TINY, ArrayBatches, _one_hot, _Stop, _StopAfterFirstEpoch, _toy_images,
+    SMALL, TINY, ArrayBatches, _one_hot, _Stop, _StopAfterEpoch, _toy_images,
     tiny_sets)
 
 
@@ -53,18 +53,10 @@ def test_interrupted_fit_resumes_from_the_next_epoch(tmp_path):
     train, validation = ArrayBatches(x, _one_hot(y)), ArrayBatches(x[:16], _one_hot(y[:16]))
     settings = {"what": "toy"}
 
-    class Stop(Exception):
-        pass
-
-    class StopAfterSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Stop
-
     keras.utils.set_random_seed(0)
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         R.fit_resumable(C.report_classifier(SMALL), train, validation, epochs=4, run_dir=tmp_path,
-                        settings=settings, verbose=0, callbacks=[StopAfterSecondEpoch()])
+                        settings=settings, verbose=0, callbacks=[_StopAfterEpoch(2)])
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
     assert list(state["files"]) == ["checkpoint-002.keras"]  # with its SHA-256
@@ -157,17 +149,9 @@ def test_train_save_load_and_reuse(tmp_cache, synthetic_data):
 
 @pytest.mark.slow
 def test_interrupted_training_resumes_from_the_right_epoch(tmp_cache, synthetic_data):
-    class Stop(Exception):
-        pass
-
-    class StopAfterSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise Stop
-
     settings = dict(sizes=(60, 20, 20), epochs=3, verbose=0)
-    with pytest.raises(Stop):
-        C.train_classifier("Eyeglasses", synthetic_data, callbacks=[StopAfterSecondEpoch()],
+    with pytest.raises(_Stop):
+        C.train_classifier("Eyeglasses", synthetic_data, callbacks=[_StopAfterEpoch(2)],
                            **settings)
     run = next((tmp_cache / "runs" / "classifiers").iterdir())
     with pytest.raises(R.ClassifierNotFoundError, match="epoch 2 of 3"):
@@ -195,7 +179,7 @@ def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_cache, tiny_se
     run_dir = tmp_path / "run"
     with pytest.raises(_Stop):
         C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
-                           callbacks=[_StopAfterFirstEpoch()], **TINY)
+                           callbacks=[_StopAfterEpoch(1)], **TINY)
     checkpoint = run_dir / "checkpoint-001.keras"
     checkpoint.write_bytes(checkpoint.read_bytes()[:300])
     (run_dir / ".model.keras.4242.abcd1234.tmp.keras").write_bytes(b"PK")  # a killed save
@@ -221,7 +205,7 @@ def test_a_checkpoint_with_a_flipped_byte_is_reported_and_trained_again(tmp_path
     train = ArrayBatches(x, _one_hot(y))
     with pytest.raises(_Stop):
         R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
-                        verbose=0, callbacks=[_StopAfterFirstEpoch()])
+                        verbose=0, callbacks=[_StopAfterEpoch(1)])
     checkpoint = tmp_path / "checkpoint-001.keras"
     data = bytearray(checkpoint.read_bytes())
     data[-30] ^= 1
@@ -264,7 +248,7 @@ def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_
     run_dir = tmp_path / "run"
     with pytest.raises(_Stop):
         C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
-                           callbacks=[_StopAfterFirstEpoch()], **TINY)
+                           callbacks=[_StopAfterEpoch(1)], **TINY)
     (run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     for resume in (True, False):
