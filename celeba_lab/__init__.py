@@ -75,7 +75,7 @@ _API: dict[str, str] = {
     # narrative: sentences computed from results
     "lowest_attributes": "narrative", "learning_sentence": "narrative",
     "recipe_comparison_sentence": "narrative", "report_comparison_sentence": "narrative",
-    "hardest_attribute_sentence": "narrative",
+    "hardest_attribute_sentence": "narrative", "share_with_interval": "narrative",
     # gan: the DCGAN
     "LATENT_DIM": "gan", "IMAGE_SIZE": "gan", "IMAGE_SIZES": "gan", "GANRecipe": "gan",
     "GAN_RECIPES": "gan", "gan_recipe": "gan", "DEFAULT_CONDITIONS": "gan", "STABILISERS": "gan",
@@ -94,7 +94,15 @@ _API: dict[str, str] = {
     "CheckpointError": "gan_checkpoints", "save_checkpoint": "gan_checkpoints",
     # learned: has a generator learned?
     "GeneratorCheck": "learned", "NotLearnedError": "learned", "check_generator": "learned",
-    "require_learned": "learned", "learning_table": "learned",
+    "require_learned": "learned", "learning_table": "learned", "MAX_REAL_RATIO": "learned",
+    "READABLE_BAR": "learned", "reading_check": "learned", "VerdictGate": "learned",
+    "verdict_gate": "learned",
+    # reader: the attribute reader at the generator's size, and generator inversion
+    "attribute_reader": "reader", "train_attribute_reader": "reader", "read_faces": "reader",
+    "Inversion": "reader", "invert_generator": "reader",
+    # collapse.background: background colour, measured exactly from pixels
+    "BACKGROUND_CELLS": "collapse.background", "background_colours": "collapse.background",
+    "background_cells": "collapse.background", "background_tv": "collapse.background",
     # toy: mode collapse on a ring of Gaussians
     "MODES": "toy", "ring_of_gaussians": "toy", "mode_cells": "toy", "ToyRun": "toy",
     "train_toy_gan": "toy", "toy_collapse_table": "toy",
@@ -151,7 +159,8 @@ _API: dict[str, str] = {
     "plot_attribute_shares": "plots.collapse", "plot_cell_heatmaps": "plots.collapse",
     "plot_cell_confusion": "plots.collapse", "plot_nearest_neighbours": "plots.collapse",
     "plot_remedy_samples": "plots.collapse", "plot_condition_grid": "plots.collapse",
-    "plot_instrument_validation": "plots.collapse",
+    "plot_instrument_validation": "plots.collapse", "plot_backgrounds": "plots.collapse",
+    "plot_faces_by_cell": "plots.collapse", "plot_reading_check": "plots.collapse",
     # plots.toy
     "plot_toy_snapshots": "plots.toy", "plot_toy_distance": "plots.toy",
     # plots.performance
@@ -249,7 +258,7 @@ if TYPE_CHECKING:
     )
     from .narrative import (
         lowest_attributes, learning_sentence, recipe_comparison_sentence,
-        report_comparison_sentence, hardest_attribute_sentence,
+        report_comparison_sentence, hardest_attribute_sentence, share_with_interval,
     )
     from .gan import (
         LATENT_DIM, IMAGE_SIZE, IMAGE_SIZES, GANRecipe, GAN_RECIPES, gan_recipe, DEFAULT_CONDITIONS,
@@ -268,6 +277,7 @@ if TYPE_CHECKING:
     )
     from .learned import (
         GeneratorCheck, NotLearnedError, check_generator, require_learned, learning_table,
+        MAX_REAL_RATIO, READABLE_BAR, reading_check, VerdictGate, verdict_gate,
     )
     from .toy import (
         MODES, ring_of_gaussians, mode_cells, ToyRun, train_toy_gan, toy_collapse_table,
@@ -291,6 +301,12 @@ if TYPE_CHECKING:
     from .collapse.features import (
         ImageSizeMismatchError, InceptionUnavailableError, AttributeMeter, Measurement,
         measure_real_faces, classifier_features, inception_features,
+    )
+    from .reader import (
+        attribute_reader, train_attribute_reader, read_faces, Inversion, invert_generator,
+    )
+    from .collapse.background import (
+        BACKGROUND_CELLS, background_colours, background_cells, background_tv,
     )
     from .collapse.instrument import (
         TVEstimate, ValidationSource, corrected_cell_shares, estimate_tv, validation_sources,
@@ -317,6 +333,7 @@ if TYPE_CHECKING:
     from .plots.collapse import (
         plot_attribute_shares, plot_cell_heatmaps, plot_cell_confusion, plot_nearest_neighbours,
         plot_remedy_samples, plot_condition_grid, plot_instrument_validation,
+        plot_backgrounds, plot_faces_by_cell, plot_reading_check,
     )
     from .plots.toy import (
         plot_toy_snapshots, plot_toy_distance,

@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 
 __all__ = [
     "lowest_attributes", "learning_sentence", "recipe_comparison_sentence",
-    "report_comparison_sentence", "hardest_attribute_sentence",
+    "report_comparison_sentence", "hardest_attribute_sentence", "share_with_interval",
 ]
 
 _COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
@@ -292,3 +292,36 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
               f"{_hardest_clause(accuracies_report, report_hardest, threshold)}; with the "
               f"improved recipe {_hardest_clause(accuracies_improved, report_hardest, threshold)}.")
     return f"{first} {second}"
+
+
+def share_with_interval(share: float, low: float, high: float, n: int, what: str) -> str:
+    """A share and its interval in words, saying what a zero-width interval at 0 or 1 means.
+
+    A bootstrap that resamples 300 faces of which none was read as a woman gives "0.0 %
+    [0.0 %, 0.0 %]": not certainty, only that resampling cannot create what the sample lacks.
+    Then the sentence says so and gives the rule of three instead (with none of ``n`` faces, the
+    true share is below ``3 / n`` at about 95 % confidence).
+
+    Args:
+        share: The estimated share (0-1).
+        low: Lower end of its interval.
+        high: Upper end of its interval.
+        n: Faces the share was estimated from.
+        what: What is counted, plural (e.g. ``"women"``).
+
+    Returns:
+        A phrase such as ``"41.3% women [35.2%, 47.0%]"``.
+
+    Example:
+        >>> share_with_interval(0.0, 0.0, 0.0, 300, "women")
+        'no women among 300 faces (a zero-width interval: resampling cannot create what the sample lacks; by the rule of three, under 1.0%)'
+        >>> share_with_interval(0.413, 0.352, 0.47, 300, "women")
+        '41.3% women [35.2%, 47.0%]'
+    """
+    if high - low < 1e-9 and share <= 1e-9:
+        return (f"no {what} among {n:,} faces (a zero-width interval: resampling cannot create "
+                f"what the sample lacks; by the rule of three, under {3 / n:.1%})")
+    if high - low < 1e-9 and share >= 1 - 1e-9:
+        return (f"only {what} among {n:,} faces (a zero-width interval: resampling cannot "
+                f"create what the sample lacks; by the rule of three, over {1 - 3 / n:.1%})")
+    return f"{share:.1%} {what} [{low:.1%}, {high:.1%}]"

@@ -11,7 +11,7 @@ import pytest
 import celeba_lab as cl
 from celeba_lab import collapse
 
-SUBMODULES = ("bootstrap", "cells", "correction", "distances", "features", "instrument",
+SUBMODULES = ("background", "bootstrap", "cells", "correction", "distances", "features", "instrument",
               "report", "simulation")
 
 

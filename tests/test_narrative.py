@@ -185,3 +185,13 @@ def test_chapter_3_writes_its_conclusions_with_the_package():
     for heading in re.findall(r"^#+ .*$", text, re.M):
         if re.search(r"hardest|easiest|better|worse|beats", heading, re.I):
             assert not any(a in heading for a in attributes), heading
+
+
+def test_a_zero_width_interval_at_the_edge_is_not_reported_as_certainty():
+    from celeba_lab.narrative import share_with_interval
+
+    none = share_with_interval(0.0, 0.0, 0.0, 300, "women")
+    assert "[0.0%, 0.0%]" not in none and "zero-width" in none and "under 1.0%" in none
+    every = share_with_interval(1.0, 1.0, 1.0, 200, "men")
+    assert "only men" in every and "over 98.5%" in every
+    assert share_with_interval(0.5, 0.4, 0.6, 300, "women") == "50.0% women [40.0%, 60.0%]"

@@ -28,7 +28,9 @@ classifiers as the measuring instrument:
    features (:func:`classifier_features`: the book's own models compared with each other) or
    Inception features (:func:`inception_features`: the only ones comparable with published
    numbers).
-6. **The chapter's table** (:mod:`celeba_lab.collapse.report`): :func:`collapse_report` and
+6. **Background colour** (:mod:`celeba_lab.collapse.background`): cells read from pixels with
+   no instrument error (:func:`background_cells`, :func:`background_tv`).
+7. **The chapter's table** (:mod:`celeba_lab.collapse.report`): :func:`collapse_report` and
    :func:`format_collapse_report`.
 
 Every public name is importable from here (``from celeba_lab.collapse import total_variation``).
@@ -37,6 +39,7 @@ Everything but the model calls is numpy/pandas; Keras is imported only where a m
 
 from __future__ import annotations
 
+from .background import BACKGROUND_CELLS, background_colours, background_cells, background_tv
 from .bootstrap import Estimate, bootstrap_ci
 from .cells import (HAIR_CATEGORIES, SEXES, SEX_HAIR_CELLS, MEASURED_ATTRIBUTES,
                     MissingClassifierError, hair_colour, hair_colour_from_scores,
@@ -73,5 +76,6 @@ __all__ = [
     "classifier_features", "inception_features", "TVEstimate", "ValidationSource",
     "corrected_cell_shares", "estimate_tv", "validation_sources", "validate_instrument",
     "detectable_shift", "SourceSample", "condition_agreement", "collapse_report",
-    "format_collapse_report", "compare_estimators",
+    "format_collapse_report", "compare_estimators", "BACKGROUND_CELLS", "background_colours",
+    "background_cells", "background_tv",
 ]

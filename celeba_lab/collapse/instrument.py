@@ -146,15 +146,17 @@ class ValidationSource:
 # Confusion matrices
 # --------------------------------------------------------------------------------------------
 
-def check_confusion(confusion: pd.DataFrame | np.ndarray) -> np.ndarray:
+def check_confusion(confusion: pd.DataFrame | np.ndarray,
+                    cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     """Validate a cell confusion matrix and return it as a float array.
 
     Args:
-        confusion: Square matrix over :data:`SEX_HAIR_CELLS`, rows summing to 1; a frame must
-            be indexed by those cells.
+        confusion: Square matrix over ``cells``, rows summing to 1; a frame must be indexed
+            by those cells.
+        cells: The cells (default :data:`SEX_HAIR_CELLS`).
 
     Returns:
-        The matrix as a (10, 10) array in :data:`SEX_HAIR_CELLS` order.
+        The matrix as a (k, k) array in ``cells`` order.
 
     Raises:
         ValueError: Not square, not 10 x 10, unknown cells, negative or NaN entries, or a row
@@ -165,18 +167,18 @@ def check_confusion(confusion: pd.DataFrame | np.ndarray) -> np.ndarray:
         (10, 10)
     """
     if isinstance(confusion, pd.DataFrame):
-        unknown = sorted(set(map(str, confusion.index)) ^ set(SEX_HAIR_CELLS)
-                         | set(map(str, confusion.columns)) ^ set(SEX_HAIR_CELLS))
+        unknown = sorted(set(map(str, confusion.index)) ^ set(cells)
+                         | set(map(str, confusion.columns)) ^ set(cells))
         if unknown:
-            raise ValueError(f"The confusion matrix's cells {unknown} are not the ten "
-                             f"{list(SEX_HAIR_CELLS)}.")
-        confusion = confusion.loc[list(SEX_HAIR_CELLS), list(SEX_HAIR_CELLS)]
+            raise ValueError(f"The confusion matrix's cells {unknown} are not the "
+                             f"{len(cells)} {list(cells)}.")
+        confusion = confusion.loc[list(cells), list(cells)]
     matrix = np.asarray(confusion, dtype=float)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"The confusion matrix must be square, got shape {matrix.shape}.")
-    if matrix.shape[0] != len(SEX_HAIR_CELLS):
+    if matrix.shape[0] != len(cells):
         raise ValueError(f"The confusion matrix is {matrix.shape}, not over the "
-                         f"{len(SEX_HAIR_CELLS)} sex x hair-colour cells.")
+                         f"{len(cells)} cells {list(cells)}.")
     if not np.isfinite(matrix).all() or (matrix < 0).any():
         raise ValueError("The confusion matrix has NaN or negative entries: every cell needs "
                          "test faces (cell_confusion_matrix gives NaN rows for empty cells).")
@@ -295,7 +297,7 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
                 confusion_faces: pd.Series | Sequence[str] | np.ndarray | int, *,
                 n_boot: int = 500, level: float = 0.95, seed: int = 0,
                 sparsity: float = SPARSITY, method: str = "belt",
-                grid: int = BELT_GRID) -> TVEstimate:
+                grid: int = BELT_GRID, cells: Sequence[str] = SEX_HAIR_CELLS) -> TVEstimate:
     """TV between the data's annotated cells and a source's *measured* cells, corrected.
 
     The source's true shares are estimated by maximum likelihood (:func:`ml_cell_shares`);
@@ -333,6 +335,8 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
         sparsity: Cells of the fit below this share are empty in the sparse fit.
         method: ``"belt"`` or ``"sparse bootstrap"``.
         grid: Points of the path the belt is simulated at.
+        cells: The cells (default the ten :data:`SEX_HAIR_CELLS`; the background colours of
+            :func:`~celeba_lab.collapse.background_tv` are another set).
 
     Returns:
         :class:`TVEstimate`.
@@ -349,16 +353,16 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
         >>> est.value < est.floor and est.low == 0.0
         True
     """
-    matrix = check_confusion(confusion)
+    matrix = check_confusion(confusion, cells)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}.")
     if method not in ("belt", "sparse bootstrap"):
         raise ValueError(f"Unknown method {method!r}: use 'belt' or 'sparse bootstrap'.")
     if grid < 3:
         raise ValueError(f"grid must be at least 3, got {grid}.")
-    p = _shares(real_cells)
-    counts = _counts(source_cells)
-    faces = _faces_per_cell(confusion_faces, p)
+    p = _shares(real_cells, cells)
+    counts = _counts(source_cells, cells)
+    faces = _faces_per_cell(confusion_faces, p, cells)
     rng = np.random.default_rng(seed)
     n = int(round(counts.sum()))
     fit = ml_cell_shares(counts, matrix)[0]
@@ -447,28 +451,28 @@ def _belt(rng, p, sparse, plug_in, n, matrix, faces, n_boot, level, grid) -> TVE
                       floor=float(sims[0].mean()), threshold=threshold, level=level)
 
 
-def _shares(values) -> np.ndarray:
-    counts = _counts(values)
+def _shares(values, cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
+    counts = _counts(values, cells)
     return counts / counts.sum()
 
 
-def _counts(values) -> np.ndarray:
+def _counts(values, cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     array = np.asarray(values)
-    if array.dtype.kind in "fiu" and array.ndim == 1 and array.size == len(SEX_HAIR_CELLS):
+    if array.dtype.kind in "fiu" and array.ndim == 1 and array.size == len(cells):
         counts = array.astype(float)
         if (counts < 0).any() or counts.sum() <= 0:
             raise ValueError("Counts or shares per cell must be non-negative with a positive sum.")
         return counts
-    return _cell_counts(values, SEX_HAIR_CELLS)
+    return _cell_counts(values, cells)
 
 
-def _faces_per_cell(faces, p: np.ndarray) -> np.ndarray:
+def _faces_per_cell(faces, p: np.ndarray, cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     if np.ndim(faces) == 0:
         per_cell = np.maximum(np.round(float(faces) * p), 1)
     else:
-        per_cell = _counts(faces)
+        per_cell = _counts(faces, cells)
     if (per_cell <= 0).any():
-        empty = [c for c, n in zip(SEX_HAIR_CELLS, per_cell) if n <= 0]
+        empty = [c for c, n in zip(cells, per_cell) if n <= 0]
         raise ValueError(f"No test faces in {empty}: the confusion matrix's rows there are "
                          "unknown; measure it on more test faces.")
     return per_cell

@@ -22,7 +22,8 @@ from .gan import (
 )
 from .collapse import (
     plot_attribute_shares, plot_cell_heatmaps, plot_cell_confusion, plot_nearest_neighbours,
-    plot_remedy_samples, plot_condition_grid, plot_instrument_validation,
+    plot_remedy_samples, plot_condition_grid, plot_instrument_validation, plot_backgrounds,
+    plot_faces_by_cell, plot_reading_check,
 )
 from .toy import (
     plot_toy_snapshots, plot_toy_distance,
@@ -40,6 +41,7 @@ __all__ = [
     "plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses", "plot_samples",
     "plot_latent_walk", "plot_conditional_samples", "plot_attribute_shares", "plot_cell_heatmaps",
     "plot_cell_confusion", "plot_nearest_neighbours", "plot_remedy_samples", "plot_condition_grid",
-    "plot_instrument_validation", "plot_toy_snapshots", "plot_toy_distance", "plot_data_throughput",
+    "plot_instrument_validation", "plot_backgrounds", "plot_faces_by_cell", "plot_reading_check",
+    "plot_toy_snapshots", "plot_toy_distance", "plot_data_throughput",
     "plot_data_memory", "plot_training_speed", "plot_recipe_projection", "plot_chapter_memory",
 ]

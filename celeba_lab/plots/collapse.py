@@ -13,12 +13,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..collapse import SEXES, cell_table
+from ..collapse import SEX_HAIR_CELLS, SEXES, cell_table
+from ..collapse.background import BACKGROUND_CELLS
 
 __all__ = [
     "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion", "plot_nearest_neighbours",
     "plot_remedy_samples", "plot_condition_grid", "plot_instrument_validation",
+    "plot_backgrounds", "plot_faces_by_cell", "plot_reading_check",
 ]
+
+#: The colour each background cell is drawn in.
+_BACKGROUND_COLOURS = {"dark": "#262626", "grey": "#a6a6a6", "red": "#d62728",
+                       "yellow": "#e8c52a", "green": "#2ca02c", "cyan": "#17becf",
+                       "blue": "#2255d6", "magenta": "#c02cc0"}
 
 _HAIR_LABELS = {"Black_Hair": "black", "Blond_Hair": "blond", "Brown_Hair": "brown",
                 "Gray_Hair": "gray", "Other": "other"}
@@ -325,4 +332,137 @@ def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
     ax.set(xlim=(-0.02, 1), ylim=(-0.02, 1), xlabel="true TV (annotations)",
            ylabel="TV measured by the instrument", title=title)
     ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_backgrounds(sources: Mapping[str, tuple[np.ndarray, pd.Series]], *, per_row: int = 12,
+                     image_size: float = 0.62) -> Figure:
+    """Background cells per source: one bar of shares each, then faces to check them by eye.
+
+    Args:
+        sources: Name -> (faces (n, s, s, 3) in [0, 1], their background cells, from
+            :func:`celeba_lab.collapse.background_cells`).
+        per_row: Faces shown per source, each over a strip of its cell's colour.
+        image_size: Inches per face.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: no sources.
+
+    Example:
+        >>> from celeba_lab.collapse.background import background_cells
+        >>> faces = np.random.default_rng(0).random((12, 16, 16, 3))
+        >>> fig = plot_backgrounds({"real": (faces, background_cells(faces))})
+    """
+    if not sources:
+        raise ValueError("No sources to show: pass at least one (faces, cells) pair by name.")
+    n = len(sources)
+    fig = Figure(figsize=(max(7.5, image_size * per_row + 1.6), 0.55 * n + 0.6
+                          + image_size * 1.25 * n), layout="constrained")
+    grid = fig.add_gridspec(n + 1, per_row, height_ratios=[0.5 * n + 0.5] + [image_size * 1.2] * n)
+    bars = fig.add_subplot(grid[0, :])
+    names = list(sources)
+    for row, name in enumerate(names):
+        shares = pd.Series(np.asarray(sources[name][1], dtype=object)).value_counts(
+            normalize=True).reindex(BACKGROUND_CELLS, fill_value=0.0)
+        left = 0.0
+        for cell, share in shares.items():
+            if share > 0:
+                bars.barh(row, share, left=left, color=_BACKGROUND_COLOURS[cell],
+                          edgecolor="white", linewidth=0.5)
+                if share >= 0.06:
+                    bars.text(left + share / 2, row, f"{cell}\n{share:.0%}", ha="center",
+                              va="center", fontsize=7,
+                              color="black" if cell in ("yellow", "cyan", "grey") else "white")
+            left += share
+    bars.set_yticks(range(n), names)
+    bars.invert_yaxis()
+    bars.set_xlim(0, 1)
+    bars.set_xlabel("share of faces in each background cell")
+    for spine in ("top", "right"):
+        bars.spines[spine].set_visible(False)
+    for row, name in enumerate(names, start=1):
+        faces, cells = sources[name]
+        cells = np.asarray(cells, dtype=object)
+        for c in range(per_row):
+            ax = fig.add_subplot(grid[row, c])
+            if c < len(faces):
+                _show(ax, faces[c])
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(_BACKGROUND_COLOURS[cells[c]])
+                    spine.set_linewidth(3)
+            else:
+                ax.axis("off")
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    return fig
+
+
+def plot_faces_by_cell(faces: np.ndarray, cells: pd.Series | Sequence[str], *,
+                       per_row: int = 8, image_size: float = 0.8) -> Figure:
+    """Faces grouped by the cell the reader put them in, one row per sex x hair-colour cell.
+
+    Args:
+        faces: (n, s, s, 3) faces in [0, 1].
+        cells: Each face's cell, as read (:meth:`celeba_lab.collapse.Measurement.cells`).
+        per_row: Faces per row at most.
+        image_size: Inches per face.
+
+    Returns:
+        The figure; each row's label gives the cell and how many faces were read into it.
+
+    Raises:
+        ValueError: as many cells as faces are needed.
+
+    Example:
+        >>> faces = np.random.default_rng(0).random((4, 16, 16, 3))
+        >>> fig = plot_faces_by_cell(faces, ["Female/Blond_Hair"] * 2 + ["Male/Other"] * 2)
+    """
+    cells = np.asarray(cells, dtype=object)
+    if len(cells) != len(faces):
+        raise ValueError(f"{len(faces)} faces but {len(cells)} cells.")
+    groups = {f"{_short_cell(cell)} ({int((cells == cell).sum())})":
+              np.asarray(faces)[cells == cell][:per_row] for cell in SEX_HAIR_CELLS}
+    return _labelled_rows(groups, per_row, image_size)
+
+
+def plot_reading_check(table: pd.DataFrame, *, bar: float, title: str | None = None,
+                       figsize: tuple[float, float] = (6.4, 3.4)) -> Figure:
+    """The reader's balanced accuracy per attribute on real and on generated faces.
+
+    Args:
+        table: :func:`celeba_lab.reading_check`'s table.
+        bar: The balanced accuracy an attribute needs on generated faces (a dashed line).
+        title: Figure title.
+        figsize: Figure size in inches.
+
+    Returns:
+        The figure: dots for real faces, diamonds for generated ones, joined per attribute.
+
+    Example:
+        >>> t = pd.DataFrame({"balanced_accuracy (real)": [0.9, 0.8],
+        ...                   "balanced_accuracy (generated)": [0.85, 0.6]},
+        ...                  index=["Male", "Smiling"])
+        >>> fig = plot_reading_check(t, bar=0.75)
+    """
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(table))
+    real = table["balanced_accuracy (real)"].to_numpy(float)
+    generated = table["balanced_accuracy (generated)"].to_numpy(float)
+    ax.hlines(y, np.minimum(real, generated), np.maximum(real, generated), color="0.7")
+    ax.plot(real, y, "o", color="0.25", label="real faces")
+    ax.plot(generated, y, "D", color="#c44e52", label="generated faces")
+    ax.axvline(bar, color="0.4", linestyle="--", linewidth=1)
+    ax.text(bar, len(table) - 0.4, f" bar {bar:.2f}", fontsize=8, color="0.3")
+    ax.axvline(0.5, color="0.8", linewidth=1)
+    ax.set_yticks(y, list(table.index))
+    ax.invert_yaxis()
+    ax.set_xlim(0.45, 1.0)
+    ax.set_xlabel("balanced accuracy (0.5: chance)")
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
     return fig
