@@ -160,13 +160,6 @@ _API: dict[str, str] = {
     "plot_chapter_memory": "plots.performance",
 }
 
-#: Old names kept for one release -> their new names: calling one warns, then does the same.
-_DEPRECATED: dict[str, str] = {
-    "seed_classifier": "report_classifier",
-    "seed_generator": "report_generator",
-    "seed_discriminator": "report_discriminator",
-}
-
 #: The package's modules, reachable as ``cl.<module>`` (``cl.config``, ``cl.plots``, ...).
 _SUBMODULES = (
     "attributes", "config", "environment", "data", "synthetic", "faces", "download", "images",
@@ -184,8 +177,6 @@ def __getattr__(name: str):
         value = getattr(module, name)
         globals()[name] = value
         return value
-    if name in _DEPRECATED:  # the old function, beside the new one: calling it warns
-        return getattr(importlib.import_module(f"{__name__}.{_API[_DEPRECATED[name]]}"), name)
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'celeba_lab' has no attribute {name!r}")

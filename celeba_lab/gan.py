@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -361,41 +360,6 @@ class MinibatchStdDev(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] + 1)
-
-
-def seed_generator(*args, **kwargs) -> keras.Model:
-    """Deprecated name of :func:`report_generator` (the same model; removed in the next release).
-
-    Returns:
-        :func:`report_generator`'s model, after a ``DeprecationWarning``.
-
-    Example:
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")
-        ...     seed_generator().count_params()
-        1006787
-    """
-    warnings.warn("seed_generator is deprecated: call report_generator (the same model).",
-                  DeprecationWarning, stacklevel=2)
-    return report_generator(*args, **kwargs)
-
-
-def seed_discriminator(*args, **kwargs) -> keras.Model:
-    """Deprecated name of :func:`report_discriminator` (the same model; removed in the next
-    release).
-
-    Returns:
-        :func:`report_discriminator`'s model, after a ``DeprecationWarning``.
-
-    Example:
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")
-        ...     seed_discriminator().count_params()
-        794241
-    """
-    warnings.warn("seed_discriminator is deprecated: call report_discriminator (the same "
-                  "model).", DeprecationWarning, stacklevel=2)
-    return report_discriminator(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -59,19 +59,6 @@ def test_static_tools_see_the_same_table():
     assert imported == cl._API
 
 
-def test_deprecated_names_warn_and_point_to_the_new_one():
-    small = {"seed_classifier": {"input_shape": (32, 32, 3)},
-             "seed_generator": {"width": 0.125}, "seed_discriminator": {"width": 0.125}}
-    assert set(cl._DEPRECATED) == set(small)
-    for old, new in cl._DEPRECATED.items():
-        assert old not in cl.__all__ and new in cl._API
-        module = importlib.import_module(f"celeba_lab.{cl._API[new]}")
-        assert getattr(cl, old) is getattr(module, old)
-        with pytest.warns(DeprecationWarning, match=new):
-            model = getattr(cl, old)(**small[old])
-        assert model.count_params() == getattr(cl, new)(**small[old]).count_params()
-
-
 def test_dir_lists_the_public_names():
     names = dir(cl)
     assert "train_gan" in names and "load_celeba" in names and "plots" in names
