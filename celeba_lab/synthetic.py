@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from celeba_lab.config import cache_dir
-from celeba_lab._io import atomic_path, remove_dead_temporaries
+from celeba_lab._io import atomic_path, remove_temporaries
 from celeba_lab.attributes import ATTRIBUTES, N_IMAGES, PARTITION_SIZES
 from celeba_lab.faces import HAIR_CHOICES, _render_chunk, draw_face
 
@@ -480,7 +480,7 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
             and info.get("seed") == seed:
         return target
     # A writer killed earlier left its temporary folder (and no worker: they exit with it).
-    remove_dead_temporaries(cache_dir(), f".{target.name}.*.tmp")
+    remove_temporaries(cache_dir(), f".{target.name}.*.tmp")
     with atomic_path(target, directory=True) as tmp:
         write_synthetic_celeba(tmp, n=n, seed=seed)
     return target
