@@ -42,10 +42,10 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         if directory:
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
+                remove_path(old)
                 os.replace(path, old)
                 os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
+                remove_path(old)
             else:
                 os.replace(tmp, path)
         else:
