@@ -40,9 +40,8 @@ from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
 __all__ = [
-    "RECIPES", "TrainedClassifier", "report_classifier", "improved_classifier", "build_classifier",
-    "count_parameters", "train_classifier", "load_classifier", "predict_scores",
-    "classifier_embedding",
+    "TrainedClassifier", "report_classifier", "improved_classifier", "count_parameters",
+    "train_classifier", "predict_scores",
 ]
 
 

@@ -42,11 +42,10 @@ from ._errors import (AnnotationError, CacheWriteError, CelebAError, CorruptImag
 from .attributes import ATTRIBUTES, PARTITIONS
 
 __all__ = [
-    "CelebA", "load_celeba", "check_attribute", "LAYOUT_DESCRIPTIONS", "attribute_prevalence",
-    "CELEBA_PREVALENCE", "CELEBA_PREVALENCE_BY_SEX", "CELEBA_TEST_PREVALENCE", "BalancedSample",
-    "balanced_sample", "sample_summary", "CelebAError", "DataNotFoundError", "AnnotationError",
-    "UnknownAttributeError", "MissingImagesError", "CorruptImageError", "NotEnoughImagesError",
-    "CacheWriteError",
+    "CelebA", "load_celeba", "LAYOUT_DESCRIPTIONS", "attribute_prevalence",
+    "CELEBA_TEST_PREVALENCE", "BalancedSample", "balanced_sample", "sample_summary", "CelebAError",
+    "DataNotFoundError", "AnnotationError", "UnknownAttributeError", "MissingImagesError",
+    "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from .batches import classifier_batches
 
 __all__ = [
     "REPORT_RESULTS", "REPORT_SETTINGS", "REPORT_METRICS", "ClassifierEvaluation",
-    "confusion_matrix", "classification_metrics", "majority_baseline", "evaluate_classifier",
-    "evaluate_balanced_test", "evaluate_natural_test", "report_comparison",
+    "classification_metrics", "majority_baseline", "evaluate_classifier", "evaluate_balanced_test",
+    "evaluate_natural_test", "report_comparison",
 ]
 
 #: The source report's results on its balanced 1,000-image test samples (real CelebA).

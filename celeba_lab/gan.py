@@ -670,9 +670,7 @@ def generate_images(generator: keras.Model, n: int, seed: int = 0, conditions=No
 
 
 __all__ = [
-    "LATENT_DIM", "IMAGE_SIZE", "IMAGE_SIZES", "GANRecipe", "GAN_RECIPES", "gan_recipe",
-    "DEFAULT_CONDITIONS", "STABILISERS", "DEFAULT_STABILISERS", "LABEL_SMOOTHING",
-    "report_generator", "report_discriminator", "stabilised_discriminator", "conditional_generator",
-    "conditional_discriminator", "MinibatchStdDev", "DCGAN", "ConditionalDCGAN", "latent_noise",
-    "condition_matrix", "generate_images",
+    "GANRecipe", "gan_recipe", "DEFAULT_CONDITIONS", "STABILISERS", "DEFAULT_STABILISERS",
+    "report_generator", "report_discriminator", "conditional_generator", "MinibatchStdDev",
+    "DCGAN", "ConditionalDCGAN", "latent_noise", "generate_images",
 ]

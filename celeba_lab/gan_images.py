@@ -118,5 +118,5 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "interpolate_latents", "latent_walk", "image_grid",
+    "latent_walk", "image_grid",
 ]

@@ -650,6 +650,5 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
 
 
 __all__ = [
-    "GANRun", "build_gan", "stabilisers", "train_gan", "default_run_dir", "load_gan_run",
-    "load_generator",
+    "GANRun", "build_gan", "stabilisers", "train_gan",
 ]

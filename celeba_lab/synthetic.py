@@ -487,6 +487,6 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
 
 
 __all__ = [
-    "write_synthetic_celeba", "ensure_synthetic_celeba", "synthetic_info", "sample_attributes",
+    "write_synthetic_celeba", "ensure_synthetic_celeba", "sample_attributes",
     "synthetic_prevalence_table", "PREVALENCE", "CONDITIONAL",
 ]

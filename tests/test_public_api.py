@@ -1,9 +1,10 @@
-"""The public API is one explicit table, and the package keeps the shape the issue set.
+"""The public API is written in one place, and the package keeps the shape the issue set.
 
-``celeba_lab/__init__.py`` maps every public name to the module that defines it (``_API``), and
-repeats the table as ``TYPE_CHECKING`` imports so that editors and static tools follow
-``cl.train_gan`` to its definition. These tests keep the table, the imports and the modules'
-``__all__`` in agreement, and hold the line on module size and import cycles.
+A public name is one entry in its module's ``__all__``; ``celeba_lab/__init__.py`` reads those
+lists into ``_API`` (name -> module) without importing the modules, and star-imports the same
+modules under ``TYPE_CHECKING`` so that editors and static tools follow ``cl.train_gan`` to its
+definition. These tests keep the three in agreement, and hold the line on module size and
+import cycles.
 """
 
 from __future__ import annotations
@@ -44,6 +45,22 @@ def test_a_name_outside_the_table_is_not_public():
         getattr(cl, "_read_attributes")
     with pytest.raises(AttributeError, match="no attribute"):
         getattr(cl, "no_such_function")
+    # Internal: used by the package and its tests, by no chapter, the README or the API page.
+    from celeba_lab import gan_training
+
+    assert "load_generator" not in cl._API and callable(gan_training.load_generator)
+    with pytest.raises(AttributeError, match="no attribute"):
+        getattr(cl, "load_generator")
+
+
+def _literal_all(module_name: str) -> list[str]:
+    """A module's __all__ as static tools read it: a literal list in its source."""
+    tree = ast.parse((PACKAGE.joinpath(*module_name.split(".")).with_suffix(".py")).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
+                "__all__"]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{module_name} has no literal __all__")
 
 
 def test_static_tools_see_the_same_table():
@@ -54,9 +71,24 @@ def test_static_tools_see_the_same_table():
     imported = {}
     for node in blocks[0].body:
         assert isinstance(node, ast.ImportFrom) and node.level == 1
-        for alias in node.names:
-            imported[alias.name] = node.module
+        assert [alias.name for alias in node.names] == ["*"], node.module
+        for name in _literal_all(node.module):
+            imported[name] = node.module
     assert imported == cl._API
+    assert tuple(n.module for n in blocks[0].body) == cl._PUBLIC_MODULES
+
+
+def test_a_public_name_is_one_entry_in_its_modules_all(tmp_path, monkeypatch):
+    # No name is public twice (the table would keep one module's silently).
+    assert sum(len(_literal_all(m)) for m in cl._PUBLIC_MODULES) == len(cl._API)
+    (tmp_path / "shapes.py").write_text(
+        '"""Shapes."""\n\n__all__ = [\n    "circle", "square",\n]\n\n\ndef circle():\n'
+        '    """__all__ = ["not", "this"]"""\n')
+    (tmp_path / "loose.py").write_text("def anything():\n    pass\n")
+    monkeypatch.setattr(cl, "_HERE", tmp_path)
+    assert cl._listed("shapes") == ["circle", "square"]
+    with pytest.raises(ImportError, match="celeba_lab.loose has no literal __all__"):
+        cl._listed("loose")
 
 
 def test_dir_lists_the_public_names():
