@@ -484,12 +484,13 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
 # Predictions
 
 
-def _model_of(trained_or_model):
+def model_of(trained_or_model):
+    """The Keras model of a :class:`TrainedClassifier` (a model passes through)."""
     return getattr(trained_or_model, "model", trained_or_model)
 
 
-def _require_trained(model) -> None:
-
+def check_trained(model) -> None:
+    """Raise :class:`NotTrainedError` for a model never compiled or never trained."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise NotTrainedError(
@@ -539,9 +540,9 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
         >>> scores.shape, bool(((scores >= 0) & (scores <= 1)).all())
         ((3,), True)
     """
-    model = _model_of(trained_or_model)
+    model = model_of(trained_or_model)
     if require_trained:
-        _require_trained(model)
+        check_trained(model)
     if isinstance(images_or_batches, keras.utils.PyDataset):
         if len(images_or_batches) == 0:
             return np.zeros(0, dtype="float32")
@@ -610,7 +611,7 @@ def classifier_embedding(trained_or_model) -> "keras.Model":
         >>> classifier_embedding(improved_classifier()).output_shape
         (None, 128)
     """
-    model = _model_of(trained_or_model)
+    model = model_of(trained_or_model)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.Dropout)]
     penultimate = layers[-2]
     return keras.Model(model.inputs[0], penultimate.output, name=f"{model.name}_embedding")

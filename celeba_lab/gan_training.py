@@ -36,7 +36,7 @@ from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING,
                   stabilised_discriminator)
 from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _Checkpointer, _folder,
                               _read_manifest, _restore_checkpoint, _save_generator)
-from .gan_images import _to_uint8, image_grid
+from .gan_images import to_uint8, image_grid
 from .runs import fingerprint, read_json
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +567,7 @@ class _Monitor(keras.callbacks.Callback):
         self.noise, self.conditions = noise, conditions
 
     def on_epoch_end(self, epoch, logs=None):
-        images = _to_uint8(generate_images(self.model.generator, len(self.noise),
+        images = to_uint8(generate_images(self.model.generator, len(self.noise),
                                            noise=self.noise, conditions=self.conditions))
         stem = self.dir / f"epoch_{epoch + 1:03d}"
         with atomic_path(stem.with_suffix(".npy")) as tmp:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,41 @@ def test_a_public_name_is_one_entry_in_its_modules_all(tmp_path, monkeypatch):
     assert cl._listed("shapes") == ["circle", "square"]
     with pytest.raises(ImportError, match="celeba_lab.loose has no literal __all__"):
         cl._listed("loose")
+
+
+def _underscore_imports() -> dict[tuple[str, str], set[str]]:
+    """(module, underscore name) -> the package modules that import it (private modules aside)."""
+    files = sorted(PACKAGE.rglob("*.py"))
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in files:
+        current = module_report.module_name(path, PACKAGE)
+        for node in ast.walk(ast.parse(path.read_text())):  # function-local imports too
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = module_report._resolve(node, current, path.name == "__init__.py")
+            if not source.startswith("celeba_lab") or source.split(".")[-1].startswith("_"):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    found.setdefault((source.removeprefix("celeba_lab."), alias.name),
+                                     set()).add(current.removeprefix("celeba_lab."))
+    return found
+
+
+def test_underscore_names_cross_modules_only_where_contributing_lists_them():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    table = text.split("<!-- underscore seams -->")[1].split("<!-- end of underscore seams -->")[0]
+    listed = {}  # module -> (its names, the modules importing them)
+    for row in table.strip().splitlines()[2:]:
+        module, names, into = (cell.strip() for cell in row.strip("|").split("|"))
+        listed[module.strip("`")] = (set(re.findall(r"`(\w+)`", names)),
+                                     set(re.findall(r"`([\w.]+)`", into)))
+    found: dict[str, tuple[set, set]] = {}
+    for (module, name), into in _underscore_imports().items():
+        names, importers = found.setdefault(module, (set(), set()))
+        names.add(name)
+        importers.update(into)
+    assert found == listed
 
 
 def test_dir_lists_the_public_names():
