@@ -29,13 +29,13 @@ class DrawingProcesses(DecodingProcesses):
 
 
 def _serve() -> None:
-    from .faces import _render_chunk
+    from .faces import render_chunk
 
     for line in sys.stdin:
         start, (seed, rows, folder) = json.loads(line)
         labels = np.array([[c == "1" for c in row] for row in rows], dtype=bool)
         try:
-            _render_chunk((seed, start, labels, folder))
+            render_chunk((seed, start, labels, folder))
         except OSError as error:  # a full disk or a folder that went away
             reply = {"error": "CelebAError", "message": f"{type(error).__name__}: {error}"}
         else:

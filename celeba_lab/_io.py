@@ -42,10 +42,10 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         if directory:
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
+                remove_path(old)
                 os.replace(path, old)
                 os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
+                remove_path(old)
             else:
                 os.replace(tmp, path)
         else:
@@ -53,10 +53,7 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
                 os.fsync(f.fileno())
             os.replace(tmp, path)
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        remove_path(tmp)
         raise
 
 
@@ -66,22 +63,41 @@ def temp_file_owner(path: str | os.PathLike) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def remove_dead_temporaries(folder: str | os.PathLike, pattern: str = ".*.tmp*") -> list[Path]:
-    """Remove the temporary files and folders in ``folder`` of processes that have died.
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is named like a temporary of :func:`atomic_path` (``.name.*.tmp*``)."""
+    name = Path(path).name
+    return name.startswith(".") and ".tmp" in name
 
-    Only names :func:`atomic_path` gives (with the writer's pid) are touched, and only when
-    that process no longer runs; a live writer's file is left alone.
+
+def remove_temporaries(folder: str | os.PathLike, pattern: str = ".*.tmp*", *,
+                       recursive: bool = False, locked: bool = False,
+                       unnamed_after: float | None = None) -> list[Path]:
+    """Remove the temporary files and folders in ``folder`` whose writer is gone.
+
+    The package's one clean-up of what :func:`atomic_path` leaves behind. A temporary naming a
+    live other process is always kept (it is being written); one naming a dead process is
+    removed. This process's own, and those naming no process, are removed only under the
+    folder's lock (``locked=True``: no one else writes there, so they are a killed session's),
+    or, for those naming no process, once older than ``unnamed_after`` seconds.
 
     Returns:
         What was removed.
     """
     removed = []
-    for path in Path(folder).glob(pattern):
+    found = Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)
+    for path in sorted(found, reverse=True):   # a folder's contents before the folder
         owner = temp_file_owner(path)
-        if owner is None or owner == os.getpid() or process_alive(owner):
-            continue
-        remove_path(path)
-        removed.append(path)
+        try:
+            if owner is not None and owner != os.getpid():
+                gone = not process_alive(owner)
+            else:
+                gone = locked or (owner is None and unnamed_after is not None
+                                  and time.time() - path.stat().st_mtime > unnamed_after)
+        except OSError:
+            continue  # removed meanwhile
+        if gone and is_temporary(path):
+            remove_path(path)
+            removed.append(path)
     return removed
 
 

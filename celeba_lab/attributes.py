@@ -36,6 +36,5 @@ HAIR_COLOURS: tuple[str, ...] = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray
 REPORT_ATTRIBUTES: tuple[str, ...] = ("Male", "Eyeglasses", "Smiling")
 
 __all__ = [
-    "ATTRIBUTES", "PARTITIONS", "PARTITION_SIZES", "N_IMAGES", "IMAGE_SHAPE", "HAIR_COLOURS",
-    "REPORT_ATTRIBUTES",
+    "ATTRIBUTES", "PARTITIONS", "PARTITION_SIZES", "N_IMAGES", "HAIR_COLOURS", "REPORT_ATTRIBUTES",
 ]

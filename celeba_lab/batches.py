@@ -22,9 +22,9 @@ import psutil
 
 from .attributes import IMAGE_SHAPE
 from .cache import (_cache_path, _CacheFill, _open_cache, _read_rows, _write_layout,
-                    decoded_images)
+                    decoded_images, load_images_in_memory)
 from .data import CelebA
-from .images import _check_crop, _needs_pillow, _size_hw, decode_image
+from .images import _check_crop, _needs_pillow, _size_hw
 
 __all__ = [
     "ImageBatches", "classifier_batches", "gan_batches", "trace_streaming_memory",
@@ -475,13 +475,12 @@ def trace_in_memory_loading(data: CelebA, ids: Iterable[str], *,
         True
     """
     ids = list(ids)
-    height, width = _size_hw(size)
-    out = np.empty((len(ids), height, width, 3), dtype=np.float32)
     every = max(1, len(ids) // points)
     rows = [(0, rss_mib())]
-    for row, path in enumerate(data.paths(ids)):
-        out[row] = decode_image(path, (height, width), crop) / np.float32(255)
-        if (row + 1) % every == 0 or row + 1 == len(ids):
-            rows.append((row + 1, rss_mib()))
-    del out
+
+    def measure(loaded: int) -> None:
+        if loaded % every == 0 or loaded == len(ids):
+            rows.append((loaded, rss_mib()))
+
+    load_images_in_memory(data, ids, size=size, crop=crop, progress=measure)  # then freed
     return pd.DataFrame(rows, columns=["images", "rss_mib"])

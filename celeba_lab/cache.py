@@ -28,14 +28,14 @@ import warnings
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
 from . import config
 from ._decoding import DecodingProcesses, WorkerStopped
 from ._errors import CacheWriteError, CorruptImageError
-from ._io import atomic_path, process_alive, temp_file_owner, write_bytes_atomic
+from ._io import atomic_path, remove_temporaries, write_bytes_atomic
 from .attributes import IMAGE_SHAPE
 from .images import _check_crop, _needs_pillow, _size_hw, decode_image
 
@@ -84,20 +84,6 @@ def _images_cache_dir() -> Path:
     path = config.cache_dir() / "images"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _remove_stale_temp_files(folder: Path) -> None:
-    # atomic_path names temp files ".<name>.<pid>.<random>.tmp.npy"; a killed process leaves
-    # one. That of a dead process goes at once; one without a pid once it is old.
-    now = time.time()
-    for temp in folder.glob(".*.tmp.npy"):
-        try:
-            owner = temp_file_owner(temp)
-            if (owner is not None and owner != os.getpid() and not process_alive(owner)) \
-                    or (owner is None and now - temp.stat().st_mtime > _STALE_TEMP_SECONDS):
-                temp.unlink()
-        except OSError:
-            pass
 
 
 def _remove_superseded(path: Path) -> None:
@@ -240,7 +226,9 @@ def _mib(n_bytes: int) -> str:
 
 def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) -> Path:
     folder = _images_cache_dir()
-    _remove_stale_temp_files(folder)
+    # A killed process leaves its temporary (.name.PID.XXXX.tmp.npy): a dead pid's goes at once,
+    # one naming no pid once it is old.
+    remove_temporaries(folder, ".*.tmp.npy", unnamed_after=_STALE_TEMP_SECONDS)
     key = _cache_key(data, ids, size, crop)
     path = folder / f"{key}-{len(ids)}x{size[0]}x{size[1]}.npy"
     _remove_superseded(path)
@@ -577,8 +565,8 @@ def _read_rows(images: np.ndarray, rows: np.ndarray,
 
 
 def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
-                          size: int | Sequence[int] = IMAGE_SHAPE[:2], crop: str = "squash"
-                          ) -> np.ndarray:
+                          size: int | Sequence[int] = IMAGE_SHAPE[:2], crop: str = "squash",
+                          progress: Callable[[int], object] | None = None) -> np.ndarray:
     """The report's way, kept as a baseline: decode every image into one float32 array in RAM.
 
     Needs ``len(ids) * height * width * 3 * 4`` bytes: 94 GB for all of CelebA at 218 x 178,
@@ -591,6 +579,8 @@ def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
         ids: The images, in order.
         size: ``(height, width)`` or one int for a square.
         crop: ``"squash"`` or ``"center"``.
+        progress: Called with the number of images loaded after each one (the memory trace of
+            :func:`~celeba_lab.batches.trace_in_memory_loading` measures there).
 
     Returns:
         A float32 array ``(len(ids), height, width, 3)`` in [0, 1].
@@ -605,4 +595,6 @@ def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
     out = np.empty((len(ids), height, width, 3), dtype=np.float32)
     for row, path in enumerate(data.paths(ids)):
         out[row] = decode_image(path, (height, width), crop) / np.float32(255)
+        if progress is not None:
+            progress(row + 1)
     return out

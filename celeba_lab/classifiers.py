@@ -19,7 +19,6 @@ PyTorch backends.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -41,9 +40,8 @@ from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
 __all__ = [
-    "RECIPES", "TrainedClassifier", "report_classifier", "improved_classifier", "build_classifier",
-    "count_parameters", "train_classifier", "load_classifier", "predict_scores",
-    "classifier_embedding",
+    "TrainedClassifier", "report_classifier", "improved_classifier", "count_parameters",
+    "train_classifier", "predict_scores",
 ]
 
 
@@ -95,27 +93,6 @@ def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     return model
-
-
-def seed_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> "keras.Model":
-    """Deprecated name of :func:`report_classifier` (removed in the next release).
-
-    Args:
-        input_shape: (height, width, channels) of the images, pixels in [0, 1].
-
-    Returns:
-        The network of :func:`report_classifier`, after a ``DeprecationWarning``.
-
-    Example:
-        >>> import warnings
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore", DeprecationWarning)
-        ...     seed_classifier().count_params()
-        623490
-    """
-    warnings.warn("seed_classifier is deprecated: use report_classifier (the report's network; "
-                  "'seed' now means only random seeds).", DeprecationWarning, stacklevel=2)
-    return report_classifier(input_shape)
 
 
 def improved_classifier(
@@ -246,18 +223,7 @@ RECIPES: dict[str, _Recipe] = {
 # then not reused.
 _RECIPE_VERSION = {"report": 1, "improved": 2}
 
-# Old recipe names, accepted (with a DeprecationWarning) for one release: "seed" was the
-# report's recipe. Runs saved under an old name are found and loaded under the new one.
-_RENAMED_RECIPES = {"seed": "report"}
-
-
 def _recipe(name: str) -> _Recipe:
-    if name in _RENAMED_RECIPES:
-        new = _RENAMED_RECIPES[name]
-        warnings.warn(f"The classifier recipe {name!r} is now called {new!r} (the report's "
-                      f"network; 'seed' now means only random seeds): pass recipe={new!r}.",
-                      DeprecationWarning, stacklevel=3)
-        name = new
     if name not in RECIPES:
         raise ValueError(f"Unknown classifier recipe {name!r}; choose one of {sorted(RECIPES)}.")
     return RECIPES[name]
@@ -270,8 +236,6 @@ def build_classifier(recipe: str = "report", input_shape: tuple[int, int, int] =
     Args:
         recipe: Name of the recipe, a key of :data:`RECIPES`: ``"report"`` (the report's CNN,
             :func:`report_classifier`) or ``"improved"`` (:func:`improved_classifier`).
-            ``"seed"``, the report recipe's old name, still works for one release (with a
-            ``DeprecationWarning``).
         input_shape: (height, width, channels) of the images, pixels in [0, 1].
         decay_steps: Training steps over which the improved recipe's learning rate decays
             (cosine); ``None`` keeps it constant. The report's recipe ignores it.
@@ -364,8 +328,7 @@ def train_classifier(
         attribute: One of CelebA's 40 attribute names, e.g. ``"Male"``.
         data: A :class:`~celeba_lab.data.CelebA`; ``None`` loads the configured one.
         recipe: ``"report"`` (the report's model and training) or ``"improved"``;
-            ``"seed"``, the report recipe's old name, still works for one release (with a
-            ``DeprecationWarning``) and finds the runs trained under it.
+
         sample: A :class:`~celeba_lab.data.BalancedSample` to train on instead of drawing one.
         sizes: Balanced (train, validation, test) sizes; default: the run profile's.
         epochs: Epochs; default: the run profile's ``classifier_epochs`` for the report's
@@ -404,7 +367,6 @@ def train_classifier(
     """
     attribute = check_attribute(attribute)
     spec = _recipe(recipe)
-    recipe = spec.name  # an old name means the new one: same settings, same run folder
     profile = config.get_profile()
     # None means the profile's; anything else must be usable as it is (0 is not "default").
     default_epochs = profile.classifier_epochs if recipe == "report" else profile.improved_epochs
@@ -430,27 +392,13 @@ def train_classifier(
         "batch_size": batch_size, "seed": int(seed), "image_size": list(image_size),
         "sample": _sample_digest(sample),
     }
-    default_dir = run_dir is None
-    run_dir = classifier_run_dir(attribute, recipe, settings) if default_dir else Path(run_dir)
+    run_dir = classifier_run_dir(attribute, recipe, settings) if run_dir is None else Path(run_dir)
     finished = _finished_run(run_dir, settings, load_classifier) if resume else None
-    if finished is None and resume and default_dir:
-        finished = _renamed_recipe_run(attribute, settings)
     if finished is not None:
         return finished
     with _folder(run_dir).claim(None, resume=resume):  # lock, clear, remove temporaries
         return _train(data, sample, spec, settings, run_dir, resume=resume, verbose=verbose,
                       callbacks=callbacks)
-
-
-def _renamed_recipe_run(attribute: str, settings: dict) -> TrainedClassifier | None:
-    """The finished run of ``settings`` saved under its recipe's old name, if there is one."""
-    for old, new in _RENAMED_RECIPES.items():
-        if new == settings["recipe"]:
-            old_dir = classifier_run_dir(attribute, old, {**settings, "recipe": old})
-            finished = _finished_run(old_dir, settings, load_classifier)
-            if finished is not None:
-                return finished
-    return None
 
 
 def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume, verbose,
@@ -509,8 +457,6 @@ def _data_words(data) -> str:
 def load_classifier(path: str | Path) -> TrainedClassifier:
     """Load a finished classifier from its run folder (or its ``model.keras`` file).
 
-    A run saved under a recipe's old name (``"seed"``) reads as its new name (``"report"``).
-
     Args:
         path: A run folder written by :func:`train_classifier`, or the ``model.keras`` in it.
 
@@ -530,9 +476,6 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
         ('loaded', 'Male', (None, 32, 32, 3))
     """
     model, metadata, run_dir = _read_run(path)
-    for part in (metadata, metadata.get("settings")):
-        if isinstance(part, dict) and part.get("recipe") in _RENAMED_RECIPES:
-            part["recipe"] = _RENAMED_RECIPES[part["recipe"]]
     history = {k: list(v) for k, v in metadata.get("history", {}).items()}
     return TrainedClassifier(model, history, metadata, run_dir, "loaded")
 
@@ -541,12 +484,13 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
 # Predictions
 
 
-def _model_of(trained_or_model):
+def model_of(trained_or_model):
+    """The Keras model of a :class:`TrainedClassifier` (a model passes through)."""
     return getattr(trained_or_model, "model", trained_or_model)
 
 
-def _require_trained(model) -> None:
-
+def check_trained(model) -> None:
+    """Raise :class:`NotTrainedError` for a model never compiled or never trained."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise NotTrainedError(
@@ -596,9 +540,9 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
         >>> scores.shape, bool(((scores >= 0) & (scores <= 1)).all())
         ((3,), True)
     """
-    model = _model_of(trained_or_model)
+    model = model_of(trained_or_model)
     if require_trained:
-        _require_trained(model)
+        check_trained(model)
     if isinstance(images_or_batches, keras.utils.PyDataset):
         if len(images_or_batches) == 0:
             return np.zeros(0, dtype="float32")
@@ -667,7 +611,7 @@ def classifier_embedding(trained_or_model) -> "keras.Model":
         >>> classifier_embedding(improved_classifier()).output_shape
         (None, 128)
     """
-    model = _model_of(trained_or_model)
+    model = model_of(trained_or_model)
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.Dropout)]
     penultimate = layers[-2]
     return keras.Model(model.inputs[0], penultimate.output, name=f"{model.name}_embedding")

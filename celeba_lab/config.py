@@ -51,7 +51,7 @@ class Profile:
             leave, so the quick profile gives it fewer than the report's network).
         gan_recipe: The GAN :func:`celeba_lab.train_gan` trains by default: ``"report"`` (the
             report's DCGAN) or ``"small"`` (32 x 32, learns faces in CPU minutes); see
-            :data:`celeba_lab.GAN_RECIPES`.
+            :data:`celeba_lab.gan.GAN_RECIPES`.
         gan_epochs: Epochs of GAN training.
         gan_batch: GAN batch size (the report: 32).
         gan_steps_per_epoch: Batches per GAN epoch; ``None`` means one pass over all images.

@@ -41,19 +41,11 @@ from ._errors import (AnnotationError, CacheWriteError, CelebAError, CorruptImag
                       UnknownAttributeError)
 from .attributes import ATTRIBUTES, PARTITIONS
 
-# The engine's names that were defined here before the split (issue #20), still importable from
-# here for one release: `from celeba_lab.data import decoded_images` keeps working. (They are
-# documented in, and listed by the __all__ of, their own modules. Those of celeba_lab.batches are
-# not importable from here: importing that module starts Keras.)
-from .cache import decoded_images, images_held_while_decoding, load_images_in_memory  # noqa: F401
-from .images import decode_image  # noqa: F401
-
 __all__ = [
-    "CelebA", "load_celeba", "check_attribute", "LAYOUT_DESCRIPTIONS", "attribute_prevalence",
-    "CELEBA_PREVALENCE", "CELEBA_PREVALENCE_BY_SEX", "CELEBA_TEST_PREVALENCE", "BalancedSample",
-    "balanced_sample", "sample_summary", "CelebAError", "DataNotFoundError", "AnnotationError",
-    "UnknownAttributeError", "MissingImagesError", "CorruptImageError", "NotEnoughImagesError",
-    "CacheWriteError",
+    "CelebA", "load_celeba", "LAYOUT_DESCRIPTIONS", "attribute_prevalence",
+    "CELEBA_TEST_PREVALENCE", "BalancedSample", "balanced_sample", "sample_summary", "CelebAError",
+    "DataNotFoundError", "AnnotationError", "UnknownAttributeError", "MissingImagesError",
+    "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -23,13 +23,13 @@ import pandas as pd
 from . import config
 from .attributes import REPORT_ATTRIBUTES
 from .classifier_runs import _expected_shape
-from .classifiers import TrainedClassifier, _model_of, _require_trained, predict_scores
+from .classifiers import TrainedClassifier, check_trained, model_of, predict_scores
 from .batches import classifier_batches
 
 __all__ = [
     "REPORT_RESULTS", "REPORT_SETTINGS", "REPORT_METRICS", "ClassifierEvaluation",
-    "confusion_matrix", "classification_metrics", "majority_baseline", "evaluate_classifier",
-    "evaluate_balanced_test", "evaluate_natural_test", "report_comparison",
+    "classification_metrics", "majority_baseline", "evaluate_classifier", "evaluate_balanced_test",
+    "evaluate_natural_test", "report_comparison",
 ]
 
 #: The source report's results on its balanced 1,000-image test samples (real CelebA).
@@ -272,8 +272,8 @@ def evaluate_classifier(
         >>> 0 <= evaluation.metrics["balanced_accuracy"] <= 1
         True
     """
-    model = _model_of(trained_or_model)
-    _require_trained(model)
+    model = model_of(trained_or_model)
+    check_trained(model)
     metadata = dict(getattr(trained_or_model, "metadata", {}) or {})
     attribute = attribute or _attribute_of(metadata, labels)
     if isinstance(data, np.ndarray):

@@ -571,7 +571,7 @@ def _draw(a: Mapping[str, bool], key: tuple[int, ...]) -> Image.Image:
     return image.filter(ImageFilter.GaussianBlur(blur)) if a["Blurry"] else image
 
 
-def _render_chunk(task: tuple[int, int, np.ndarray, str]) -> None:
+def render_chunk(task: tuple[int, int, np.ndarray, str]) -> None:
     """Draw and save images ``start .. start + len(labels) - 1`` (0-based) into ``folder``."""
     seed, start, labels, folder = task
     for offset, row in enumerate(labels):

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -363,41 +362,6 @@ class MinibatchStdDev(layers.Layer):
         return (*input_shape[:-1], input_shape[-1] + 1)
 
 
-def seed_generator(*args, **kwargs) -> keras.Model:
-    """Deprecated name of :func:`report_generator` (the same model; removed in the next release).
-
-    Returns:
-        :func:`report_generator`'s model, after a ``DeprecationWarning``.
-
-    Example:
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")
-        ...     seed_generator().count_params()
-        1006787
-    """
-    warnings.warn("seed_generator is deprecated: call report_generator (the same model).",
-                  DeprecationWarning, stacklevel=2)
-    return report_generator(*args, **kwargs)
-
-
-def seed_discriminator(*args, **kwargs) -> keras.Model:
-    """Deprecated name of :func:`report_discriminator` (the same model; removed in the next
-    release).
-
-    Returns:
-        :func:`report_discriminator`'s model, after a ``DeprecationWarning``.
-
-    Example:
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")
-        ...     seed_discriminator().count_params()
-        794241
-    """
-    warnings.warn("seed_discriminator is deprecated: call report_discriminator (the same "
-                  "model).", DeprecationWarning, stacklevel=2)
-    return report_discriminator(*args, **kwargs)
-
-
 # --------------------------------------------------------------------------------------------
 # The GAN
 # --------------------------------------------------------------------------------------------
@@ -706,9 +670,7 @@ def generate_images(generator: keras.Model, n: int, seed: int = 0, conditions=No
 
 
 __all__ = [
-    "LATENT_DIM", "IMAGE_SIZE", "IMAGE_SIZES", "GANRecipe", "GAN_RECIPES", "gan_recipe",
-    "DEFAULT_CONDITIONS", "STABILISERS", "DEFAULT_STABILISERS", "LABEL_SMOOTHING",
-    "report_generator", "report_discriminator", "stabilised_discriminator", "conditional_generator",
-    "conditional_discriminator", "MinibatchStdDev", "DCGAN", "ConditionalDCGAN", "latent_noise",
-    "condition_matrix", "generate_images",
+    "GANRecipe", "gan_recipe", "DEFAULT_CONDITIONS", "STABILISERS", "DEFAULT_STABILISERS",
+    "report_generator", "report_discriminator", "conditional_generator", "MinibatchStdDev",
+    "DCGAN", "ConditionalDCGAN", "latent_noise", "generate_images",
 ]

@@ -98,7 +98,7 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np
         >>> image_grid(np.zeros((6, 64, 64, 3)), ncols=3).shape
         (134, 200, 3)
     """
-    images = _to_uint8(images)
+    images = to_uint8(images)
     n, h, w, c = images.shape
     ncols = ncols or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncols))
@@ -110,7 +110,8 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np
     return grid
 
 
-def _to_uint8(images: np.ndarray) -> np.ndarray:
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] (or already uint8) as uint8 pixels, rounded."""
     images = np.asarray(images)
     if images.dtype == np.uint8:
         return images
@@ -118,5 +119,5 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "interpolate_latents", "latent_walk", "image_grid",
+    "latent_walk", "image_grid",
 ]

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import keras
 import numpy as np
 
 from . import config
-from .batches import gan_batches
+from .batches import ImageBatches, gan_batches
 from .data import check_attribute, load_celeba
 from ._checks import whole_number
 from ._io import atomic_path, file_digest, fit_verbosity, write_json_atomic
@@ -37,7 +36,7 @@ from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING,
                   stabilised_discriminator)
 from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _Checkpointer, _folder,
                               _read_manifest, _restore_checkpoint, _save_generator)
-from .gan_images import _to_uint8, image_grid
+from .gan_images import to_uint8, image_grid
 from .runs import fingerprint, read_json
 
 # --------------------------------------------------------------------------------------------
@@ -212,44 +211,6 @@ def stabilisers(stabilise: bool | str | Iterable[str] | None) -> tuple[str, ...]
     return tuple(sorted(set(names)))
 
 
-class _ArrayBatches(keras.utils.PyDataset):
-    """Batches of an in-memory image array (and conditions), in an order drawn from
-    ``(seed, epoch)`` like :class:`~celeba_lab.data.ImageBatches`, so a resumed run sees the
-    same batches as an uninterrupted one."""
-
-    def __init__(self, images, conditions=None, *, batch_size=32, steps_per_epoch=None,
-                 seed=0):
-        super().__init__()
-        self.images, self.conditions = images, conditions
-        self.batch_size, self.seed = batch_size, seed
-        full = len(images) // batch_size
-        if full == 0:
-            raise ValueError(f"{len(images)} images cannot fill one batch of {batch_size}.")
-        self.steps = int(steps_per_epoch or full)
-        self.epoch = 0
-
-    def _order(self):
-        n = self.steps * self.batch_size
-        rng = np.random.default_rng([self.seed, self.epoch])
-        reps = int(math.ceil(n / len(self.images)))
-        return np.concatenate([rng.permutation(len(self.images)) for _ in range(reps)])[:n]
-
-    def __len__(self):
-        return self.steps
-
-    def __getitem__(self, index):
-        order = self._order()
-        rows = np.sort(order[index * self.batch_size:(index + 1) * self.batch_size])
-        x = self.images[rows]
-        x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x.astype("float32")
-        if self.conditions is None:
-            return x
-        return x, self.conditions[rows].astype("float32")
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-
 @dataclass
 class _Source:
     # What train_gan trains on, however it was given.
@@ -290,13 +251,15 @@ def _array_source(images: np.ndarray, ids, conditions, image_size: int = IMAGE_S
         if len(matrix) != len(images):
             raise ValueError(f"{len(matrix)} condition rows for {len(images)} images.")
         matrix = matrix.astype("float32")[rows]
-    picked = images[rows]
     digest = fingerprint(images.shape, str(images.dtype), images[:: max(1, len(images) // 64)]
                           .tobytes())
 
     def make_batches(batch_size, steps_per_epoch, seed):
-        return _ArrayBatches(picked, matrix, batch_size=batch_size,
-                             steps_per_epoch=steps_per_epoch, seed=seed)
+        # An epoch is full batches only: steps_per_epoch of them, or as many as the images fill.
+        if len(rows) < batch_size:
+            raise ValueError(f"{len(rows)} images cannot fill one batch of {batch_size}.")
+        return ImageBatches(images, matrix, rows=rows, batch_size=batch_size, shuffle=True,
+                            seed=seed, steps_per_epoch=steps_per_epoch or len(rows) // batch_size)
 
     def fixed_conditions(n, seed):
         return matrix[np.random.default_rng(seed).integers(0, len(matrix), n)]
@@ -604,7 +567,7 @@ class _Monitor(keras.callbacks.Callback):
         self.noise, self.conditions = noise, conditions
 
     def on_epoch_end(self, epoch, logs=None):
-        images = _to_uint8(generate_images(self.model.generator, len(self.noise),
+        images = to_uint8(generate_images(self.model.generator, len(self.noise),
                                            noise=self.noise, conditions=self.conditions))
         stem = self.dir / f"epoch_{epoch + 1:03d}"
         with atomic_path(stem.with_suffix(".npy")) as tmp:
@@ -687,6 +650,5 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
 
 
 __all__ = [
-    "GANRun", "build_gan", "stabilisers", "train_gan", "default_run_dir", "load_gan_run",
-    "load_generator",
+    "GANRun", "build_gan", "stabilisers", "train_gan",
 ]

@@ -6,7 +6,7 @@ trains ``training.lock``. Its promises: **one run per folder** (:func:`fingerpri
 :meth:`RunFolder.claim` refuses other settings); **one process per folder** (the lock; a dead
 process's is taken over); **nothing of the user's is deleted** (:meth:`RunFolder.clear` deletes
 the run's own files only, :meth:`RunFolder.refuse_foreign` refuses a folder that is no run);
-**no half-written file is trusted** (atomic writes, :meth:`RunFolder.remove_temporaries`,
+**no half-written file is trusted** (atomic writes, :func:`~celeba_lab._io.remove_temporaries`,
 :meth:`RunFolder.verify`).
 
 Example:
@@ -24,12 +24,11 @@ import glob
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ._io import (file_digest, folder_lock, process_alive, remove_path, temp_file_owner,
+from ._io import (file_digest, folder_lock, is_temporary, remove_path, remove_temporaries,
                   write_json_atomic)
 
 SETTINGS = "settings.json"
@@ -84,40 +83,6 @@ def read_json(path: str | os.PathLike) -> dict | None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` (JSON-able; numpy values and paths converted) to ``path`` atomically.
-
-    Args:
-        path: The file.
-        obj: The object.
-
-    Returns:
-        The path.
-
-    Example:
-        >>> read_json(write_json("settings.json", {"seed": 0}))
-        {'seed': 0}
-    """
-    return write_json_atomic(path, obj)
-
-
-def is_temporary(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a temporary of :func:`celeba_lab._io.atomic_path` (``.name.*.tmp*``).
-
-    Args:
-        path: A file or folder.
-
-    Returns:
-        True for a temporary.
-
-    Example:
-        >>> is_temporary(".checkpoint.json.123.abc.tmp.json"), is_temporary("checkpoint.json")
-        (True, False)
-    """
-    name = Path(path).name
-    return name.startswith(".") and ".tmp" in name
 
 
 @dataclass(frozen=True)
@@ -232,7 +197,7 @@ class RunFolder:
                 self.clear()
             if settings is not None:
                 self.check_settings(settings)
-            self.remove_temporaries()
+            remove_temporaries(self.path, recursive=True, locked=True)  # a killed session's
             yield self
 
     def settings(self) -> dict | None:
@@ -265,7 +230,7 @@ class RunFolder:
             if (self.path / self.manifest).exists():
                 raise self.error(self.advice(f"{self.path / SETTINGS} is missing or unreadable, "
                                              "but the folder holds a checkpoint"))
-            write_json(self.path / SETTINGS, dict(settings))
+            write_json_atomic(self.path / SETTINGS, dict(settings))
         elif existing != wanted:
             changed = sorted(k for k in set(existing) | set(wanted)
                              if existing.get(k) != wanted.get(k))
@@ -280,30 +245,7 @@ class RunFolder:
         """
         for name in self.entries:
             for path in (self.path.glob(name) if glob.has_magic(name) else [self.path / name]):
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-
-    def remove_temporaries(self) -> list[Path]:
-        """Remove half-written files and folders anywhere in the folder, except a live other
-        process's (under the lock they are a killed session's: never trusted).
-
-        Returns:
-            What was removed.
-
-        Example:
-            >>> RunFolder("a-new-folder").remove_temporaries()
-            []
-        """
-        removed = []
-        for path in sorted(self.path.rglob(".*.tmp*"), reverse=True):
-            owner = temp_file_owner(path)
-            if not is_temporary(path) or (owner is not None and process_alive(owner)):
-                continue
-            remove_path(path)
-            removed.append(path)
-        return removed
+                remove_path(path)
 
     def commit(self, folder: str | os.PathLike, files: Sequence[str], **fields: Any) -> dict:
         """Point the manifest at a complete checkpoint, then delete older ones.
@@ -323,22 +265,19 @@ class RunFolder:
 
         Example:
             >>> run = RunFolder("run")
-            >>> _ = write_json("run/checkpoints/epoch_001/state.json", {"step": 1})
+            >>> _ = write_json_atomic("run/checkpoints/epoch_001/state.json", {"step": 1})
             >>> run.commit("run/checkpoints/epoch_001", ["state.json"], epoch=1)["folder"]
             'checkpoints/epoch_001'
         """
         folder = Path(folder)
         manifest = {**fields, "folder": folder.relative_to(self.path).as_posix(),
                     "files": {name: file_digest(folder / name, "sha256") for name in files}}
-        write_json(self.path / self.manifest, manifest)
+        write_json_atomic(self.path / self.manifest, manifest)
         keep = {folder, *(folder / name for name in files)}
         for old in self.path.glob(self.checkpoints):
             if old in keep or is_temporary(old):
                 continue
-            if old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                old.unlink(missing_ok=True)
+            remove_path(old)
         return manifest
 
     def read_manifest(self, required: Sequence[str] = ("folder", "files")) -> dict | None:
@@ -390,7 +329,7 @@ class RunFolder:
 
         Example:
             >>> run = RunFolder("run")
-            >>> _ = write_json("run/checkpoints/epoch_001/state.json", {"step": 1})
+            >>> _ = write_json_atomic("run/checkpoints/epoch_001/state.json", {"step": 1})
             >>> run.verify(run.commit("run/checkpoints/epoch_001", ["state.json"])).name
             'epoch_001'
         """

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from celeba_lab.config import cache_dir
-from celeba_lab._io import atomic_path, remove_dead_temporaries
+from celeba_lab._io import atomic_path, remove_temporaries
 from celeba_lab.attributes import ATTRIBUTES, N_IMAGES, PARTITION_SIZES
-from celeba_lab.faces import HAIR_CHOICES, _render_chunk, draw_face
+from celeba_lab.faces import HAIR_CHOICES, render_chunk, draw_face
 
 if TYPE_CHECKING:  # pandas is imported only by the functions that return tables
     import pandas as pd
@@ -290,7 +290,7 @@ def _render_images(labels: np.ndarray, seed: int, folder: Path, workers: int | N
              for start in range(0, n, chunk)]
     if workers <= 1:
         for task in tasks:
-            _render_chunk(task)
+            render_chunk(task)
         return
     # Worker programs (python -m celeba_lab._drawing), not multiprocessing children: they
     # never import the caller's __main__, so an unguarded script works like a notebook.
@@ -480,13 +480,13 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
             and info.get("seed") == seed:
         return target
     # A writer killed earlier left its temporary folder (and no worker: they exit with it).
-    remove_dead_temporaries(cache_dir(), f".{target.name}.*.tmp")
+    remove_temporaries(cache_dir(), f".{target.name}.*.tmp")
     with atomic_path(target, directory=True) as tmp:
         write_synthetic_celeba(tmp, n=n, seed=seed)
     return target
 
 
 __all__ = [
-    "write_synthetic_celeba", "ensure_synthetic_celeba", "synthetic_info", "sample_attributes",
+    "write_synthetic_celeba", "ensure_synthetic_celeba", "sample_attributes",
     "synthetic_prevalence_table", "PREVALENCE", "CONDITIONAL",
 ]

@@ -19,7 +19,6 @@ from classifier_helpers import (  # noqa: E402  (tests/ is on sys.path under pyt
     SMALL, ArrayBatches, _one_hot, _toy_images, tiny_sets, trained_small)
 
 
-
 # ------------------------------------------------------------------------------------------
 # Architecture
 
@@ -65,24 +64,6 @@ def test_improved_classifier_has_one_sigmoid_output_and_accepts_other_sizes():
 def test_unknown_recipe_is_refused():
     with pytest.raises(ValueError, match="'improved', 'report'"):
         C.build_classifier("resnet")
-
-
-def test_seed_classifier_is_a_deprecated_name_of_the_report_classifier():
-    with pytest.warns(DeprecationWarning, match="report_classifier"):
-        model = C.seed_classifier(SMALL)
-    report = C.report_classifier(SMALL)
-    assert model.count_params() == report.count_params() == 54_146
-    assert [(layer.name, layer.output.shape) for layer in model.layers] == [
-        (layer.name, layer.output.shape) for layer in report.layers]
-    with pytest.warns(DeprecationWarning, match="report_classifier"):
-        assert C.seed_classifier().count_params() == 623_490
-
-
-def test_the_seed_recipe_is_a_deprecated_name_of_the_report_recipe():
-    with pytest.warns(DeprecationWarning, match="recipe='report'"):
-        model = C.build_classifier("seed", SMALL)
-    assert model.name == "report_classifier" and model.count_params() == 54_146
-    assert "seed" not in C.RECIPES and C.RECIPES["report"].one_hot
 
 
 # ------------------------------------------------------------------------------------------

@@ -45,8 +45,6 @@ def iterations(optimizer) -> int:
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # The networks
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +83,6 @@ def test_generator_and_discriminator_must_agree_about_conditions():
         G.ConditionalDCGAN(G.report_generator(width=WIDTH), G.report_discriminator(width=WIDTH))
 
 
-
 def test_the_report_networks_are_flat_sequential_models_read_top_to_bottom():
     generator, discriminator = G.report_generator(), G.report_discriminator()
     assert isinstance(generator, keras.Sequential) and isinstance(discriminator, keras.Sequential)
@@ -106,26 +103,6 @@ def test_every_recipe_keeps_its_parameter_counts():
     assert G.report_generator(width=0.5, image_size=32, batch_norm=True).count_params() == 307_651
     assert G.report_discriminator(width=0.5, image_size=32).count_params() == 133_889
 
-
-@pytest.mark.parametrize("old, new", [("seed_generator", "report_generator"),
-                                      ("seed_discriminator", "report_discriminator")])
-def test_the_seed_names_are_deprecated_aliases_of_the_report_networks(old, new):
-    import celeba_lab as cl
-
-    with pytest.warns(DeprecationWarning, match=new):
-        model = getattr(G, old)(width=WIDTH)
-    expected = getattr(G, new)(width=WIDTH)
-    assert type(model) is type(expected) and model.count_params() == expected.count_params()
-    assert [type(a) for a in model.layers] == [type(b) for b in expected.layers]
-    assert getattr(cl, old) is getattr(G, old)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        getattr(G, new)(width=WIDTH)  # the new name does not warn
-
-
-# ---------------------------------------------------------------------------------------------
-# The train step (whichever backend runs this suite)
-# ---------------------------------------------------------------------------------------------
 
 def one_step(gan: G.DCGAN, x, c=None) -> dict:
     history = gan.fit(x, c, batch_size=len(x), epochs=1, verbose=0, shuffle=False)

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import pytest
 
+from celeba_lab import batches as B
 from celeba_lab import gan as G
 from celeba_lab import gan_checkpoints as checkpoints
 from celeba_lab import gan_images as images
@@ -61,6 +62,30 @@ def test_stabiliser_names_are_checked_and_true_means_the_defaults():
     assert T.stabilisers("ttur") == ("ttur",)
     with pytest.raises(ValueError, match="Unknown stabiliser"):
         T.stabilisers(["spectral"])
+
+
+def test_an_array_trains_through_image_batches_in_the_seed_and_epoch_order():
+    # Image i is filled with the value i and its condition is i: every batch can be read back.
+    images = np.repeat(np.arange(40, dtype=np.uint8), 32 * 32 * 3).reshape(40, 32, 32, 3)
+    source = T._source(images, None, np.arange(40.0)[:, None], 32)
+    batches = source.make_batches(8, 7, 3)      # 56 samples an epoch: 40 and 16 of a second draw
+    assert isinstance(batches, B.ImageBatches) and len(batches) == 7
+    resumed = source.make_batches(8, 7, 3)
+    resumed.on_epoch_end()                      # a run resumed at epoch 1
+    for epoch in (0, 1):
+        rng = np.random.default_rng([3, epoch])
+        order = np.concatenate([rng.permutation(40), rng.permutation(40)])[:56]
+        for i in range(7):
+            x, c = batches[i]
+            seen = np.rint(x[:, 0, 0, 0] * 255).astype(int)
+            assert sorted(seen) == sorted(order[i * 8:(i + 1) * 8])
+            assert np.array_equal(c[:, 0], seen)    # each condition travels with its image
+            if epoch == 1:
+                np.testing.assert_array_equal(resumed[i][0], x)
+        batches.on_epoch_end()
+    assert len(source.make_batches(16, None, 0)) == 2  # full batches only: 40 // 16
+    with pytest.raises(ValueError, match="40 images cannot fill one batch of 41"):
+        source.make_batches(41, None, 0)
 
 
 

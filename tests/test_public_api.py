@@ -1,15 +1,17 @@
-"""The public API is one explicit table, and the package keeps the shape the issue set.
+"""The public API is written in one place, and the package keeps the shape the issue set.
 
-``celeba_lab/__init__.py`` maps every public name to the module that defines it (``_API``), and
-repeats the table as ``TYPE_CHECKING`` imports so that editors and static tools follow
-``cl.train_gan`` to its definition. These tests keep the table, the imports and the modules'
-``__all__`` in agreement, and hold the line on module size and import cycles.
+A public name is one entry in its module's ``__all__``; ``celeba_lab/__init__.py`` reads those
+lists into ``_API`` (name -> module) without importing the modules, and star-imports the same
+modules under ``TYPE_CHECKING`` so that editors and static tools follow ``cl.train_gan`` to its
+definition. These tests keep the three in agreement, and hold the line on module size and
+import cycles.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,22 @@ def test_a_name_outside_the_table_is_not_public():
         getattr(cl, "_read_attributes")
     with pytest.raises(AttributeError, match="no attribute"):
         getattr(cl, "no_such_function")
+    # Internal: used by the package and its tests, by no chapter, the README or the API page.
+    from celeba_lab import gan_training
+
+    assert "load_generator" not in cl._API and callable(gan_training.load_generator)
+    with pytest.raises(AttributeError, match="no attribute"):
+        getattr(cl, "load_generator")
+
+
+def _literal_all(module_name: str) -> list[str]:
+    """A module's __all__ as static tools read it: a literal list in its source."""
+    tree = ast.parse((PACKAGE.joinpath(*module_name.split(".")).with_suffix(".py")).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
+                "__all__"]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{module_name} has no literal __all__")
 
 
 def test_static_tools_see_the_same_table():
@@ -54,22 +72,59 @@ def test_static_tools_see_the_same_table():
     imported = {}
     for node in blocks[0].body:
         assert isinstance(node, ast.ImportFrom) and node.level == 1
-        for alias in node.names:
-            imported[alias.name] = node.module
+        assert [alias.name for alias in node.names] == ["*"], node.module
+        for name in _literal_all(node.module):
+            imported[name] = node.module
     assert imported == cl._API
+    assert tuple(n.module for n in blocks[0].body) == cl._PUBLIC_MODULES
 
 
-def test_deprecated_names_warn_and_point_to_the_new_one():
-    small = {"seed_classifier": {"input_shape": (32, 32, 3)},
-             "seed_generator": {"width": 0.125}, "seed_discriminator": {"width": 0.125}}
-    assert set(cl._DEPRECATED) == set(small)
-    for old, new in cl._DEPRECATED.items():
-        assert old not in cl.__all__ and new in cl._API
-        module = importlib.import_module(f"celeba_lab.{cl._API[new]}")
-        assert getattr(cl, old) is getattr(module, old)
-        with pytest.warns(DeprecationWarning, match=new):
-            model = getattr(cl, old)(**small[old])
-        assert model.count_params() == getattr(cl, new)(**small[old]).count_params()
+def test_a_public_name_is_one_entry_in_its_modules_all(tmp_path, monkeypatch):
+    # No name is public twice (the table would keep one module's silently).
+    assert sum(len(_literal_all(m)) for m in cl._PUBLIC_MODULES) == len(cl._API)
+    (tmp_path / "shapes.py").write_text(
+        '"""Shapes."""\n\n__all__ = [\n    "circle", "square",\n]\n\n\ndef circle():\n'
+        '    """__all__ = ["not", "this"]"""\n')
+    (tmp_path / "loose.py").write_text("def anything():\n    pass\n")
+    monkeypatch.setattr(cl, "_HERE", tmp_path)
+    assert cl._listed("shapes") == ["circle", "square"]
+    with pytest.raises(ImportError, match="celeba_lab.loose has no literal __all__"):
+        cl._listed("loose")
+
+
+def _underscore_imports() -> dict[tuple[str, str], set[str]]:
+    """(module, underscore name) -> the package modules that import it (private modules aside)."""
+    files = sorted(PACKAGE.rglob("*.py"))
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in files:
+        current = module_report.module_name(path, PACKAGE)
+        for node in ast.walk(ast.parse(path.read_text())):  # function-local imports too
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = module_report._resolve(node, current, path.name == "__init__.py")
+            if not source.startswith("celeba_lab") or source.split(".")[-1].startswith("_"):
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    found.setdefault((source.removeprefix("celeba_lab."), alias.name),
+                                     set()).add(current.removeprefix("celeba_lab."))
+    return found
+
+
+def test_underscore_names_cross_modules_only_where_contributing_lists_them():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    table = text.split("<!-- underscore seams -->")[1].split("<!-- end of underscore seams -->")[0]
+    listed = {}  # module -> (its names, the modules importing them)
+    for row in table.strip().splitlines()[2:]:
+        module, names, into = (cell.strip() for cell in row.strip("|").split("|"))
+        listed[module.strip("`")] = (set(re.findall(r"`(\w+)`", names)),
+                                     set(re.findall(r"`([\w.]+)`", into)))
+    found: dict[str, tuple[set, set]] = {}
+    for (module, name), into in _underscore_imports().items():
+        names, importers = found.setdefault(module, (set(), set()))
+        names.add(name)
+        importers.update(into)
+    assert found == listed
 
 
 def test_dir_lists_the_public_names():

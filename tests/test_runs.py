@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from celeba_lab import runs
-from celeba_lab._io import atomic_path
+from celeba_lab._io import atomic_path, is_temporary, remove_temporaries, write_json_atomic
 from celeba_lab.runs import RunFolder, RunFolderError, fingerprint
 
 
@@ -154,10 +154,13 @@ def test_temporaries_of_dead_processes_are_removed_and_a_live_writers_kept(tmp_p
     live.write_text("{")
     keep = run.path / "notes.txt"
     keep.write_text("mine")
-    removed = run.remove_temporaries()
+    removed = remove_temporaries(run.path, recursive=True, locked=True)  # what claim does
     assert sorted(removed) == sorted(dead)
     assert not any(p.exists() for p in dead)
     assert live.exists() and keep.exists()
+    dead[0].write_text("{")
+    with run.claim(None):
+        assert not dead[0].exists() and live.exists() and keep.exists()
 
 
 def test_the_manifest_vouches_for_every_file_and_detects_a_flipped_byte(tmp_path):
@@ -198,9 +201,9 @@ def test_a_corrupt_or_missing_manifest_is_a_clear_error(tmp_path):
 
 
 def test_json_is_written_atomically_and_read_back(tmp_path):
-    path = runs.write_json(tmp_path / "a" / "settings.json", {"seed": 0, "path": Path("x")})
+    path = write_json_atomic(tmp_path / "a" / "settings.json", {"seed": 0, "path": Path("x")})
     assert runs.read_json(path) == {"seed": 0, "path": "x"}
-    assert not [p for p in path.parent.iterdir() if runs.is_temporary(p)]
+    assert not [p for p in path.parent.iterdir() if is_temporary(p)]
     path.write_text("{")
     assert runs.read_json(path) is None and runs.read_json(tmp_path / "missing.json") is None
 

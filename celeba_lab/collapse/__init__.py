@@ -39,43 +39,35 @@ Everything but the model calls is numpy/pandas; Keras is imported only where a m
 
 from __future__ import annotations
 
-from .background import BACKGROUND_CELLS, background_colours, background_cells, background_tv
-from .bootstrap import Estimate, bootstrap_ci
-from .cells import (HAIR_CATEGORIES, SEXES, SEX_HAIR_CELLS, MEASURED_ATTRIBUTES,
-                    MissingClassifierError, hair_colour, hair_colour_from_scores,
-                    predicted_labels, joint_cells, sex_hair_cells, cell_shares, cell_table,
-                    attribute_shares, attribute_share_table, attribute_balanced_ids,
-                    balance_table, feasible_sizes)
-from .correction import (cell_confusion_matrix, correct_for_misclassification, rogan_gladen,
-                         classifier_error_rates, corrected_share_table)
-from .distances import (KernelDistance, Memorisation, total_variation, tv_with_ci, tv_noise_floor,
-                        diversity_score, pixel_diversity, nearest_neighbours, memorisation_ratio,
-                        frechet_distance, frechet_distance_from_moments, kernel_distance)
-from .features import (ImageSizeMismatchError, InceptionUnavailableError, AttributeMeter,
-                       Measurement, measure_real_faces, simulate_generator_resolution,
-                       resize_faces, classifier_features, inception_features,
-                       inception_weights_path)
-from .instrument import (COLLAPSE_CELLS, SPARSITY, BELT_GRID, belt_path, TVEstimate,
-                         ValidationSource, check_confusion, ml_cell_shares, corrected_cell_shares,
-                         estimate_tv, validation_sources, validate_instrument, shifted_shares,
-                         detectable_shift)
-from .report import (INCEPTION_NA, SourceSample, condition_agreement, collapse_report,
-                     format_collapse_report)
-from .simulation import (ESTIMATORS, simulated_confusion, simulate_measured_cells,
-                         simulation_sources, simulate_estimators, compare_estimators)
+from . import (background, bootstrap, cells, correction, distances, features, instrument, report,
+               simulation)
+from .background import *  # noqa: F403
+from .bootstrap import *  # noqa: F403  (each module's __all__: its public names)
+from .cells import *  # noqa: F403
+from .correction import *  # noqa: F403
+from .distances import *  # noqa: F403
+from .features import *  # noqa: F403
+from .instrument import *  # noqa: F403
+from .report import *  # noqa: F403
+from .simulation import *  # noqa: F403
 
-__all__ = [
-    "Estimate", "bootstrap_ci", "HAIR_CATEGORIES", "SEX_HAIR_CELLS", "MEASURED_ATTRIBUTES",
-    "MissingClassifierError", "predicted_labels", "sex_hair_cells", "cell_shares",
-    "attribute_shares", "attribute_share_table", "attribute_balanced_ids", "balance_table",
-    "feasible_sizes", "cell_confusion_matrix", "correct_for_misclassification", "rogan_gladen",
-    "classifier_error_rates", "corrected_share_table", "KernelDistance", "Memorisation",
-    "total_variation", "tv_with_ci", "tv_noise_floor", "diversity_score", "nearest_neighbours",
-    "memorisation_ratio", "frechet_distance", "kernel_distance", "ImageSizeMismatchError",
-    "InceptionUnavailableError", "AttributeMeter", "Measurement", "measure_real_faces",
-    "classifier_features", "inception_features", "TVEstimate", "ValidationSource",
-    "corrected_cell_shares", "estimate_tv", "validation_sources", "validate_instrument",
-    "detectable_shift", "SourceSample", "condition_agreement", "collapse_report",
-    "format_collapse_report", "compare_estimators", "BACKGROUND_CELLS", "background_colours",
-    "background_cells", "background_tv",
-]
+# Helpers reachable as collapse.<name> but not public (not in __all__, not cl.<name>).
+from .cells import SEXES, cell_table, hair_colour, hair_colour_from_scores, joint_cells
+from .distances import frechet_distance_from_moments, pixel_diversity
+from .features import inception_weights_path, resize_faces, simulate_generator_resolution
+from .instrument import (BELT_GRID, COLLAPSE_CELLS, SPARSITY, belt_path, check_confusion,
+                         ml_cell_shares, shifted_shares)
+from .report import INCEPTION_NA
+from .simulation import (ESTIMATORS, simulate_estimators, simulate_measured_cells,
+                         simulated_confusion, simulation_sources)
+
+__all__: list[str] = []
+__all__ += background.__all__
+__all__ += bootstrap.__all__
+__all__ += cells.__all__
+__all__ += correction.__all__
+__all__ += distances.__all__
+__all__ += features.__all__
+__all__ += instrument.__all__
+__all__ += report.__all__
+__all__ += simulation.__all__

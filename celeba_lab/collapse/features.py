@@ -163,7 +163,7 @@ class AttributeMeter:
         """
         import keras
 
-        from ..classifiers import _require_trained, check_input_shape
+        from ..classifiers import check_input_shape, check_trained
 
         attributes = self.attributes if attributes is None else tuple(attributes)
         self.require(attributes)
@@ -173,7 +173,7 @@ class AttributeMeter:
         for name, model, batch in _per_classifier(self.classifiers, attributes, images,
                                                   resize, generator_size):
             # The checks predict_scores makes: a trained model, images of its shape.
-            _require_trained(model)
+            check_trained(model)
             check_input_shape(model, batch.shape[1:])
             both = _scores_and_features(model)
             # Direct calls, batch by batch: no predict() function traced per call.
