@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,10 @@ class Environment:
             f"backend:      Keras on {self.backend}",
             f"accelerators: {accel}",
             f"cache:        {self.cache}",
-            *([f"kept:         {self.kept}"] if self.kept else []),
+            *([f"images:       {self.images}"] if self.images not in (None, self.cache / "images")
+              else []),
+            *([textwrap.fill(self.kept, 92, initial_indent="kept:         ",
+                             subsequent_indent=" " * 14)] if self.kept else []),
         ])
 
     def __str__(self) -> str:
@@ -229,14 +233,14 @@ def _keep_in_drive(drive: bool | None) -> str | None:
 def _kept_sentence(cache: Path, images: Path, profile: config.Profile) -> str:
     runs, pixels = storage_needed(profile)
     in_drive = cache.is_relative_to(DRIVE_MOUNT)
-    where = (f"trained models and run folders in Google Drive ({cache}, about {_gb(runs)} for "
-             f"all six chapters), so a later chapter or a rerun after a disconnect loads or "
-             f"resumes them" if in_drive else
-             f"trained models and run folders in {cache} (about {_gb(runs)} for all six "
+    where = (f"trained models and run folders in Google Drive (cache, about {_gb(runs)} for all "
+             f"six chapters): a later chapter, or a rerun after a disconnect, loads or resumes "
+             f"them" if in_drive else
+             f"trained models and run folders in the cache (about {_gb(runs)} for all six "
              f"chapters), lost when this Colab session ends")
-    local = (f"decoded images on this machine ({images}, up to {_gb(pixels)}; a new session "
-             f"decodes them again)" if not images.is_relative_to(DRIVE_MOUNT) else
-             f"decoded images in Google Drive too ({images}, up to {_gb(pixels)})")
+    local = (f"decoded images on this machine (images, up to {_gb(pixels)}), decoded again in a "
+             f"new session" if not images.is_relative_to(DRIVE_MOUNT) else
+             f"decoded images in Google Drive too (up to {_gb(pixels)})")
     return f"{where}; {local}."
 
 

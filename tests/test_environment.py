@@ -89,9 +89,10 @@ def test_setup_on_colab_keeps_runs_in_drive_and_images_on_the_machine(tmp_path, 
     assert env.images == config.images_dir() == tmp_path / "content" / "images"
     assert cache._images_cache_dir() == env.images       # where decoded_images writes
     out = capsys.readouterr().out
+    assert f"cache:        {env.cache}\nimages:       {env.images}\nkept:   " in out
     runs, images = environment.storage_needed(config.get_profile("colab"))
-    assert f"Google Drive ({env.cache}, about {runs / 1e9:.2f} GB" in out
-    assert f"decoded images on this machine ({env.images}, up to {images / 1e9:.1f} GB" in out
+    assert f"in Google Drive (cache, about {runs / 1e9:.2f} GB" in env.kept
+    assert f"decoded images on this machine (images, up to {images / 1e9:.1f} GB" in env.kept
 
     # The same kernel reruns its first cell: nothing is mounted twice.
     assert environment.setup(quiet=True).cache == env.cache and len(mounts) == 1
@@ -114,7 +115,7 @@ def test_an_explicit_cache_wins_over_drive(tmp_path, monkeypatch, capsys):
     assert mounts == [] and env.cache == mine and env.images == mine / "images"
     out = capsys.readouterr().out
     assert f"not in Google Drive: {config.CACHE_ENV} is set to {mine}" in out
-    assert "lost when this Colab session ends" in out
+    assert "lost when this Colab session ends" in env.kept
     # ... and one inside Drive is used as it is, with Drive mounted for it.
     inside = tmp_path / "content" / "drive" / "MyDrive" / "mine"
     monkeypatch.setenv(config.CACHE_ENV, str(inside))
@@ -130,7 +131,7 @@ def test_setup_without_drive_keeps_everything_on_the_machine(tmp_path, monkeypat
     assert env.cache == tmp_path / "home" / ".cache" / "celeba-lab"
     out = capsys.readouterr().out
     assert "Google Drive is not mounted (ValueError: mount failed)" in out
-    assert "lost when this Colab session ends" in out
+    assert "lost when this Colab session ends" in env.kept
     env = environment.setup(drive=False, quiet=True)
     assert len(mounts) == 1 and env.cache == tmp_path / "home" / ".cache" / "celeba-lab"
 
