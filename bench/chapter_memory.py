@@ -159,6 +159,7 @@ def run(chapters: list[Path], *, root: Path, profile: str, cache: Path,
 
     os.environ.update({config.ROOT_ENV: str(root), config.PROFILE_ENV: profile,
                        config.CACHE_ENV: str(cache)})
+    os.environ.pop(config.IMAGES_ENV, None)   # the chapters' images in that cache too
     result = {"machine": describe_machine(), "root": str(root), "profile": profile,
               "images": _image_count(root), "colab_ram_gib": COLAB_RAM_GIB, "rows": []}
     rows = result["rows"]

@@ -87,6 +87,7 @@ def _epochs_package(root: Path, target: str, n: int, work: Path):
     from celeba_lab.data import load_celeba
 
     config.set_cache_dir(work)  # an empty cache: the first epoch decodes everything
+    config.set_images_dir(work / "images")  # (even where CELEBA_LAB_IMAGE_CACHE is set)
     spec = TARGETS[target]
     data = load_celeba(root)
     ids = data.attributes.index[:n]

@@ -378,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         config.set_cache_dir(work / "cache")
+        config.set_images_dir(work / "cache" / "images")
         started = time.perf_counter()
         root = write_synthetic_celeba(work / f"celeba-{args.images}", n=args.images, seed=0)
         write_s = time.perf_counter() - started
@@ -447,6 +448,7 @@ def _main_full_data(args, backend: str, device: str, on_gpu: bool, policies: lis
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         config.set_cache_dir(work / "cache")
+        config.set_images_dir(work / "cache" / "images")
         config.set_profile("full")     # train_gan's default: one pass over all images an epoch
         full = _full_data(args, policies, memory, work, save)
     ok = all(r["finite"] for r in full["runs"])

@@ -58,8 +58,10 @@ def run_read_ahead(n: int = 202_599, *, schedule: tuple[int, ...] = SCHEDULE,
     shutil.rmtree(scratch, ignore_errors=True)
     # This process's own cache setting, if any, and the package's read-ahead, restored after.
     previous_cache = config._overrides.get(config.CACHE_ENV)
+    previous_images = config._overrides.get(config.IMAGES_ENV)
     previous_ahead = batches_module._READ_AHEAD
     config.set_cache_dir(scratch)   # an empty cache: the first epoch decodes and writes it
+    config.set_images_dir(scratch / "images")
     try:
         data = load_celeba(root)
         labels = data.labels("Male", data.attributes.index[:n])
@@ -79,6 +81,7 @@ def run_read_ahead(n: int = 202_599, *, schedule: tuple[int, ...] = SCHEDULE,
     finally:
         batches_module._READ_AHEAD = previous_ahead
         config.set_cache_dir(previous_cache)
+        config.set_images_dir(previous_images)
         shutil.rmtree(scratch, ignore_errors=True)
     with_ahead = statistics.median(e["images_per_s"] for e in epochs[1:] if e["read_ahead"])
     without = statistics.median(e["images_per_s"] for e in epochs[1:] if not e["read_ahead"])

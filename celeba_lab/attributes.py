@@ -20,7 +20,7 @@ ATTRIBUTES: tuple[str, ...] = (
 #: The official partitions, indexed by the code used in ``list_eval_partition.txt``.
 PARTITIONS: tuple[str, ...] = ("train", "validation", "test")
 
-#: Images per official partition in the real data set (file order: train, validation, test).
+#: Images per official partition in the real data set (in file order train, validation, test).
 PARTITION_SIZES: dict[str, int] = {"train": 162_770, "validation": 19_867, "test": 19_962}
 
 #: Number of images in the real data set.

@@ -2,7 +2,8 @@
 
 :func:`decoded_images` decodes images (:func:`celeba_lab.images.decode_image`) in threads or,
 for large caches that need resizing, in worker processes (:mod:`celeba_lab._decoding`), into a
-temporary file under ``cache_dir()/images`` that is renamed into place only when complete, with
+temporary file under :func:`~celeba_lab.config.images_dir` (``cache_dir()/images`` unless
+``CELEBA_LAB_IMAGE_CACHE`` says otherwise) that is renamed into place only when complete, with
 the crc32 of each row beside it (verified once per process when the cache is opened). A full
 disk is said as one :class:`~celeba_lab.data.CacheWriteError`. :class:`_CacheFill` is the
 variant that the first epoch of :mod:`celeba_lab.batches` fills as it reads.
@@ -81,9 +82,7 @@ def _files_digest(data: CelebA, ids: Sequence[str]) -> str:
 
 
 def _images_cache_dir() -> Path:
-    path = config.cache_dir() / "images"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return config.images_dir()
 
 
 def _remove_superseded(path: Path) -> None:
@@ -139,7 +138,8 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     The first call decodes the images in parallel threads, a chunk at a time (at most about
     64 MB of pixels in RAM), or, for 4,096 images or more that need resizing, in worker
     processes that write their rows themselves, into a temporary ``.npy`` file under
-    ``cache_dir()/images``, and renames it into place only when complete. Later calls, in any
+    ``config.images_dir()`` (``cache_dir()/images`` by default), and renames it into place
+    only when complete. Later calls, in any
     process or chapter, with the same data, ids, size and crop open that file memory-mapped:
     nothing is decoded again and nothing is loaded into RAM until it is read. A run killed
     while writing leaves only a temporary file, which is never read (and is removed once
@@ -213,8 +213,8 @@ def _disk_full_error(folder: Path, needed: int, error: OSError) -> CacheWriteErr
         free = "the free space there is unknown"
     said = CacheWriteError(
         f"{error.strerror or error} while writing the image cache in {folder}: it needs about "
-        f"{_mib(needed)} and {free}. Free some space on that disk, or set {config.CACHE_ENV} "
-        f"to a folder on a larger disk (before the first call), then run this again. The "
+        f"{_mib(needed)} and {free}. Free some space on that disk, or set {config.IMAGES_ENV} "
+        f"(or {config.CACHE_ENV}) to a folder on a larger disk (before the first call), then run this again. The "
         f"partial cache file was removed.")
     said.errno = error.errno      # (no strerror: str() stays the message)
     return said

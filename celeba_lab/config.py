@@ -8,6 +8,10 @@ Three settings, each an environment variable so that a notebook, a shell and CI 
 ``CELEBA_LAB_CACHE``
     Where decoded-image caches, the synthetic data set and trained models are kept
     (default ``~/.cache/celeba-lab``).
+``CELEBA_LAB_IMAGE_CACHE``
+    Where the decoded-image caches alone are kept (default ``$CELEBA_LAB_CACHE/images``). On
+    Colab :func:`celeba_lab.setup` keeps the cache in Google Drive and these several GB on the
+    machine's own disk.
 ``CELEBA_LAB_PROFILE``
     ``quick`` (small samples and few epochs, so every chapter runs on a laptop CPU in minutes),
     ``colab`` (sized so that each chapter fits one free Colab T4 session; see the book's
@@ -31,6 +35,7 @@ from pathlib import Path
 
 ROOT_ENV = "CELEBA_ROOT"
 CACHE_ENV = "CELEBA_LAB_CACHE"
+IMAGES_ENV = "CELEBA_LAB_IMAGE_CACHE"
 PROFILE_ENV = "CELEBA_LAB_PROFILE"
 
 #: The public repository of the book and package; launch buttons and Colab setup cells use it.
@@ -396,6 +401,46 @@ def set_cache_dir(path: str | os.PathLike | None) -> Path:
     else:
         _overrides[CACHE_ENV] = str(Path(path).expanduser())
     return cache_dir()
+
+
+def images_dir() -> Path:
+    """Where decoded-image caches are kept (created when missing).
+
+    Returns:
+        ``$CELEBA_LAB_IMAGE_CACHE`` (or the folder given to :func:`set_images_dir`), else
+        ``cache_dir() / "images"``.
+
+    Example:
+        >>> set_images_dir(None).name
+        'images'
+    """
+    value = _setting(IMAGES_ENV)
+    path = Path(value).expanduser() if value else cache_dir() / "images"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_images_dir(path: str | os.PathLike | None) -> Path:
+    """Keep decoded-image caches in another folder for this process (``None``: back to the
+    environment/default).
+
+    Args:
+        path: The folder to use (created when missing), or ``None``.
+
+    Returns:
+        The decoded-image folder now in use.
+
+    Example:
+        >>> set_images_dir("/tmp/celeba-lab-images").name
+        'celeba-lab-images'
+        >>> set_images_dir(None).name
+        'images'
+    """
+    if path is None:
+        _overrides.pop(IMAGES_ENV, None)
+    else:
+        _overrides[IMAGES_ENV] = str(Path(path).expanduser())
+    return images_dir()
 
 
 def runs_dir() -> Path:

@@ -37,8 +37,8 @@ LATENT_DIM = 64
 IMAGE_SIZE = 64
 #: The image sides the networks can be built for (a 32 x 32 GAN learns in CPU minutes).
 IMAGE_SIZES = (32, 64)
-#: Attributes a conditional GAN is conditioned on by default: sex, the four hair colours,
-#: eyeglasses and smile (the attributes the report's collapse and its classifiers concern).
+#: Attributes a conditional GAN is conditioned on by default (sex, the four hair colours,
+#: eyeglasses and smile), those the report's collapse and its classifiers concern.
 DEFAULT_CONDITIONS: tuple[str, ...] = (
     "Male", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Eyeglasses", "Smiling",
 )
@@ -53,7 +53,7 @@ STABILISERS: dict[str, str] = {
     "ttur": "two time-scale update rule (Heusel et al. 2017): D learns 4x faster "
             "(Adam 4e-4 against 1e-4)",
 }
-#: What ``stabilise=True`` switches on: the technique that targets a lack of variety directly,
+#: What ``stabilise=True`` switches on, the technique that targets a lack of variety directly
 #: plus the cheap guard against an over-confident discriminator.
 DEFAULT_STABILISERS: tuple[str, ...] = ("minibatch_std", "label_smoothing")
 #: One-sided label smoothing used by the ``"label_smoothing"`` stabiliser.

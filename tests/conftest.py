@@ -19,6 +19,7 @@ def tmp_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv(config.CACHE_ENV, str(cache))
     monkeypatch.delenv(config.ROOT_ENV, raising=False)
+    monkeypatch.delenv(config.IMAGES_ENV, raising=False)
     monkeypatch.setattr(config, "_overrides", {})
     return config.cache_dir()
 

@@ -308,3 +308,31 @@ def test_make_chapters_hands_its_outputs_to_the_book_build():
     assert "--executed-into=_build/.jupyter_cache" in chapters
     book_config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert book_config["execute"]["execute_notebooks"] == "cache"
+
+
+def test_the_reproduce_appendix_agrees_with_the_measurements():
+    """Its times are computed from bench/gpu_results (rounded as the page rounds them)."""
+    import json
+    import re
+
+    text = (BOOK / "reproduce.md").read_text()
+    results = ROOT / "bench" / "gpu_results"
+    full = {r["policy"]: r for r in
+            json.loads((results / "h100_jax_full.json").read_text())["full_data"]["runs"]
+            if r["variant"] == "train_gan, whole epochs"}
+    torch = {r["policy"]: r for r in json.loads((results / "h100_torch.json").read_text())
+             ["results"] if r["variant"] == "train_gan, timed per step"}
+
+    def row(label):
+        line = next(x for x in text.splitlines() if x.startswith(f"| {label}"))
+        return [float(v) for v in re.findall(r"about \*{0,2}([\d.]+)", line)]
+
+    for label, policy in (("the DCGAN, 30 epochs, float32", "float32"),
+                          ("the DCGAN, 30 epochs, mixed bfloat16", "mixed_bfloat16")):
+        jax_min, torch_h = row(label)
+        assert abs(jax_min - full[policy]["projected_recipe_s"] / 60) <= 0.25, label
+        assert abs(torch_h - 189_960 / torch[policy]["steps_per_s"] / 3600) <= 0.05, label
+    gan_rate = full["float32"]["steps_per_s"]
+    assert f"{gan_rate:.0f} GAN steps/s" in text
+    t4_gan_min = 5_000 / (gan_rate / 45) / 60                  # chapter 4 on a T4
+    assert abs(row("4 DCGAN")[0] - (t4_gan_min + 1.5)) <= 0.5

@@ -24,7 +24,7 @@ from ._common import _cell_counts
 from .bootstrap import bootstrap_ci
 
 
-#: Hair-colour categories: the four CelebA hair attributes, then everything else.
+#: Hair-colour categories, the four CelebA hair attributes then everything else.
 HAIR_CATEGORIES: tuple[str, ...] = (*HAIR_COLOURS, "Other")
 
 
