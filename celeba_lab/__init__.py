@@ -71,7 +71,7 @@ _API: dict[str, str] = {
     "confusion_matrix": "evaluation", "classification_metrics": "evaluation",
     "majority_baseline": "evaluation", "evaluate_classifier": "evaluation",
     "evaluate_balanced_test": "evaluation", "evaluate_natural_test": "evaluation",
-    "report_comparison": "evaluation",
+    "report_comparison": "evaluation", "accuracy_interval": "evaluation",
     # narrative: sentences computed from results
     "lowest_attributes": "narrative", "learning_sentence": "narrative",
     "recipe_comparison_sentence": "narrative", "report_comparison_sentence": "narrative",
@@ -245,7 +245,7 @@ if TYPE_CHECKING:
     from .evaluation import (
         REPORT_RESULTS, REPORT_SETTINGS, REPORT_METRICS, ClassifierEvaluation, confusion_matrix,
         classification_metrics, majority_baseline, evaluate_classifier, evaluate_balanced_test,
-        evaluate_natural_test, report_comparison,
+        evaluate_natural_test, report_comparison, accuracy_interval,
     )
     from .narrative import (
         lowest_attributes, learning_sentence, recipe_comparison_sentence,
