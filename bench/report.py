@@ -155,7 +155,8 @@ def page_table(table, *, missing: str = "\u2013"):
     """A table as the appendix shows it: no row numbers, a dash for what was not measured.
 
     Columns that hold one value in every row move into the caption (``device: NVIDIA H100``),
-    so the table keeps only what differs between its rows. Whole numbers get thousands
+    so the table keeps only what differs between its rows; so do the table's
+    ``attrs["notes"]`` (sentences a column would wrap to a few characters a line). Whole numbers get thousands
     separators; other numbers keep the decimals their column was rounded to; True/False read
     yes/no.
 
@@ -199,9 +200,10 @@ def page_table(table, *, missing: str = "\u2013"):
             formats[name] = lambda v: (f"{v:,}" if isinstance(v, int) and not isinstance(v, bool)
                                        else text(v))
     styled = shown.style.hide(axis="index").format(formats, na_rep=missing)
-    if constant:
-        styled = styled.set_caption("; ".join(f"{c}: {text(table[c].iloc[0])}"
-                                              for c in constant))
+    caption = [f"{c}: {text(table[c].iloc[0])}" for c in constant]
+    caption += list(table.attrs.get("notes", []))  # notes too long for a column (data_table)
+    if caption:
+        styled = styled.set_caption("; ".join(caption))
     return styled
 
 
@@ -226,7 +228,8 @@ def run_seconds(row: dict[str, Any], epochs: int) -> float:
 
 def data_table(data: dict[str, Any]):
     """One row per (input, N, way): images/s cold and warm (and in any later epoch timed, None
-    where that epoch was not timed), peak memory added (MiB)."""
+    where that epoch was not timed), peak memory added (MiB). A way not run shows no numbers;
+    why is in ``attrs["notes"]``, which :func:`page_table` puts in the caption."""
     import pandas as pd
 
     later = range(3, max((measured_epochs(r) for r in data["rows"]), default=2) + 1)
@@ -241,9 +244,12 @@ def data_table(data: dict[str, Any]):
             value = r.get(f"epoch{e}_images_per_s")
             row[f"epoch {e} (img/s)"] = None if value is None else round(value)
         row["memory added (MiB)"] = None if skipped else round(r["delta_rss_mib"])
-        row["note"] = f"not run: {r['reason']}" if skipped else ""
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["notes"] = [
+        f"not run: {r['target']} at N = {r['n']:,}, {VARIANT_NAMES.get(r['variant'], r['variant'])}"
+        f": {r['reason']}" for r in data["rows"] if r.get("skipped")]
+    return table
 
 
 def training_table(training: dict[str, Any]):
@@ -374,6 +380,27 @@ def projection_rows(results: Results, gpu_results: list[dict[str, Any]],
                              "gan_s": r["projected_recipe_s"], "kind": "gpu",
                              "machine": machine_line(payload["machine"])})
     return rows
+
+
+def fastest_projections(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a figure can label readably: the report's, then the fastest per machine and
+    backend (the first words of ``label`` up to the way of timing), in the order of ``rows``.
+
+    Example:
+        >>> [r["label"] for r in fastest_projections([
+        ...     {"label": "the report", "gan_s": 21600, "kind": "report"},
+        ...     {"label": "H100, jax, train_gan, float32", "gan_s": 1594, "kind": "gpu"},
+        ...     {"label": "H100, jax, DCGAN.fit, bf16", "gan_s": 560, "kind": "gpu"},
+        ...     {"label": "H100, torch, train_gan, float32", "gan_s": 6714, "kind": "gpu"}])]
+        ['the report', 'H100, jax, DCGAN.fit, bf16', 'H100, torch, train_gan, float32']
+    """
+    best: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        parts = row["label"].split(", ")
+        key = (row.get("kind"), *(parts[:2] if row.get("kind") == "gpu" else parts[-1:]))
+        if key not in best or row["gan_s"] < best[key]["gan_s"]:
+            best[key] = row
+    return [row for row in rows if row in best.values()]
 
 
 def best_gpu_runs(gpu_results: list[dict[str, Any]]) -> list[dict[str, Any]]:

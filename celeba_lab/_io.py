@@ -145,7 +145,7 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 def keras_verbosity(verbose: int | str) -> int:
     """Keras ``fit`` verbosity for ``verbose`` (``"auto"``, 0, 1 or 2)."""
     # A progress bar redraws itself on a terminal; in a notebook or a log file it would print
-    # one line per batch, so there Keras prints one line per epoch instead.
+    # one line per batch, so there it is level 2 (see one_line_per_run for what is printed).
     if verbose == "auto":
         return 1 if sys.stdout.isatty() else 2
     return int(verbose)
@@ -216,34 +216,104 @@ def folder_lock(folder: str | os.PathLike, what: str, *, name: str = "training.l
         lock.unlink(missing_ok=True)
 
 
+def one_line_per_run(verbose: int | str) -> bool:
+    """Whether a training call prints one line for the whole run (``"auto"`` off a terminal).
+
+    In a notebook or a log file a training run is one line: what trains, printed when it
+    starts, completed by :func:`format_run_line` when it ends; the per-epoch numbers stay in
+    the run's history (its ``metadata.json``) and its learning-curve figures. On a terminal
+    ``"auto"`` shows Keras's progress bar; ``2`` asks for one line per epoch anywhere.
+
+    Example:
+        >>> one_line_per_run(2), one_line_per_run(0)
+        (False, False)
+    """
+    return verbose == "auto" and not sys.stdout.isatty()
+
+
 def fit_verbosity(verbose: int | str) -> tuple[int, list[Any]]:
     """Keras ``fit`` verbosity and the callbacks that print for it, for ``verbose``.
 
     Keras's own one-line mode (2) prints two lines an epoch (``Epoch 1/5``, then the metrics);
-    where that mode is asked for (``2``, or ``"auto"`` off a terminal) Keras is kept silent and
-    :func:`epoch_line_callback` prints one line an epoch instead.
+    where one line per epoch is asked for (``2``) Keras is kept silent and
+    :func:`epoch_line_callback` prints one line an epoch instead. ``"auto"`` off a terminal
+    (:func:`one_line_per_run`) keeps Keras silent: the caller prints one line for the run.
 
     Returns:
         ``(verbosity for fit, extra callbacks)``.
     """
+    if one_line_per_run(verbose):
+        return 0, []
     level = keras_verbosity(verbose)
     if level == 2:
         return 0, [epoch_line_callback()]
     return level, []
 
 
-def format_epoch_line(epoch: int, epochs: int | None, steps: int | None, seconds: float,
-                      logs: dict[str, Any] | None) -> str:
-    """``epoch 2/5: 20 steps in 3.1 s; loss 0.6931, accuracy 0.5`` (numbers to 4 digits)."""
+def _numbers(logs: dict[str, Any] | None) -> list[str]:
+    """``key value`` for each scalar in ``logs`` (numbers to 4 digits)."""
     numbers = []
     for key, value in (logs or {}).items():
         try:
             numbers.append(f"{key} {float(value):.4g}")
         except (TypeError, ValueError):
             continue  # not a scalar: not for a one-line summary
+    return numbers
+
+
+def format_epoch_line(epoch: int, epochs: int | None, steps: int | None, seconds: float,
+                      logs: dict[str, Any] | None) -> str:
+    """``epoch 2/5: 20 steps in 3.1 s; loss 0.6931, accuracy 0.5`` (numbers to 4 digits)."""
+    numbers = _numbers(logs)
     of = f"/{epochs}" if epochs else ""
     done = f"{steps} steps in {seconds:.1f} s" if steps else f"{seconds:.1f} s"
     return f"epoch {epoch + 1}{of}: {done}" + (f"; {', '.join(numbers)}" if numbers else "")
+
+
+def _duration(seconds: float) -> str:
+    """``41.2 s``, ``3 min 05 s`` or ``1 h 02 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def format_run_line(seconds: float, history: dict[str, Any], *, start: int = 0) -> str:
+    """The end of a training run's one line: how long it took and its final metrics.
+
+    Printed after the announcement that names what trains (same line), so a run is one line
+    on a page; the numbers of every epoch stay in ``history``.
+
+    Args:
+        seconds: Wall time of this call's training.
+        history: Per-epoch lists of metrics; ``seconds`` and per-step lists (``step_*``) are
+            left out.
+        start: Epochs finished before this call (a resumed run).
+
+    Returns:
+        Text starting with ``" -> "``; no line break.
+
+    Example:
+        >>> format_run_line(185.4, {"loss": [0.69, 0.2134], "val_accuracy": [0.5, 0.91],
+        ...                         "seconds": [90.0, 95.4]})
+        ' -> 2 epochs in 3 min 05 s; last epoch: loss 0.2134, val_accuracy 0.91'
+        >>> format_run_line(12.0, {"loss": [0.5, 0.4, 0.3]}, start=2)
+        ' -> epoch 3 (resumed after epoch 2) in 12.0 s; last epoch: loss 0.3'
+    """
+    per_epoch = {key: values for key, values in history.items()
+                 if key != "seconds" and not key.startswith("step_")
+                 and isinstance(values, (list, tuple)) and values}
+    numbers = _numbers({key: values[-1] for key, values in per_epoch.items()})
+    done = max((len(values) for values in per_epoch.values()), default=start)
+    if start:
+        span = f"epoch {done}" if done == start + 1 else f"epochs {start + 1}-{done}"
+        what = f"{span} (resumed after epoch {start})"
+    else:
+        what = f"{done} epoch{'s' if done != 1 else ''}"
+    return (f" -> {what} in {_duration(seconds)}"
+            + (f"; last epoch: {', '.join(numbers)}" if numbers else ""))
 
 
 def epoch_line_callback():

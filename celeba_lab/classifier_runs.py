@@ -272,8 +272,9 @@ def fit_resumable(
             when its settings equal these.
         resume: Continue from a matching checkpoint; ``False`` deletes what ``run_dir`` holds
             (model, metadata, state and checkpoints) and starts from scratch.
-        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, one line per
-            epoch elsewhere.
+        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, nothing
+            elsewhere (:func:`~celeba_lab.train_classifier` prints one line for the run); 2:
+            one line per epoch.
         callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
 
     Returns:

@@ -29,6 +29,7 @@ from keras import layers
 
 from . import config
 from ._checks import whole_number
+from ._io import format_run_line, one_line_per_run
 from .attributes import IMAGE_SHAPE
 # The errors and the public run functions stay importable from here for one release.
 from .classifier_runs import (  # noqa: F401
@@ -339,9 +340,10 @@ def train_classifier(
         run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`.
         resume: Continue an interrupted run and reuse a finished one; ``False`` trains
             from scratch, replacing whatever ``run_dir`` holds.
-        verbose: ``"auto"``: a progress bar on a terminal, one line per epoch elsewhere
-            (notebooks, logs); 2: one line per epoch; 0: silent. Unless 0, the first line
-            printed names the run profile in force
+        verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run
+            elsewhere (notebooks, logs: what trains, then how long it took and the last
+            epoch's metrics; every epoch's are in ``history``); 2: one line per epoch; 0:
+            silent. Unless 0, the first line printed names the run profile in force
             (:func:`celeba_lab.config.training_announcement`).
         callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
 
@@ -410,18 +412,22 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
                                seed=seed, one_hot=spec.one_hot, size=image_size)
     validation = classifier_batches(data, sample.validation, batch_size=batch_size,
                                     one_hot=spec.one_hot, size=image_size)
-    if verbose != 0:
+    one_line = one_line_per_run(verbose)
+    if verbose != 0:  # in a notebook, completed by format_run_line: one line per run
         print(config.training_announcement(
             f"{settings['attribute']} ({recipe} recipe), {epochs} epochs x {len(train)} steps of "
-            f"{batch_size} images", data=_data_words(data), real=not data.synthetic))
+            f"{batch_size} images", data=_data_words(data), real=not data.synthetic),
+            end="" if one_line else "\n", flush=True)
     keras.utils.set_random_seed(seed)
     model = build_classifier(recipe, (*image_size, 3), decay_steps=epochs * len(train))
     started = time.perf_counter()
     model, history, first_epoch = fit_resumable(
         model, train, validation, epochs=epochs, run_dir=run_dir, settings=settings,
         resume=resume, verbose=verbose, callbacks=callbacks)
-    metadata = _run_metadata(data, settings, history, model, time.perf_counter() - started,
-                             count_parameters(model))
+    seconds = time.perf_counter() - started
+    if one_line:
+        print(format_run_line(seconds, history, start=first_epoch), flush=True)
+    metadata = _run_metadata(data, settings, history, model, seconds, count_parameters(model))
     _save_finished(run_dir, model, metadata)
     return TrainedClassifier(model, history, metadata, run_dir,
                              "resumed" if first_epoch else "trained")

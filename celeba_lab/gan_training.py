@@ -28,7 +28,8 @@ from . import config
 from .batches import ImageBatches, gan_batches
 from .data import check_attribute, load_celeba
 from ._checks import whole_number
-from ._io import atomic_path, file_digest, fit_verbosity, write_json_atomic
+from ._io import (atomic_path, file_digest, fit_verbosity, format_run_line, one_line_per_run,
+                  write_json_atomic)
 from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING, LATENT_DIM,
                   LEARNING_RATE, STABILISERS, TTUR_D_LEARNING_RATE, ConditionalDCGAN, DCGAN,
                   GANRecipe, conditional_discriminator, conditional_generator, gan_recipe,
@@ -364,9 +365,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
             starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
-        verbose: ``"auto"``: a progress bar on a terminal, one line per epoch in a notebook
-            or a log; 2: one line per epoch; 0: silent. Unless 0, the first line printed
-            names the run profile in force
+        verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run in a
+            notebook or a log (what trains, then how long it took and the last epoch's
+            losses; every epoch's are in ``history``); 2: one line per epoch; 0: silent.
+            Unless 0, the first line printed names the run profile in force
             (:func:`celeba_lab.config.training_announcement`).
         callbacks: Extra Keras callbacks.
 
@@ -474,13 +476,15 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
     # Recorded before training, so that a killed session still shows in the run's story.
     write_json_atomic(run_dir / "metadata.json", metadata)
     batches = source.make_batches(batch_size, steps_per_epoch, seed)
-    if verbose != 0:
+    one_line = one_line_per_run(verbose)
+    if verbose != 0:  # in a notebook, completed by format_run_line: one line per run
         recipe = metadata["settings"].get("recipe", "report")
         print(config.training_announcement(
             f"{run_dir.name.rsplit('-', 1)[0]} ({recipe} recipe), {epochs} epochs x "
             f"{len(batches):,} steps of {batch_size} images", data=source.description,
-            real=source.description.endswith(" real CelebA")))
-        if start:
+            real=source.description.endswith(" real CelebA")),
+            end="" if one_line else "\n", flush=True)
+        if start and not one_line:
             print(f"{run_dir.name}: resuming after epoch {start} of {epochs}.")
     # Batches are drawn from (seed, epoch): a resumed run continues with the same ones.
     batches.epoch = start
@@ -493,7 +497,10 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
     began = time.perf_counter()
     gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=level,
             callbacks=[*own, *printers, *callbacks])
-    metadata["sessions"][-1]["seconds"] = round(time.perf_counter() - began, 2)
+    seconds = time.perf_counter() - began
+    if one_line:
+        print(format_run_line(seconds, history, start=start), flush=True)
+    metadata["sessions"][-1]["seconds"] = round(seconds, 2)
     metadata["sessions"][-1]["steps_per_epoch"] = len(batches)
 
 

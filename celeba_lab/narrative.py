@@ -6,15 +6,14 @@ never states a conclusion its own table contradicts; ``tests/test_narrative.py``
 them on contrasting results (another attribute hardest, a recipe better, worse or tied).
 
 Every comparison is made on the numbers *as the sentence prints them* (accuracies to three
-decimals, differences to a tenth of a percentage point), so a sentence never calls a
-difference of "+0.0 points" an improvement.
+decimals), and two recipes count as different only where their 95 % intervals do not
+overlap, so a sentence never calls a few points of sampling noise an improvement.
 
 Example:
-    >>> print(recipe_comparison_sentence({"Male": 0.02, "Smiling": -0.01}))
+    >>> print(recipe_comparison_sentence({"Male": 0.99}, {"Male": 0.80}, 100))
     ... # doctest: +NORMALIZE_WHITESPACE
-    Compared with this build's copy of the report's recipe, the improved recipe is more
-    accurate for `Male`, and less accurate for `Smiling` on these test samples (`Male` +2.0
-    points, `Smiling` -1.0 points).
+    Compared with the report's recipe on the same test images, the improved recipe is more
+    accurate for `Male` (`Male` 0.990 [0.946, 0.998] against 0.800 [0.711, 0.867]).
 """
 
 from __future__ import annotations
@@ -143,46 +142,60 @@ def learning_sentence(accuracies: Mapping[str, float], *, threshold: float = 0.6
     return sentence
 
 
-def _points(diff: float) -> float:
-    """A difference of accuracies in percentage points, as a sentence prints it."""
-    return round(100 * float(diff), 1) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def recipe_comparison_sentence(diffs: Mapping[str, float], *,
+def recipe_comparison_sentence(new_accuracies: Mapping[str, float],
+                               old_accuracies: Mapping[str, float], n: int, *,
                                new: str = "the improved recipe",
-                               old: str = "this build's copy of the report's recipe") -> str:
-    """Which attributes a recipe is more, less or as accurate for than another.
+                               old: str = "the report's recipe",
+                               where: str = "on the same test images") -> str:
+    """Which attributes a recipe is more, less or not measurably differently accurate for.
+
+    Each accuracy gets its 95 % interval over its ``n`` images
+    (:func:`celeba_lab.evaluation.accuracy_interval`); a recipe counts as more (less)
+    accurate only where its interval lies wholly above (below) the other's, otherwise the
+    two are "within each other's intervals": on 100 images a few points are noise.
 
     Args:
-        diffs: Accuracy of the new recipe minus that of the old one, per attribute, measured
-            on the same test images.
+        new_accuracies: The new recipe's accuracy per attribute.
+        old_accuracies: The old recipe's, measured on the same images.
+        n: Images each accuracy was measured on.
         new: How the sentence names the new recipe.
         old: How the sentence names the old recipe.
+        where: What was compared (the budgets and the images), ending the first clause.
 
     Returns:
-        One sentence of Markdown, with the difference per attribute in percentage points;
-        an attribute counts as tied when its difference prints as +0.0 points.
+        One sentence of Markdown, every accuracy with its interval.
 
     Raises:
-        ValueError: ``diffs`` is empty.
+        ValueError: ``new_accuracies`` is empty or names an attribute ``old_accuracies``
+            lacks.
 
     Example:
-        >>> print(recipe_comparison_sentence({"Male": 0.0, "Smiling": 0.0}))
+        >>> print(recipe_comparison_sentence({"Male": 0.95, "Smiling": 0.9},
+        ...                                  {"Male": 0.7, "Smiling": 0.88}, 100))
         ... # doctest: +NORMALIZE_WHITESPACE
-        Compared with this build's copy of the report's recipe, the improved recipe is as
-        accurate for `Male` and `Smiling` on these test samples (`Male` +0.0 points,
-        `Smiling` +0.0 points).
+        Compared with the report's recipe on the same test images, the improved recipe is
+        more accurate for `Male`, and within each other's 95 % intervals for `Smiling`
+        (`Male` 0.950 [0.888, 0.978] against 0.700 [0.604, 0.781], `Smiling` 0.900
+        [0.826, 0.945] against 0.880 [0.802, 0.930]).
     """
-    if not diffs:
-        raise ValueError("No differences: pass one accuracy difference per attribute.")
-    points = {name: _points(diff) for name, diff in diffs.items()}
-    groups = (("more accurate", [a for a, p in points.items() if p > 0]),
-              ("less accurate", [a for a, p in points.items() if p < 0]),
-              ("as accurate", [a for a, p in points.items() if p == 0]))
+    from .evaluation import accuracy_interval
+
+    if not new_accuracies:
+        raise ValueError("No accuracies: pass one accuracy per attribute for each recipe.")
+    missing = [a for a in new_accuracies if a not in old_accuracies]
+    if missing:
+        raise ValueError(f"old_accuracies has no accuracy for {missing}: pass both recipes' "
+                         "accuracies on the same attributes.")
+    ours = {a: accuracy_interval(_printed(v), n) for a, v in new_accuracies.items()}
+    theirs = {a: accuracy_interval(_printed(old_accuracies[a]), n) for a in new_accuracies}
+    groups = (("more accurate", [a for a in ours if ours[a].low > theirs[a].high]),
+              ("less accurate", [a for a in ours if ours[a].high < theirs[a].low]))
+    apart = {a for _, names in groups for a in names}
+    groups += (("within each other's 95 % intervals", [a for a in ours if a not in apart]),)
     clauses = [f"{words} for {attribute_list(names)}" for words, names in groups if names]
     said = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + ", and " + clauses[-1]
-    numbers = ", ".join(f"`{a}` {p:+.1f} points" for a, p in points.items())
-    return f"Compared with {old}, {new} is {said} on these test samples ({numbers})."
+    numbers = ", ".join(f"`{a}` {ours[a]} against {theirs[a]}" for a in ours)
+    return f"Compared with {old} {where}, {new} is {said} ({numbers})."
 
 
 def report_comparison_sentence(accuracies: Mapping[str, float],
@@ -235,16 +248,19 @@ def report_comparison_sentence(accuracies: Mapping[str, float],
 
 def _hardest_clause(accuracies: Mapping[str, float], report_hardest: list[str],
                     threshold: float) -> str:
+    """``the hardest is `Smiling` (0.870), the report's hardest too`` and its variants."""
     lowest = lowest_attributes(accuracies)
     value = _printed(accuracies[lowest[0]])
     if value < threshold:
         # A classifier close to guessing says nothing about how hard its attribute is.
-        return (f"{attribute_list(lowest)} ({value:.3f}, a classifier that did not learn, so "
-                "no evidence either way)")
+        verb = "is" if len(lowest) == 1 else "are"
+        return (f"the lowest {verb} {attribute_list(lowest)} ({value:.3f}), but that classifier "
+                "did not learn, so it is no evidence either way")
     if len(lowest) > 1:
-        return f"{attribute_list(lowest)}, tied ({value:.3f})"
-    agreement = "as in the report" if lowest == report_hardest else "unlike the report"
-    return f"`{lowest[0]}` ({value:.3f}, {agreement})"
+        return f"{attribute_list(lowest)} are tied for hardest ({value:.3f})"
+    agreement = ("the report's hardest too" if lowest == report_hardest
+                 else f"where the report's was {attribute_list(report_hardest)}")
+    return f"the hardest is `{lowest[0]}` ({value:.3f}), {agreement}"
 
 
 def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
@@ -274,10 +290,10 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
         >>> print(hardest_attribute_sentence(ours, improved, report))
         ... # doctest: +NORMALIZE_WHITESPACE
         In the report `Smiling` was the hardest attribute (0.883 accuracy, against 0.946 for
-        `Male` and 0.980 for `Eyeglasses`). This build's hardest attribute, the one with the
-        lowest accuracy on its balanced test sample: with the report's recipe `Eyeglasses`
-        (0.800, unlike the report); with the improved recipe `Smiling` (0.900, as in the
-        report).
+        `Male` and 0.980 for `Eyeglasses`). In this build, by the lowest accuracy on the
+        balanced test samples, with the report's recipe the hardest is `Eyeglasses` (0.800),
+        where the report's was `Smiling`; with the improved recipe the hardest is `Smiling`
+        (0.900), the report's hardest too.
     """
     report_hardest = lowest_attributes(report_accuracies)
     others = _join([f"{_printed(v):.3f} for `{a}`" for a, v in report_accuracies.items()
@@ -287,8 +303,8 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
     first = (f"In the report {attribute_list(report_hardest)} {verb} "
              f"({_printed(report_accuracies[report_hardest[0]]):.3f} accuracy"
              + (f", against {others}" if others else "") + ").")
-    second = ("This build's hardest attribute, the one with the lowest accuracy on its "
-              "balanced test sample: with the report's recipe "
+    second = ("In this build, by the lowest accuracy on the balanced test samples, with the "
+              "report's recipe "
               f"{_hardest_clause(accuracies_report, report_hardest, threshold)}; with the "
               f"improved recipe {_hardest_clause(accuracies_improved, report_hardest, threshold)}.")
     return f"{first} {second}"

@@ -2,8 +2,10 @@
 
 For every page in the table of contents: it loads without console errors or failed requests,
 no internal link or anchor is broken, every image loads, has alt text and, when shown, a
-non-zero size, and no log noise (TensorFlow start-up lines, Python warnings) made it into the
-page. Formulas must be typeset: once MathJax has finished, no raw TeX delimiter (``\\(``,
+non-zero size, and no log noise (TensorFlow start-up lines, Python warnings, per-epoch
+training logs) made it into the page. Tables must be readable: no column narrower than a few
+characters of the text it holds, none that holds only empty or "n/a" cells; no number may be
+written with a wrong separator ("100.000" for a count, "1.234.567"). Formulas must be typeset: once MathJax has finished, no raw TeX delimiter (``\\(``,
 ``\\)``, ``\\[``, ``\\]``, ``$$``) may be left in the page's text (code excepted). Nothing may
 pass the text column at the 1280 px window: the page does not scroll sideways, no code line is
 cut off (a code block scrolling sideways counts as cut off), and a table, figure, image or
@@ -42,6 +44,21 @@ NOISE = [
     re.compile(r"(Deprecation|User|Runtime|Future)Warning:"),
     re.compile(r"Traceback \(most recent call last\)"),
 ]
+
+# A training log line per epoch (the package's "epoch 3/30: ..." and Keras's "Epoch 3/30" or
+# "20/20 - 3s - ..." lines): a page shows one line per training run, the curves show the rest.
+EPOCH_LOG = re.compile(r"^\s*(?:epoch \d+/\d+\b|\d+/\d+ - \d+m?s\b)", re.IGNORECASE | re.MULTILINE)
+
+# A number written with a separator this book does not use: "100.000" for a count of 100
+# (a float printed with three zero decimals), "1.234.567" (dots between thousands).
+WRONG_SEPARATOR = re.compile(
+    r"(?<![\w.,])(?:[1-9]\d{0,2}(?:\.\d{3}){2,}|[1-9]\d{1,2}\.000)(?![\w]|[.,]\d)")
+
+# What a table cell holds when it holds nothing.
+EMPTY_CELLS = {"", "n/a", "na", "nan", "none", "-", "\u2013", "\u2014"}
+
+# The fewest characters a table column may be wide (at the page's width) when its text is longer.
+MIN_COLUMN_CHARS = 4
 
 # TeX delimiters that MathJax replaces; any left in the text means a formula was not typeset.
 RAW_TEX = re.compile(r"\\[()\[\]]|\$\$")
@@ -106,6 +123,97 @@ _OVERFLOW_JS = """() => {
   }
   return out;
 }"""
+
+
+# Every visible table's columns: header text, width in characters of the table's font, and the
+# text of each body cell whose centre lies in the column (so a row-spanning index cell counts
+# in its own column only). Columns are those of the body row with the most cells.
+_TABLES_JS = """() => {
+  const root = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!root) return [];
+  const out = [];
+  for (const table of root.querySelectorAll('table')) {
+    if (!table.checkVisibility()) continue;
+    const probe = document.createElement('span');
+    probe.textContent = '0000000000';
+    probe.style.cssText = 'position:absolute;visibility:hidden;white-space:nowrap';
+    (table.querySelector('td, th') || table).appendChild(probe);
+    const ch = probe.getBoundingClientRect().width / 10 || 8;
+    probe.remove();
+    const rows = [...table.querySelectorAll('tbody tr')];
+    if (!rows.length) continue;
+    const widest = rows.reduce((a, r) => r.cells.length > a.cells.length ? r : a, rows[0]);
+    const columns = [...widest.cells].map(c => {
+      const r = c.getBoundingClientRect();
+      return {left: r.left, right: r.right, header: '', cells: [],
+              chars: Math.round(r.width / ch * 10) / 10};
+    });
+    const inColumn = (cell, add) => {
+      const r = cell.getBoundingClientRect(), mid = (r.left + r.right) / 2;
+      for (const col of columns) if (mid >= col.left && mid <= col.right) add(col);
+    };
+    for (const cell of table.querySelectorAll('thead th, thead td'))
+      inColumn(cell, col => { if (!col.header) col.header = cell.innerText.trim(); });
+    for (const row of rows)
+      for (const cell of row.cells) inColumn(cell, col => col.cells.push(cell.innerText.trim()));
+    const where = table.closest('[id]');
+    out.push({where: where ? where.id : '', columns: columns.map(
+      ({header, cells, chars}) => ({header, cells, chars}))});
+  }
+  return out;
+}"""
+
+
+def epoch_log_lines(text: str) -> int:
+    """How many per-epoch training log lines ``text`` holds.
+
+    Example:
+        >>> epoch_log_lines("epoch 1/30: 20 steps in 5.5 s; loss 0.69\\nEpoch 2/30\\ndone")
+        2
+    """
+    return len(EPOCH_LOG.findall(text))
+
+
+def wrong_separators(text: str) -> list[str]:
+    """Numbers in ``text`` written with a separator the book does not use.
+
+    Example:
+        >>> wrong_separators("images 100.000 / 985.000, accuracy 0.950 and 1.000, 12,345")
+        ['100.000', '985.000']
+    """
+    return [m.group(0) for m in WRONG_SEPARATOR.finditer(text)]
+
+
+def table_problems(tables: list[dict]) -> list[str]:
+    """Columns of the page's tables (from ``_TABLES_JS``) that are too narrow or hold nothing.
+
+    A column is too narrow when its text is longer than :data:`MIN_COLUMN_CHARS` characters
+    but it is less wide than that (its text wraps a character or two a line); it holds
+    nothing when every body cell is empty or "n/a" (or a dash).
+
+    Example:
+        >>> table_problems([{"where": "results", "columns": [
+        ...     {"header": "note", "chars": 1.6, "cells": ["not run: no RAM", ""]},
+        ...     {"header": "FID", "chars": 6.0, "cells": ["n/a", "n/a"]},
+        ...     {"header": "n", "chars": 2.0, "cells": ["12", "7"]}]}])  # doctest: +NORMALIZE_WHITESPACE
+        ['table column "note" (in #results) is 1.6 characters wide for text of up to 15:
+          it wraps', 'table column "FID" (in #results) holds nothing but "n/a"']
+    """
+    problems = []
+    for table in tables:
+        where = f" (in #{table['where']})" if table.get("where") else ""
+        for column in table["columns"]:
+            name = f'table column "{column["header"]}"{where}'
+            longest = max((len(c) for c in column["cells"]), default=0)
+            if column["chars"] < MIN_COLUMN_CHARS and longest > MIN_COLUMN_CHARS:
+                problems.append(f"{name} is {column['chars']:g} characters wide for text of up "
+                                f"to {longest}: it wraps")
+            values = {c.strip().lower() for c in column["cells"]}
+            if column["cells"] and values <= EMPTY_CELLS:
+                problems.append(f"{name} is empty" if values <= {""} else
+                                f"{name} holds nothing but " + " or ".join(
+                                    f'"{v}"' for v in sorted(values - {""})))
+    return problems
 
 
 def raw_tex(text: str, context: int = 20) -> list[str]:
@@ -243,7 +351,17 @@ def check_page(page, base: str, rel: str, html_dir: Path,
         if match:
             problems.append(f"log noise in page: {match.group(0)!r}")
 
+    lines = epoch_log_lines(text)
+    if lines:
+        problems.append(f"per-epoch training log in page: {lines} line(s) (print one line per "
+                        "training run; the learning curves show the epochs)")
+
     problems += math_problems(page)
+    numbers = wrong_separators(page.evaluate(_PROSE_TEXT_JS))
+    if numbers:
+        problems.append(f"number(s) with a wrong separator: {', '.join(numbers[:5])} (counts "
+                        "print as 1,000, not 1.000 or 1000.000)")
+    problems += table_problems(page.evaluate(_TABLES_JS))
     problems += overflow_problems(page)
 
     shots.mkdir(parents=True, exist_ok=True)

@@ -367,6 +367,21 @@ def test_page_table_hides_row_numbers_dashes_gaps_and_captions_constant_columns(
     assert "row_heading" not in html   # no row numbers
 
 
+def test_data_table_says_why_a_way_was_not_run_in_its_caption_not_a_column():
+    from bench.report import data_table, page_table
+
+    ran = {"target": "gan", "n": 2_000, "variant": "package", "epoch1_s": 2.0,
+           "epoch1_images_per_s": 1000.0, "epoch2_images_per_s": 9000.0, "delta_rss_mib": 60.0}
+    skipped = {"target": "classifier", "n": 202_599, "variant": "numpy", "skipped": True,
+               "reason": "needs about 109.8 GiB of RAM (limit 8.0 GiB)"}
+    table = data_table({"rows": [ran, skipped]})
+    assert "note" not in table.columns   # a column of notes wrapped a character a line
+    assert table.attrs["notes"] == ["not run: classifier at N = 202,599, report: one NumPy "
+                                    "array in RAM: needs about 109.8 GiB of RAM (limit 8.0 GiB)"]
+    html = page_table(table).to_html()
+    assert "<caption>" in html and "not run: classifier at N = 202,599" in html
+
+
 def test_throughput_figure_marks_the_ways_not_run():
     import matplotlib
 

@@ -216,6 +216,49 @@ def test_the_browser_check_finds_raw_tex_delimiters(text, found):
     assert all("\n" not in snippet for snippet in snippets)
 
 
+@pytest.mark.parametrize("text, lines", [
+    ("celeba-lab: profile quick (...): Male (report recipe), 30 epochs x 20 steps of 50 images;"
+     " ... -> 30 epochs in 3 min 05 s; last epoch: loss 0.2, accuracy 0.93", 0),
+    ("epoch 1/30: 20 steps in 5.5 s; loss 0.69\nepoch 2/30: 20 steps in 5.4 s; loss 0.6", 2),
+    ("Epoch 1/5\n20/20 - 3s - 150ms/step - loss: 0.6931\nEpoch 2/5", 3),
+    ("trained for 30 epochs; epoch 3 was the best", 0),
+])
+def test_the_browser_check_counts_per_epoch_log_lines(text, lines):
+    assert _check_html().epoch_log_lines(text) == lines
+
+
+@pytest.mark.parametrize("text, found", [
+    ("images 100.000 / 985.000", ["100.000", "985.000"]),
+    ("step 1.234.567 of the run", ["1.234.567"]),
+    ("accuracy 0.950, 1.000 and 0.000; 100,000 images; 12.5 %; 202,599", []),
+    ("a ratio of 100.0005 and version 2.21.000", []),
+])
+def test_the_browser_check_finds_numbers_with_a_wrong_separator(text, found):
+    assert _check_html().wrong_separators(text) == found
+
+
+def _column(header, cells, chars=12.0):
+    return {"header": header, "cells": cells, "chars": chars}
+
+
+def test_the_browser_check_finds_narrow_and_empty_table_columns():
+    check = _check_html()
+    readable = {"where": "data", "columns": [
+        _column("way", ["celeba_lab (disk cache)", "keras"], chars=30),
+        _column("N", ["2,000", "20,000"], chars=6), _column("n", ["7", "12"], chars=2.5),
+        _column("note", ["", "not run: no RAM"], chars=20)]}
+    assert check.table_problems([readable]) == []
+    squeezed = {"where": "data", "columns": [
+        _column("note", ["not run: needs 10.8 GiB of RAM", ""], chars=1.4),
+        _column("FID (Inception)", ["n/a", "N/A", "n/a"]), _column("KID", ["", ""]),
+        _column("dash", ["\u2013", "\u2013"])]}
+    problems = check.table_problems([squeezed])
+    assert len(problems) == 4, problems
+    assert problems[0].startswith('table column "note" (in #data) is 1.4 characters wide')
+    assert 'table column "FID (Inception)" (in #data) holds nothing but "n/a"' in problems
+    assert 'table column "KID" (in #data) is empty' in problems
+
+
 # ---------------------------------------------------------------------------------------------
 # One execution for nbval and the book (book/conftest.py)
 # ---------------------------------------------------------------------------------------------

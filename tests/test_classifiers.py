@@ -104,15 +104,23 @@ def test_a_short_training_run_beats_chance(tmp_cache, synthetic_data, attribute)
 
 
 @pytest.mark.slow
-def test_training_announces_the_profile_then_prints_one_line_per_epoch(tmp_cache,
-                                                                       synthetic_data, capsys):
+def test_training_in_a_notebook_prints_one_line_per_run_and_two_prints_every_epoch(
+        tmp_cache, synthetic_data, capsys):
+    # pytest's captured stdout is no terminal, as a notebook's: "auto" is one line per run.
     C.train_classifier("Male", synthetic_data, sizes=(40, 10, 10), epochs=2, batch_size=20)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3, lines
+    assert len(lines) == 1, lines
     assert lines[0].startswith("celeba-lab: profile quick (synthetic CelebA, the default for "
                                "it): Male (report recipe), 2 epochs x 2 steps of 20 images;")
+    assert " -> 2 epochs in " in lines[0] and "val_accuracy" in lines[0]
+    assert "epoch 1/2" not in lines[0] and "━" not in lines[0]
+    # verbose=2 asks for every epoch: the announcement, then one line each.
+    C.train_classifier("Male", synthetic_data, sizes=(40, 10, 10), epochs=2, batch_size=20,
+                       seed=1, verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3, lines
     assert [line.split(":")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
-    assert "val_accuracy" in lines[2] and "━" not in "".join(lines)
+    assert "val_accuracy" in lines[2] and " -> " not in "".join(lines)
     # A finished run is loaded, not trained: nothing to announce.
     again = C.train_classifier("Male", synthetic_data, sizes=(40, 10, 10), epochs=2,
                                batch_size=20)

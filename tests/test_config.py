@@ -198,12 +198,30 @@ def test_epoch_line_is_one_short_line_of_numbers():
     assert _io.format_epoch_line(0, None, None, 1.0, {}) == "epoch 1: 1.0 s"
 
 
-def test_one_line_per_epoch_replaces_keras_two(monkeypatch):
+def test_one_line_per_epoch_replaces_keras_two_and_auto_is_one_line_per_run(monkeypatch):
     import io
 
     monkeypatch.setattr("sys.stdout", io.StringIO())  # a notebook: no terminal
-    for asked in ("auto", 2):
-        level, printers = _io.fit_verbosity(asked)
-        assert level == 0 and len(printers) == 1
+    level, printers = _io.fit_verbosity(2)
+    assert level == 0 and len(printers) == 1
+    assert _io.one_line_per_run("auto") and _io.fit_verbosity("auto") == (0, [])
+    assert not _io.one_line_per_run(2) and not _io.one_line_per_run(0)
     assert _io.fit_verbosity(0) == (0, [])
     assert _io.fit_verbosity(1) == (1, [])
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdout", Terminal())  # a terminal: Keras's progress bar
+    assert not _io.one_line_per_run("auto") and _io.fit_verbosity("auto") == (1, [])
+
+
+def test_run_line_says_how_long_and_the_last_epochs_numbers_only():
+    history = {"loss": [0.69, 0.5, 0.2134], "val_accuracy": [0.5, 0.8, 0.91],
+               "seconds": [60.0, 60.0, 65.4], "step_g_loss": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    line = _io.format_run_line(185.4, history)
+    assert line == " -> 3 epochs in 3 min 05 s; last epoch: loss 0.2134, val_accuracy 0.91"
+    assert "\n" not in line
+    assert _io.format_run_line(7200.0, {"g_loss": [1.0] * 8}, start=5) == (
+        " -> epochs 6-8 (resumed after epoch 5) in 2 h 00 min; last epoch: g_loss 1")

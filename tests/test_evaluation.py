@@ -135,3 +135,44 @@ def test_plots_draw_curves_and_confusion_matrices(trained_small):
     fig = P.plot_confusion_matrices({"a": evaluation, "b": evaluation})
     assert len(fig.axes) == 2
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------------------
+# Intervals
+
+
+@pytest.mark.parametrize("accuracy, n, low, high", [
+    (0.9, 100, 0.826, 0.945),     # about +/-6 points on 100 images
+    (1.0, 100, 0.963, 1.0),       # every answer right: still an interval, not [1, 1]
+    (0.0, 100, 0.0, 0.037),
+    (0.883, 1000, 0.862, 0.901),  # the report's 1,000 images: about +/-2 points
+])
+def test_accuracy_interval_is_wilsons_and_narrows_with_more_images(accuracy, n, low, high):
+    estimate = E.accuracy_interval(accuracy, n)
+    assert (round(estimate.low, 3), round(estimate.high, 3)) == (low, high)
+    assert estimate.value == accuracy and estimate.level == 0.95
+    assert E.accuracy_interval(accuracy, n, level=0.5).high <= estimate.high
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"accuracy": 1.2, "n": 100}, "accuracy must lie in"),
+    ({"accuracy": 0.9, "n": 0}, "n must be a whole number"),
+    ({"accuracy": 0.9, "n": 2.5}, "n must be a whole number"),
+    ({"accuracy": 0.9, "n": 100, "level": 95}, "level must lie between 0 and 1"),
+])
+def test_accuracy_interval_names_a_bad_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        E.accuracy_interval(**kwargs)
+
+
+def test_report_comparison_with_intervals_gives_each_accuracy_its_own_images_interval():
+    y = np.array([0, 1] * 50)
+    evaluation = E.ClassifierEvaluation(
+        "Male", "balanced test sample", E.classification_metrics(y, y), E.confusion_matrix(y, y),
+        pd.Series(y * 1.0), pd.Series(y), metadata={"data_source": "synthetic CelebA",
+                                                    "sizes": [800, 100, 100], "epochs": 4})
+    table = E.report_comparison({"ours": {"Male": evaluation}}, intervals=True)
+    report, ours = table.columns
+    assert table.loc[("Male", "accuracy"), report] == "0.946 [0.930, 0.958]"   # 1,000 images
+    assert table.loc[("Male", "accuracy"), ours] == "1.000 [0.963, 1.000]"     # 100 images
+    assert table.loc[("Male", "precision"), ours] == "1.000"

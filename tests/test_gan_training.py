@@ -454,6 +454,21 @@ def test_training_announces_the_profile_then_one_line_per_epoch(tmp_path, capsys
     assert capsys.readouterr().out == ""  # loaded, not trained: nothing announced
 
 
+def test_training_in_a_notebook_is_one_line_per_run_resumed_or_not(tmp_path, capsys):
+    # pytest's captured stdout is no terminal, as a notebook's: "auto" prints one line a run.
+    T.train_gan(blob_images(32), recipe="report", epochs=2, batch_size=16, steps_per_epoch=1,
+                width=WIDTH, run_dir=tmp_path / "run", grid_size=4)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("celeba-lab: profile ") and " -> 2 epochs in " in lines[0]
+    assert "g_loss" in lines[0] and "step_" not in lines[0] and "epoch 1/2" not in lines[0]
+    T.train_gan(blob_images(32), recipe="report", epochs=3, batch_size=16, steps_per_epoch=1,
+                width=WIDTH, run_dir=tmp_path / "run", grid_size=4)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines
+    assert " -> epoch 3 (resumed after epoch 2) in " in lines[0]
+
+
 def test_a_run_remembers_its_recipe_and_its_untrained_network(tmp_path):
     images = blob_images(32)[:, ::2, ::2]  # 32 x 32
     run = T.train_gan(images, recipe="small", width=WIDTH, epochs=1, batch_size=16,

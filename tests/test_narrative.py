@@ -28,11 +28,16 @@ def _names(fragment: str) -> list[str]:
 # The hardest attribute
 
 
-def _hardest_named(sentence: str, recipe: str) -> list[str]:
-    """The attributes the sentence names as hardest for ``recipe`` ('report's' or 'improved')."""
+def _clause(sentence: str, recipe: str) -> str:
+    """The part of the sentence about ``recipe`` ('report's' or 'improved')."""
     match = re.search(rf"with the {recipe} recipe (.*?)(?:;|\.$)", sentence)
     assert match, sentence
-    return _names(match.group(1).split("(")[0])
+    return match.group(1)
+
+
+def _hardest_named(sentence: str, recipe: str) -> list[str]:
+    """The attributes the sentence names as hardest (or lowest) for ``recipe``."""
+    return _names(_clause(sentence, recipe).split("(")[0])
 
 
 SMILING_HARDEST = {"Male": 0.91, "Eyeglasses": 0.97, "Smiling": 0.86}
@@ -48,11 +53,13 @@ def test_the_hardest_attribute_named_is_the_one_with_the_lowest_accuracy(seed, i
         named = _hardest_named(sentence, recipe)
         truth = min(accuracies, key=accuracies.get)
         assert named == [truth], (recipe, sentence)
-        clause = sentence.split(f"with the {recipe} recipe", 1)[1].split(";")[0]
-        # "as in the report" exactly when the report's hardest (Smiling) is this one too.
-        assert ("as in the report" in clause) == (truth == "Smiling"), sentence
-        assert ("unlike the report" in clause) == (truth != "Smiling"), sentence
-        assert f"{accuracies[truth]:.3f}" in clause
+        clause = _clause(sentence, recipe)
+        # Every clause has its verb: "the hardest is `X` (0.860), ..."
+        assert clause.startswith(f"the hardest is `{truth}` ({accuracies[truth]:.3f}), ")
+        # Agreement with the report's hardest (Smiling) is said, never "as in the report".
+        assert ("the report's hardest too" in clause) == (truth == "Smiling"), sentence
+        assert ("where the report's was `Smiling`" in clause) == (truth != "Smiling"), sentence
+    assert "as in the report" not in sentence
     # The report's part is the report's numbers: Smiling lowest, the others higher.
     assert sentence.startswith("In the report `Smiling` was the hardest attribute (0.883")
     assert "0.946 for `Male`" in sentence and "0.980 for `Eyeglasses`" in sentence
@@ -62,19 +69,19 @@ def test_a_tie_for_hardest_is_named_as_a_tie_and_not_as_agreement_with_the_repor
     tied = {"Male": 0.90, "Eyeglasses": 0.97, "Smiling": 0.9004}  # both print as 0.900
     sentence = narrative.hardest_attribute_sentence(tied, SMILING_HARDEST, REPORT)
     assert _hardest_named(sentence, "report's") == ["Male", "Smiling"]
-    clause = sentence.split("with the report's recipe", 1)[1].split(";")[0]
-    assert "tied (0.900)" in clause and "as in the report" not in clause
+    clause = _clause(sentence, "report's")
+    assert "are tied for hardest (0.900)" in clause and "report's hardest" not in clause
 
 
 def test_a_hardest_attribute_that_did_not_learn_is_no_evidence_for_or_against_the_report():
     stuck = {"Male": 0.88, "Eyeglasses": 0.58, "Smiling": 0.50}
     sentence = narrative.hardest_attribute_sentence(stuck, SMILING_HARDEST, REPORT)
-    clause = sentence.split("with the report's recipe", 1)[1].split(";")[0]
+    clause = _clause(sentence, "report's")
     assert _hardest_named(sentence, "report's") == ["Smiling"]
-    assert "did not learn" in clause
-    assert "as in the report" not in clause and "unlike the report" not in clause
+    assert clause.startswith("the lowest is `Smiling` (0.500)") and "did not learn" in clause
+    assert "report's hardest" not in clause and "where the report's" not in clause
     # The improved recipe learned: its clause still compares with the report.
-    assert "as in the report" in sentence.split("with the improved recipe", 1)[1]
+    assert "the report's hardest too" in _clause(sentence, "improved")
 
 
 def test_lowest_attributes_compares_printed_values_and_refuses_nothing():
@@ -89,33 +96,47 @@ def test_lowest_attributes_compares_printed_values_and_refuses_nothing():
 
 
 def _groups(sentence: str) -> dict[str, list[str]]:
-    """{'more': [...], 'less': [...], 'as': [...]} as the sentence states them."""
-    body = sentence.split(" is ", 1)[1].split(" on these test samples")[0]
+    """{'more': [...], 'less': [...], 'within': [...]} as the sentence states them."""
+    body = sentence.split(", the improved recipe is ", 1)[1].split(" (`")[0]
     found = {}
-    for word in ("more", "less", "as"):
-        match = re.search(rf"\b{word} accurate for (.*?)(?=(?:,| and) (?:more|less|as) accurate|$)",
-                          body)
-        found[word] = _names(match.group(1)) if match else []
+    for key, words in (("more", "more accurate"), ("less", "less accurate"),
+                       ("within", "within each other's 95 % intervals")):
+        match = re.search(rf"{words} for (.*?)(?=, (?:and )?(?:more|less|within)|$)", body)
+        found[key] = _names(match.group(1)) if match else []
     return found
 
 
-@pytest.mark.parametrize("diffs", [
-    {"Male": 0.03, "Eyeglasses": 0.01, "Smiling": 0.05},       # improved better everywhere
-    {"Male": -0.02, "Eyeglasses": -0.01, "Smiling": -0.04},    # improved worse everywhere
-    {"Male": 0.0, "Eyeglasses": 0.0, "Smiling": 0.0},          # tied everywhere
-    {"Male": 0.02, "Eyeglasses": -0.01, "Smiling": 0.0},       # one of each
-    {"Male": 0.0004, "Eyeglasses": -0.0003, "Smiling": 0.01},  # prints as +0.0: a tie
+OLD = {"Male": 0.80, "Eyeglasses": 0.90, "Smiling": 0.85}
+
+
+@pytest.mark.parametrize("new", [
+    {"Male": 0.97, "Eyeglasses": 0.99, "Smiling": 0.97},   # better everywhere, beyond noise
+    {"Male": 0.55, "Eyeglasses": 0.60, "Smiling": 0.50},   # worse everywhere
+    {"Male": 0.82, "Eyeglasses": 0.88, "Smiling": 0.85},   # a few points: noise on 100 images
+    {"Male": 0.97, "Eyeglasses": 0.60, "Smiling": 0.88},   # one of each
 ])
-def test_the_recipe_comparison_puts_each_attribute_on_the_side_of_its_difference(diffs):
-    sentence = narrative.recipe_comparison_sentence(diffs)
+def test_the_recipe_comparison_calls_a_difference_only_beyond_the_intervals(new):
+    from celeba_lab.evaluation import accuracy_interval
+
+    sentence = narrative.recipe_comparison_sentence(new, OLD, 100)
     groups = _groups(sentence)
-    points = {a: round(100 * d, 1) for a, d in diffs.items()}
-    assert sorted(groups["more"]) == sorted(a for a, p in points.items() if p > 0), sentence
-    assert sorted(groups["less"]) == sorted(a for a, p in points.items() if p < 0), sentence
-    assert sorted(groups["as"]) == sorted(a for a, p in points.items() if p == 0), sentence
-    for a, p in points.items():
-        assert f"`{a}` {p + 0.0:+.1f} points" in sentence
-    assert "-0.0" not in sentence
+    ours = {a: accuracy_interval(v, 100) for a, v in new.items()}
+    theirs = {a: accuracy_interval(v, 100) for a, v in OLD.items()}
+    assert sorted(groups["more"]) == sorted(a for a in new if ours[a].low > theirs[a].high)
+    assert sorted(groups["less"]) == sorted(a for a in new if ours[a].high < theirs[a].low)
+    assert sorted(groups["within"]) == sorted(
+        a for a in new if ours[a].low <= theirs[a].high and ours[a].high >= theirs[a].low)
+    for a in new:  # every accuracy compared carries its interval
+        assert f"`{a}` {ours[a]} against {theirs[a]}" in sentence
+
+
+def test_the_recipe_comparison_says_what_was_compared_and_refuses_missing_attributes():
+    sentence = narrative.recipe_comparison_sentence(
+        {"Male": 0.9}, {"Male": 0.5}, 100, where="after 100 steps each")
+    assert sentence.startswith("Compared with the report's recipe after 100 steps each, the "
+                               "improved recipe is more accurate for `Male`")
+    with pytest.raises(ValueError, match="old_accuracies has no accuracy for"):
+        narrative.recipe_comparison_sentence({"Smiling": 0.9}, {"Male": 0.5}, 100)
 
 
 # --------------------------------------------------------------------------------------------

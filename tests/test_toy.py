@@ -42,3 +42,26 @@ def test_the_plain_gan_drops_modes_and_packing_recovers_them():
     assert packed["TV"].iloc[-1] < plain["TV"].iloc[-1] - 0.05
     floor = plain["noise floor"].iloc[0]
     assert plain["TV"].iloc[-1] > 3 * floor  # the collapse is far beyond sampling noise
+
+
+def test_snapshots_count_each_modes_points_write_steps_plainly_and_keep_the_legend_off_modes():
+    from celeba_lab.plots.toy import plot_toy_snapshots
+
+    real = T.ring_of_gaussians(800, seed=0)
+    # Six modes well held, mode 6 a few points (below a quarter of its share), mode 7 none.
+    centres = T.ring_centres()
+    thin = np.concatenate([np.repeat(centres[:6], 130, axis=0), np.repeat(centres[6:7], 10,
+                                                                           axis=0)])
+    run = T.ToyRun(pack=1, steps=[5000, 20000], points=np.stack([thin, thin]).astype("float32"),
+                   real=real, seed=0)
+    fig = plot_toy_snapshots({"plain": run})
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["step 5000: 6 of 8 modes",
+                                               "step 20,000: 6 of 8 modes"]
+    counts = [t.get_text() for t in axes[0].texts]
+    assert counts == ["130"] * 6 + ["10", "0"]
+    assert all(ax.get_legend() is None for ax in axes) and len(fig.legends) == 1
+    # The legend sits below the panels, not over a mode.
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert all(legend.y1 <= ax.get_window_extent().y0 + 1 for ax in axes)

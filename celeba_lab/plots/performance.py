@@ -232,11 +232,13 @@ def plot_recipe_projection(rows: Sequence[Mapping[str, Any]], *, goal_s: float =
     palette = {"report": "0.5", "cpu": sns.color_palette("deep")[1],
                "gpu": sns.color_palette("deep")[2]}
     with sns.axes_style("whitegrid"):
-        fig, ax = plt.subplots(figsize=(10, 1.4 + 0.4 * len(rows)))
+        # Sized to be shown at the text column's width with labels of 10 points: pass the
+        # rows a reader can compare (bench.report.fastest_projections), not every variant.
+        fig, ax = plt.subplots(figsize=(8, 1.6 + 0.5 * len(rows)))
         y = np.arange(len(rows))[::-1]
         hours = [r["gan_s"] / 3600 for r in rows]
         ax.barh(y, hours, color=[palette.get(r.get("kind"), "0.3") for r in rows])
-        ax.set_yticks(y, [r["label"] for r in rows], fontsize=8)
+        ax.set_yticks(y, [r["label"] for r in rows], fontsize=10)
         ax.set_xscale("log")
         ax.axvline(goal_s / 3600, color="k", ls="--", lw=1)
         ax.text(goal_s / 3600, y.max() + 0.6, f" goal: {goal_s / 60:.0f} min", fontsize=8,

@@ -34,7 +34,10 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
         size: Side of each panel in inches.
 
     Returns:
-        The figure; each panel is titled with its step and the modes its points cover.
+        The figure; each panel is titled with its step and the modes its points cover (a
+        quarter of a mode's fair share at least), and each mode is labelled with how many
+        generated points it holds (in red where too few to count as covered); the legend
+        sits below the panels.
 
     Example:
         >>> from celeba_lab.toy import train_toy_gan
@@ -46,24 +49,35 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
     if columns is None:
         columns = np.unique(np.linspace(0, len(first.steps) - 1, min(5, len(first.steps)))
                             .round().astype(int)).tolist()
-    fig = Figure(figsize=(size * len(columns) + 1.2, size * len(runs)))
+    fig = Figure(figsize=(size * len(columns) + 1.2, size * len(runs) + 0.5))
     axes = np.asarray(fig.subplots(len(runs), len(columns), squeeze=False))
     centres = ring_centres()
     for row, (name, run) in zip(axes, runs.items()):
         for ax, k in zip(row, columns):
             points = run.points[k]
-            cells = mode_cells(points)
-            covered = cells[cells != "off the ring"].value_counts()
-            modes = int((covered >= 0.25 / len(centres) * len(points)).sum())
-            ax.scatter(*run.real[:500].T, s=2, c="0.75", label="real")
-            ax.scatter(*points[:1000].T, s=2, c="C3", alpha=0.5, label="generated")
-            for c in centres:
+            counts = mode_cells(points).value_counts()
+            per_mode = [int(counts.get(f"mode {i}", 0)) for i in range(len(centres))]
+            # A mode counts as covered with a quarter of its fair share of the points (the
+            # rule of toy_collapse_table); the counts show what a thin mode holds.
+            modes = sum(n >= 0.25 / len(centres) * len(points) for n in per_mode)
+            ax.scatter(*run.real[:500].T, s=2, c="0.75", label="real points")
+            ax.scatter(*points[:1000].T, s=2, c="C3", alpha=0.5, label="generated points")
+            for i, c in enumerate(centres):
                 ax.add_patch(_circle(c))
-            ax.set(xlim=(-2.8, 2.8), ylim=(-2.8, 2.8), xticks=[], yticks=[], aspect="equal")
-            ax.set_title(f"step {run.steps[k]:,}: {modes} of {len(centres)} modes", fontsize=9)
+                covered = per_mode[i] >= 0.25 / len(centres) * len(points)
+                ax.text(*(1.42 * c), f"{per_mode[i]}", ha="center", va="center", fontsize=7,
+                        color="0.1" if covered else "C3",
+                        fontweight="normal" if covered else "bold")
+            ax.set(xlim=(-3.3, 3.3), ylim=(-3.3, 3.3), xticks=[], yticks=[], aspect="equal")
+            # No thousands separator in a title this small: "5,000" reads as "5.000".
+            step = f"{run.steps[k]:,}" if run.steps[k] >= 10_000 else str(run.steps[k])
+            ax.set_title(f"step {step}: {modes} of {len(centres)} modes", fontsize=10)
         row[0].set_ylabel(name, fontsize=10)
-    axes[0, -1].legend(loc="upper right", fontsize=7, markerscale=3)
-    fig.tight_layout()
+    # Below the panels, where it covers no mode.
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, markerscale=4,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
