@@ -33,11 +33,16 @@ def test_packing_shows_the_discriminator_several_samples_at_once():
 
 @pytest.mark.slow
 def test_the_plain_gan_drops_modes_and_packing_recovers_them():
-    # The chapter's runs, seed for seed: the collapse and its remedy are reproducible.
+    # The chapter's runs, seed for seed, and the chapter's own test of them. The exact mode count
+    # varies with the CPU's floating-point order (6 on one machine, 7 on another), so the test
+    # asserts what the chapter's sentence claims: modes dropped, all recovered, distance cut.
     plain = T.toy_collapse_table(T.train_toy_gan(pack=1, seed=0))
     packed = T.toy_collapse_table(T.train_toy_gan(pack=4, seed=0))
     assert plain["modes covered"].iloc[0] <= 2 and packed["modes covered"].iloc[0] <= 2
-    assert plain["modes covered"].iloc[-1] <= 6
+    assert plain["modes covered"].iloc[-1] < T.MODES
+    second_half = slice(len(plain) // 2, None)
+    assert (plain["TV"].iloc[second_half].mean()
+            > packed["TV"].iloc[second_half].mean() + 0.05)
     assert packed["modes covered"].iloc[-1] == T.MODES
     assert packed["TV"].iloc[-1] < plain["TV"].iloc[-1] - 0.05
     floor = plain["noise floor"].iloc[0]
