@@ -36,7 +36,7 @@ from .classifier_runs import (  # noqa: F401
     ClassifierBusyError, ClassifierError, ClassifierNotFoundError, CorruptClassifierError,
     InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _folder,
     _read_run, _run_metadata, _sample_digest, _save_finished, _x_of, check_input_shape,
-    classifier_run_dir, fit_resumable)
+    check_same_run, classifier_run_dir, fit_resumable)
 from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
@@ -373,9 +373,12 @@ def train_classifier(
         batch_size: Batch size; default: the run profile's (the report: 50).
         seed: Seed of the sample, the shuffling and the initial weights.
         image_size: (height, width) the images are resized to (CelebA's own 218x178 by default).
-        run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`.
-        resume: Continue an interrupted run and reuse a finished one; ``False`` trains
-            from scratch, replacing whatever ``run_dir`` holds.
+        run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`. A
+            new or empty folder, or one a classifier run of this package wrote (its marker
+            ``celeba-lab-run.json``); any other is refused, whatever ``resume`` says.
+        resume: Continue an interrupted run and reuse a finished one (a run of other settings
+            in ``run_dir`` is refused); ``False`` trains from scratch, replacing the run's own
+            files in ``run_dir``.
         verbose: ``"auto"``: a progress bar on a terminal, one line per epoch elsewhere
             (notebooks, logs); 2: one line per epoch; 0: silent. Unless 0, the first line
             printed names the run profile in force
@@ -391,6 +394,8 @@ def train_classifier(
         ValueError: unknown ``recipe``; ``epochs`` or ``batch_size`` not a whole number of at
             least 1; ``sample`` drawn for another attribute or from other data.
         ClassifierBusyError: another process is training the same run folder.
+        ClassifierError: ``run_dir`` is not a classifier's run folder, or (with ``resume``)
+            holds a run of other settings, finished or not.
 
     Example:
         >>> male = train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
@@ -432,12 +437,18 @@ def train_classifier(
     }
     default_dir = run_dir is None
     run_dir = classifier_run_dir(attribute, recipe, settings) if default_dir else Path(run_dir)
+    folder = _folder(run_dir, adopt=default_dir)
+    folder.refuse_foreign()  # a folder of the user's is never written into
     finished = _finished_run(run_dir, settings, load_classifier) if resume else None
     if finished is None and resume and default_dir:
         finished = _renamed_recipe_run(attribute, settings)
     if finished is not None:
         return finished
-    with _folder(run_dir).claim(None, resume=resume):  # lock, clear, remove temporaries
+    if resume:
+        check_same_run(folder, settings)  # nor a run of other settings replaced
+    with folder.claim(None, resume=resume):  # marker, lock, clear, remove temporaries
+        if resume:
+            check_same_run(folder, settings)  # again, under the lock
         return _train(data, sample, spec, settings, run_dir, resume=resume, verbose=verbose,
                       callbacks=callbacks)
 

@@ -395,10 +395,11 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         seed: Seed of initial weights, training noise, data order and the monitor's noise.
         name: First part of the run folder's name (default ``"dcgan"`` or
             ``"conditional-dcgan"``).
-        run_dir: Use this folder instead of :func:`default_run_dir`.
+        run_dir: Use this folder instead of :func:`default_run_dir`: a new or empty folder,
+            or one a GAN run of this package wrote (its marker ``celeba-lab-run.json``); any
+            other is refused, whatever ``resume`` says.
         resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes the run's files
-            (never files it did not write, and never a folder that is not a GAN run) and
-            starts over.
+            (never files it did not write) and starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
         verbose: ``"auto"``: a progress bar on a terminal, one line per epoch in a notebook
@@ -413,7 +414,7 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
     Raises:
         CheckpointError: The run folder holds a checkpoint that is missing, corrupt or from
             other settings (the message says which file and what to do); another process is
-            training it; or ``resume=False`` would delete a folder that is not a GAN run.
+            training it; or ``run_dir`` is not a GAN run folder (no marker).
         ValueError: ``epochs``, ``batch_size`` or ``steps_per_epoch`` is not a whole number
             of at least 1.
 
@@ -450,10 +451,11 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         "grid_size": int(grid_size) if monitor else 0,
     }
     name = name or ("conditional-dcgan" if source.condition_names else "dcgan")
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name, settings)
-    # Locked, checked against the settings, cleaned of a killed session's temporaries; with
-    # resume=False emptied of this run's files (and refused if it is not a GAN run).
-    with _folder(run_dir).claim(settings, resume=resume):
+    default_dir = run_dir is None
+    run_dir = default_run_dir(name, settings) if default_dir else Path(run_dir)
+    # Refused if it is not a GAN run (no marker); locked, checked against the settings,
+    # cleaned of a killed session's temporaries; with resume=False emptied of this run's files.
+    with _folder(run_dir, adopt=default_dir).claim(settings, resume=resume):
         return _run(run_dir, name, settings, source, epochs=epochs, batch_size=batch_size,
                     steps_per_epoch=steps_per_epoch, seed=seed, monitor=monitor,
                     verbose=verbose, callbacks=callbacks)

@@ -368,6 +368,33 @@ def test_resume_false_refuses_to_delete_a_folder_that_is_not_a_run(tmp_path):
     assert (notes / "thesis.txt").read_text() == "three years of work"
 
 
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_folder_with_the_users_settings_and_metadata_is_refused(tmp_path, resume):
+    # The names a GAN run writes, written by the user: a marker, not a name, makes a run.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "settings.json").write_text(json.dumps({"lr": 0.1}))
+    (mine / "metadata.json").write_text(json.dumps({"author": "me"}))
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(checkpoints.CheckpointError,
+                       match="not a GAN run of celeba_lab.*metadata.json, settings.json"):
+        small_run(mine, epochs=1, steps=1, resume=resume)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_a_classifier_run_folder_is_not_taken_for_a_gan_run(tmp_path):
+    from celeba_lab import runs
+
+    run_dir = tmp_path / "classifier"
+    R = runs.RunFolder(run_dir, kind="classifier")
+    with R.claim(None):
+        pass
+    with pytest.raises(checkpoints.CheckpointError, match="holds a classifier of celeba_lab, "
+                                                          "not a GAN run"):
+        small_run(run_dir, epochs=1, steps=1, resume=False)
+    assert [p.name for p in run_dir.iterdir()] == [runs.MARKER]
+
+
 def test_resume_false_keeps_files_the_package_did_not_write(tmp_path):
     run = small_run(tmp_path / "run", epochs=1, steps=1)
     (run.run_dir / "notes.txt").write_text("mine")
