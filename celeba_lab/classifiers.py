@@ -417,8 +417,13 @@ def train_classifier(
     batch_size = whole_number("batch_size",
                               profile.classifier_batch if batch_size is None else batch_size)
     image_size = _check_image_size(image_size)
+    seed = whole_number("seed", seed, minimum=0)
+    sizes = profile.classifier_sizes if sizes is None else tuple(sizes)
+    if len(sizes) != 3:
+        raise ValueError(f"sizes must give (train, validation, test) sizes, got {sizes!r}.")
+    sizes = tuple(whole_number(f"The {name} size", size, minimum=0)
+                  for name, size in zip(("train", "validation", "test"), sizes))
     data = load_celeba() if data is None else data
-    sizes = tuple(int(s) for s in (sizes or profile.classifier_sizes))
     if sample is None:
         sample = balanced_sample(data, attribute, sizes, seed)
     else:
@@ -432,7 +437,7 @@ def train_classifier(
     settings = {
         "attribute": attribute, "recipe": recipe, "recipe_version": _RECIPE_VERSION[recipe],
         "data_fingerprint": data.fingerprint, "sizes": list(sizes), "epochs": epochs,
-        "batch_size": batch_size, "seed": int(seed), "image_size": list(image_size),
+        "batch_size": batch_size, "seed": seed, "image_size": list(image_size),
         "sample": _sample_digest(sample),
     }
     default_dir = run_dir is None

@@ -28,7 +28,7 @@ import numpy as np
 from . import config
 from .batches import gan_batches
 from .data import check_attribute, load_celeba
-from ._checks import whole_number
+from ._checks import positive_number, whole_number
 from ._io import atomic_path, file_digest, fit_verbosity, write_json_atomic
 from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING, LATENT_DIM,
                   LEARNING_RATE, STABILISERS, TTUR_D_LEARNING_RATE, ConditionalDCGAN, DCGAN,
@@ -148,9 +148,11 @@ def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_
         >>> gan.conditional, gan.label_smoothing
         (True, 0.1)
     """
+    latent_dim = whole_number("latent_dim", latent_dim)
+    seed = whole_number("seed", seed, minimum=0)
     chosen = stabilisers(stabilise)
     spec = gan_recipe(recipe)
-    width = spec.width if width is None else float(width)
+    width = spec.width if width is None else positive_number("width", width)
     shape = {"width": width, "image_size": spec.image_size}
     names = [f"c{i}" for i in range(conditions)] if isinstance(conditions, int) else list(
         conditions)
@@ -415,8 +417,9 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         CheckpointError: The run folder holds a checkpoint that is missing, corrupt or from
             other settings (the message says which file and what to do); another process is
             training it; or ``run_dir`` is not a GAN run folder (no marker).
-        ValueError: ``epochs``, ``batch_size`` or ``steps_per_epoch`` is not a whole number
-            of at least 1.
+        ValueError: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``latent_dim`` or
+            ``grid_size`` is not a whole number of at least 1, ``seed`` one of at least 0;
+            ``width`` is not a finite number above 0; ``ids`` is empty.
 
     Example:
         >>> run = train_gan(data, recipe="small", width=0.25, epochs=1, steps_per_epoch=2,
@@ -433,6 +436,16 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         steps_per_epoch = profile.gan_steps_per_epoch
     if steps_per_epoch is not None:
         steps_per_epoch = whole_number("steps_per_epoch", steps_per_epoch)
+    # Checked before anything is written: a bad value never leaves a folder behind.
+    latent_dim = whole_number("latent_dim", latent_dim)
+    width = None if width is None else positive_number("width", width)
+    seed = whole_number("seed", seed, minimum=0)
+    grid_size = whole_number("grid_size", grid_size) if monitor else grid_size
+    if ids is not None:
+        ids = ids if isinstance(ids, np.ndarray) else list(ids)
+        if len(ids) == 0:
+            raise ValueError("ids is empty: pass the image ids to train on (for an array, "
+                             "row numbers), or None for all images.")
     spec = gan_recipe(profile.gan_recipe if recipe is None else recipe)
     source = _source(data, ids, conditions, spec.image_size)
     settings = {

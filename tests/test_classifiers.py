@@ -223,6 +223,7 @@ def test_evaluating_before_training_is_refused(tmp_path):
     ("epochs", -1, "epochs must be .* at least 1, got -1"),
     ("epochs", 1.7, "epochs must be a whole number .* got 1.7"),
     ("batch_size", 0, "batch_size must be .* at least 1, got 0"),
+    ("epochs", float("nan"), "epochs must be a whole number of at least 1, got nan"),
 ])
 def test_train_classifier_refuses_impossible_epochs_and_batch_sizes(tmp_cache, tiny_sets,
                                                                     argument, value, message):
@@ -230,6 +231,23 @@ def test_train_classifier_refuses_impossible_epochs_and_batch_sizes(tmp_cache, t
         C.train_classifier("Male", tiny_sets[0], sizes=(20, 4, 4), verbose=0,
                            **{"epochs": 1, argument: value})
     assert not (tmp_cache / "runs" / "classifiers").exists()  # nothing trained or saved
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(seed=1.5), "seed must be a whole number of at least 0, got 1.5"),
+    (dict(seed="0"), "seed must be a whole number of at least 0, not '0'"),
+    (dict(seed=-1), "seed must be a whole number of at least 0, got -1"),
+    (dict(sizes=(40.5, 10, 10)), "train size must be a whole number .* got 40.5"),
+])
+def test_seeds_and_sizes_beside_a_sample_are_checked_not_rounded(tmp_cache, tiny_sets,
+                                                                 arguments, message):
+    from celeba_lab.data import balanced_sample
+
+    sample = balanced_sample(tiny_sets[0], "Male", (20, 4, 4))
+    with pytest.raises((ValueError, TypeError), match=message):
+        C.train_classifier("Male", tiny_sets[0], sample=sample, epochs=1, verbose=0,
+                           **arguments)
+    assert not (tmp_cache / "runs" / "classifiers").exists()
 
 
 def test_train_classifier_refuses_a_sample_of_other_data(tmp_cache, tiny_sets):
@@ -248,6 +266,8 @@ def test_train_classifier_refuses_a_sample_of_other_data(tmp_cache, tiny_sets):
     (dict(sizes=(20, 4, -20)), "test size must be a whole number of at least 0, got -20"),
     (dict(seed="0"), "seed must be a whole number"),
     (dict(seed=None), "seed must be a whole number"),
+    (dict(sizes=(20.5, 4, 4)), "train size must be a whole number .* got 20.5"),
+    (dict(sizes=("20", "4", "4")), "train size must be a whole number .* not '20'"),
 ])
 def test_impossible_samples_sizes_and_seeds_say_what_to_pass(tmp_cache, tiny_sets, arguments,
                                                              message):

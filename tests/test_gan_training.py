@@ -395,6 +395,25 @@ def test_a_classifier_run_folder_is_not_taken_for_a_gan_run(tmp_path):
     assert [p.name for p in run_dir.iterdir()] == [runs.MARKER]
 
 
+@pytest.mark.parametrize("arguments, message", [
+    (dict(latent_dim=0), "latent_dim must be a whole number of at least 1, got 0"),
+    (dict(width=0), "width must be a finite number above 0, got 0"),
+    (dict(width=float("nan")), "width must be a finite number above 0, got nan"),
+    (dict(grid_size=0), "grid_size must be a whole number of at least 1, got 0"),
+    (dict(ids=[]), "ids is empty"),
+    (dict(seed=1.5), "seed must be a whole number of at least 0, got 1.5"),
+    (dict(seed="0"), "seed must be a whole number of at least 0, not '0'"),
+    (dict(seed=-1), "seed must be a whole number of at least 0, got -1"),
+])
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, arguments, message):
+    # latent_dim=0 aborted the interpreter (oneDNN) and left a lock and settings behind.
+    with pytest.raises((ValueError, TypeError), match=message):
+        T.train_gan(blob_images(), **{**dict(epochs=1, batch_size=16, steps_per_epoch=1,
+                                             width=WIDTH, run_dir=tmp_path / "run",
+                                             verbose=0, grid_size=8), **arguments})
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_false_keeps_files_the_package_did_not_write(tmp_path):
     run = small_run(tmp_path / "run", epochs=1, steps=1)
     (run.run_dir / "notes.txt").write_text("mine")
