@@ -677,6 +677,7 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
         FileNotFoundError: No saved generator there (with what to do).
         CheckpointError: The saved generator is corrupt (the same ``train_gan`` call writes it
             again from the run's last checkpoint).
+        ValueError: The file holds another model (a classifier's ``model.keras``, say).
 
     Example:
         >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
@@ -693,9 +694,18 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
     problem = _generator_problem(file, metadata)
     if problem is None:
         try:
-            return keras.saving.load_model(file, compile=False)
+            model = keras.saving.load_model(file, compile=False)
         except Exception as error:  # checksum right but unreadable: another Keras, say
             problem = f"{file} cannot be read ({type(error).__name__}: {error})"
+        else:
+            shape = tuple(getattr(model, "output_shape", ()) or ())
+            if len(shape) != 4 or shape[-1] != 3:
+                raise ValueError(
+                    f"{file} holds the model {model.name!r} with output shape {shape}, not a "
+                    "generator (images: (None, height, width, 3)). An attribute classifier "
+                    "loads with celeba_lab.load_classifier; a GAN's run folder comes from "
+                    "train_gan(...).run_dir.")
+            return model
     raise CheckpointError(f"{problem}. Call train_gan(...) again with the run's arguments "
                           f"(run_dir='{file.parent}'): it writes generator.keras again from "
                           "the last checkpoint.")

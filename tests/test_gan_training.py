@@ -130,6 +130,15 @@ def test_saved_generator_and_run_load_back_identically(trained):
         T.load_generator(trained.run_dir / "nothing")
 
 
+def test_a_classifier_is_not_loaded_as_a_generator(tmp_path):
+    from celeba_lab.classifiers import report_classifier
+
+    report_classifier((32, 32, 3)).save(tmp_path / "model.keras")
+    with pytest.raises(ValueError, match=r"output shape \(None, 2\), not a generator.*"
+                                         "load_classifier"):
+        T.load_generator(tmp_path / "model.keras")
+
+
 def test_fixed_noise_grid_is_identical_for_the_same_seed(tmp_path):
     first = small_run(tmp_path / "a", epochs=1, steps=2, seed=4)
     again = small_run(tmp_path / "b", epochs=1, steps=2, seed=4)
