@@ -497,9 +497,11 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
 
 def _check_image_size(image_size) -> tuple[int, int]:
     # Both recipes halve the image four times: below 16 pixels a side nothing is left.
-    size = tuple(image_size)
+    size = (tuple(image_size) if isinstance(image_size, (Sequence, np.ndarray))
+            and not isinstance(image_size, str) else ())
     if len(size) != 2:
-        raise ValueError(f"image_size must be (height, width), got {image_size!r}.")
+        raise ValueError(f"image_size must be (height, width), e.g. (64, 64), got "
+                         f"{image_size!r}.")
     return tuple(whole_number(f"image_size's {side}", v, minimum=16)
                  for side, v in zip(("height", "width"), size))
 
@@ -562,7 +564,13 @@ def _model_of(trained_or_model):
 
 
 def _require_trained(model) -> None:
-
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if len(shape) != 2 or shape[-1] not in (1, 2):
+        raise ClassifierError(
+            f"The model {model.name!r} has output shape {shape}, not an attribute classifier's "
+            "(one sigmoid or a 2-way softmax): a GAN's generator draws images, it does not "
+            "score attributes. Pass a classifier from celeba_lab.train_classifier(attribute) "
+            "or celeba_lab.load_classifier(run_folder).")
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise NotTrainedError(

@@ -214,6 +214,15 @@ def test_evaluating_before_training_is_refused(tmp_path):
         C.load_classifier(tmp_path / "nothing-here")
 
 
+def test_evaluating_a_generator_says_it_is_no_classifier():
+    from celeba_lab import gan as G
+
+    generator = G.report_generator(width=0.125)
+    with pytest.raises(R.ClassifierError, match=r"output shape \(None, 64, 64, 3\), not an "
+                                                "attribute classifier.*load_classifier"):
+        E.evaluate_classifier(generator, np.zeros((2, 64, 64, 3), "float32"), [0, 1])
+
+
 # ------------------------------------------------------------------------------------------
 # Wrong arguments are refused, not replaced
 
@@ -263,6 +272,7 @@ def test_train_classifier_refuses_a_sample_of_other_data(tmp_cache, tiny_sets):
 @pytest.mark.parametrize("arguments, message", [
     (dict(sizes=(100, 0, 0)), "at least 2 train and 2 validation images.*has 100 and 0"),
     (dict(image_size=(8, 8)), "image_size's height must be .* at least 16, got 8"),
+    (dict(image_size=32), r"image_size must be \(height, width\), e.g. \(64, 64\), got 32"),
     (dict(sizes=(20, 4, -20)), "test size must be a whole number of at least 0, got -20"),
     (dict(seed="0"), "seed must be a whole number"),
     (dict(seed=None), "seed must be a whole number"),
