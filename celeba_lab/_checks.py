@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 
 def whole_number(name: str, value, *, minimum: int = 1, where: str = "") -> int:
     """``value`` as an ``int`` if it is a whole number of at least ``minimum``.
 
-    ``2.0`` is accepted as 2; ``1.7``, ``True``, ``"3"``, ``None`` and numbers below
+    ``2.0`` is accepted as 2; ``1.7``, ``nan``, ``True``, ``"3"``, ``None`` and numbers below
     ``minimum`` raise, naming the argument and what it takes.
 
     Args:
@@ -27,7 +28,33 @@ def whole_number(name: str, value, *, minimum: int = 1, where: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}{where} must be a whole number of at least {minimum}, "
                         f"not {value!r} ({type(value).__name__}).")
-    if value != int(value) or value < minimum:
+    if not math.isfinite(value) or value != int(value) or value < minimum:
         raise ValueError(f"{name}{where} must be a whole number of at least {minimum}, "
                          f"got {value!r}.")
     return int(value)
+
+
+def positive_number(name: str, value, *, where: str = "") -> float:
+    """``value`` as a ``float`` if it is a finite number above 0 (a width, a learning rate).
+
+    ``True``, ``"0.1"``, ``None``, ``nan``, infinities, 0 and negative numbers raise, naming
+    the argument and what it takes.
+
+    Args:
+        name: The argument's name, for the message.
+        value: What was passed.
+        where: Optional context for the message.
+
+    Returns:
+        The value as a ``float``.
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is not finite, or not above 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}{where} must be a number above 0, not {value!r} "
+                        f"({type(value).__name__}).")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}{where} must be a finite number above 0, got {value!r}.")
+    return float(value)

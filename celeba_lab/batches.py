@@ -123,7 +123,7 @@ def _cache_in_layout(data: CelebA, ids: list[str], size: tuple[int, int], crop: 
         order = np.load(layout)
         valid = (order.shape == (len(ids),) and order.dtype.kind == "i"
                  and np.array_equal(np.sort(order), np.arange(len(ids))))
-    except (OSError, ValueError):
+    except Exception:  # any failure to read the layout (a damaged header): no layout
         valid = False
     path = _cache_path(data, [ids[i] for i in order], size, crop) if valid else None
     cached = _open_cache(path, (len(ids), *size, 3)) if valid and path.is_file() else None

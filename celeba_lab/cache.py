@@ -243,7 +243,8 @@ def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
                    else f"holds {images.dtype} {images.shape}, not uint8 {shape}")
         if problem is None and not _intact(path, images):
             problem = "does not match its checksums"
-    except (OSError, ValueError, EOFError) as error:
+    except Exception as error:  # whatever numpy raises on a damaged header or body (a
+        # tokenize.TokenError, say): a cache that cannot be opened is a damaged cache
         images, problem = None, f"cannot be read ({type(error).__name__}: {error})"
     if problem is not None:
         if path.is_file():

@@ -4,13 +4,14 @@ The engine under :func:`celeba_lab.train_classifier`. A run folder
 ``runs_dir()/classifiers/{recipe}-{attribute}-{key}`` holds, while training, one
 ``checkpoint-NNN.keras`` (model and optimizer state after epoch NNN) and ``state.json`` (the
 epoch, the history so far and the settings), and once finished ``model.keras`` and
-``metadata.json`` only. A process killed at any instant leaves a consistent folder: the same
+``metadata.json``; always the marker ``celeba-lab-run.json`` that makes it a classifier's run. A process killed at any instant leaves a consistent folder: the same
 call resumes it from the last finished epoch, or loads it when it is finished.
 
 The folder is a :class:`celeba_lab.runs.RunFolder` (:func:`_folder`), as a GAN's is: the
-``key`` is :func:`celeba_lab.runs.fingerprint` of the settings, ``training.lock`` keeps one
-process per folder, ``resume=False`` deletes the run's own files only, half-written files are
-removed, and ``state.json`` (the manifest of the checkpoint) and ``metadata.json`` (of the
+``key`` is :func:`celeba_lab.runs.fingerprint` of the settings, the marker tells a run from
+a folder of the user's, a run of other settings is refused (``resume=False`` starts it over),
+``training.lock`` keeps one process per folder, ``resume=False`` deletes the run's own files
+only, half-written files are removed, and ``state.json`` (the manifest of the checkpoint) and ``metadata.json`` (of the
 finished model) hold the SHA-256 of the file they vouch for, checked before it is loaded.
 """
 
@@ -80,14 +81,35 @@ def _corrupt(path: Path, message: str) -> CorruptClassifierError:
 # Run folders: name, lock
 
 
-def _folder(run_dir: str | Path) -> RunFolder:
-    """The classifier's run folder: what it may delete, how it is recognised, its errors."""
+def _folder(run_dir: str | Path, *, adopt: bool = False) -> RunFolder:
+    """The classifier's run folder: what it may delete, how it is recognised, its errors
+    (``adopt``: a default run folder, where a run written before markers is recognised)."""
     return RunFolder(Path(run_dir), kind="classifier",
                      restart="train_classifier(..., resume=False)",
                      entries=(_MODEL_FILE, _METADATA_FILE, _STATE_FILE, _CHECKPOINTS),
                      error=ClassifierError, markers=(_STATE_FILE, _METADATA_FILE),
                      lock_error=ClassifierBusyError, manifest=_STATE_FILE,
-                     checkpoints=_CHECKPOINTS)
+                     checkpoints=_CHECKPOINTS, adopt=adopt)
+
+
+def _run_settings(run_dir: Path) -> dict | None:
+    """The settings of the run in ``run_dir``, finished (``metadata.json``) or interrupted
+    (``state.json``); None when there is none, or none readable (a damaged run is trained
+    again)."""
+    for name in (_METADATA_FILE, _STATE_FILE):
+        record = read_json(run_dir / name)
+        if isinstance(record, dict) and isinstance(record.get("settings"), dict):
+            return record["settings"]
+    return None
+
+
+def check_same_run(folder: RunFolder, settings: Mapping[str, Any]) -> None:
+    """Refuse a run folder that holds (finished or not) a run of other ``settings``.
+
+    Raises:
+        ClassifierError: Other settings (the message lists them and says how to start over).
+    """
+    folder.refuse_other_settings(_run_settings(folder.path), settings)
 
 
 def _sample_digest(sample) -> str:
@@ -154,12 +176,13 @@ def _epoch_checkpoint(folder: RunFolder, history: dict, settings: dict, epochs: 
 
 
 def _read_state(folder: RunFolder, settings: dict) -> dict | None:
-    """The last finished epoch of an interrupted run in ``folder``, or None to start afresh."""
+    """The last finished epoch of an interrupted run in ``folder``, or None to start afresh.
+
+    Raises :class:`ClassifierError` when the folder holds a run of other settings."""
     state = read_json(folder.path / _STATE_FILE)
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not isinstance(state.get("settings"), dict):
         return None  # a state we cannot read is no state: train from the start
-    if state.get("settings") != json.loads(json.dumps(settings, default=str)):
-        return None
+    folder.refuse_other_settings(state["settings"], settings)
     if not (folder.path / str(state.get("checkpoint"))).exists():
         return None
     return state
@@ -269,7 +292,7 @@ def fit_resumable(
             created if missing. Not locked here: :func:`~celeba_lab.train_classifier` holds
             its ``training.lock`` around this call.
         settings: The run's settings, saved with each checkpoint; a checkpoint is resumed only
-            when its settings equal these.
+            when its settings equal these (others are refused).
         resume: Continue from a matching checkpoint; ``False`` deletes what ``run_dir`` holds
             (model, metadata, state and checkpoints) and starts from scratch.
         verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, nothing
@@ -284,6 +307,8 @@ def fit_resumable(
     Raises:
         InputShapeError: the training images do not have the shape the model was built for
             (raised by :func:`check_input_shape`).
+        ClassifierError: ``run_dir`` is not a classifier's run folder (it holds files and no
+            marker), or (with ``resume``) it holds a checkpoint of other settings.
 
     Example:
         >>> sample = cl.balanced_sample(data, "Male", (20, 4, 4))
@@ -302,7 +327,9 @@ def fit_resumable(
         (1, 2)
     """
     folder = _folder(run_dir)
+    folder.refuse_foreign()
     folder.path.mkdir(parents=True, exist_ok=True)
+    folder.mark()
     settings = dict(settings or {})
     state = _read_state(folder, settings) if resume else None
     history: dict[str, list[float]] = {}

@@ -36,7 +36,7 @@ from .classifier_runs import (  # noqa: F401
     ClassifierBusyError, ClassifierError, ClassifierNotFoundError, CorruptClassifierError,
     InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _folder,
     _read_run, _run_metadata, _sample_digest, _save_finished, _x_of, check_input_shape,
-    classifier_run_dir, fit_resumable)
+    check_same_run, classifier_run_dir, fit_resumable)
 from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
@@ -337,9 +337,12 @@ def train_classifier(
         batch_size: Batch size; default: the run profile's (the report: 50).
         seed: Seed of the sample, the shuffling and the initial weights.
         image_size: (height, width) the images are resized to (CelebA's own 218x178 by default).
-        run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`.
-        resume: Continue an interrupted run and reuse a finished one; ``False`` trains
-            from scratch, replacing whatever ``run_dir`` holds.
+        run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`. A
+            new or empty folder, or one a classifier run of this package wrote (its marker
+            ``celeba-lab-run.json``); any other is refused, whatever ``resume`` says.
+        resume: Continue an interrupted run and reuse a finished one (a run of other settings
+            in ``run_dir`` is refused); ``False`` trains from scratch, replacing the run's own
+            files in ``run_dir``.
         verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run
             elsewhere (notebooks, logs: what trains, then how long it took and the last
             epoch's metrics; every epoch's are in ``history``); 2: one line per epoch; 0:
@@ -356,6 +359,8 @@ def train_classifier(
         ValueError: unknown ``recipe``; ``epochs`` or ``batch_size`` not a whole number of at
             least 1; ``sample`` drawn for another attribute or from other data.
         ClassifierBusyError: another process is training the same run folder.
+        ClassifierError: ``run_dir`` is not a classifier's run folder, or (with ``resume``)
+            holds a run of other settings, finished or not.
 
     Example:
         >>> male = train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
@@ -376,8 +381,13 @@ def train_classifier(
     batch_size = whole_number("batch_size",
                               profile.classifier_batch if batch_size is None else batch_size)
     image_size = _check_image_size(image_size)
+    seed = whole_number("seed", seed, minimum=0)
+    sizes = profile.classifier_sizes if sizes is None else tuple(sizes)
+    if len(sizes) != 3:
+        raise ValueError(f"sizes must give (train, validation, test) sizes, got {sizes!r}.")
+    sizes = tuple(whole_number(f"The {name} size", size, minimum=0)
+                  for name, size in zip(("train", "validation", "test"), sizes))
     data = load_celeba() if data is None else data
-    sizes = tuple(int(s) for s in (sizes or profile.classifier_sizes))
     if sample is None:
         sample = balanced_sample(data, attribute, sizes, seed)
     else:
@@ -391,14 +401,21 @@ def train_classifier(
     settings = {
         "attribute": attribute, "recipe": recipe, "recipe_version": _RECIPE_VERSION[recipe],
         "data_fingerprint": data.fingerprint, "sizes": list(sizes), "epochs": epochs,
-        "batch_size": batch_size, "seed": int(seed), "image_size": list(image_size),
+        "batch_size": batch_size, "seed": seed, "image_size": list(image_size),
         "sample": _sample_digest(sample),
     }
-    run_dir = classifier_run_dir(attribute, recipe, settings) if run_dir is None else Path(run_dir)
+    default_dir = run_dir is None
+    run_dir = classifier_run_dir(attribute, recipe, settings) if default_dir else Path(run_dir)
+    folder = _folder(run_dir, adopt=default_dir)
+    folder.refuse_foreign()  # a folder of the user's is never written into
     finished = _finished_run(run_dir, settings, load_classifier) if resume else None
     if finished is not None:
         return finished
-    with _folder(run_dir).claim(None, resume=resume):  # lock, clear, remove temporaries
+    if resume:
+        check_same_run(folder, settings)  # nor a run of other settings replaced
+    with folder.claim(None, resume=resume):  # marker, lock, clear, remove temporaries
+        if resume:
+            check_same_run(folder, settings)  # again, under the lock
         return _train(data, sample, spec, settings, run_dir, resume=resume, verbose=verbose,
                       callbacks=callbacks)
 
@@ -435,9 +452,11 @@ def _train(data, sample, spec: _Recipe, settings: dict, run_dir: Path, *, resume
 
 def _check_image_size(image_size) -> tuple[int, int]:
     # Both recipes halve the image four times: below 16 pixels a side nothing is left.
-    size = tuple(image_size)
+    size = (tuple(image_size) if isinstance(image_size, (Sequence, np.ndarray))
+            and not isinstance(image_size, str) else ())
     if len(size) != 2:
-        raise ValueError(f"image_size must be (height, width), got {image_size!r}.")
+        raise ValueError(f"image_size must be (height, width), e.g. (64, 64), got "
+                         f"{image_size!r}.")
     return tuple(whole_number(f"image_size's {side}", v, minimum=16)
                  for side, v in zip(("height", "width"), size))
 
@@ -497,6 +516,13 @@ def model_of(trained_or_model):
 
 def check_trained(model) -> None:
     """Raise :class:`NotTrainedError` for a model never compiled or never trained."""
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if len(shape) != 2 or shape[-1] not in (1, 2):
+        raise ClassifierError(
+            f"The model {model.name!r} has output shape {shape}, not an attribute classifier's "
+            "(one sigmoid or a 2-way softmax): a GAN's generator draws images, it does not "
+            "score attributes. Pass a classifier from celeba_lab.train_classifier(attribute) "
+            "or celeba_lab.load_classifier(run_folder).")
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise NotTrainedError(

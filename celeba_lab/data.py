@@ -23,6 +23,7 @@ without an import cycle.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import os
@@ -375,12 +376,30 @@ _ATTR_EXPECTED = "an image name followed by 40 values, each 1 or -1"
 _PART_EXPECTED = "an image name followed by a partition code 0, 1 or 2"
 
 
+def _check_utf8(path: Path) -> None:
+    """Refuse an annotation file that is not UTF-8 text (a UTF-16 copy, say), naming it."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        ok = b"\x00" not in head
+    except UnicodeDecodeError:
+        ok = False
+    if not ok:
+        utf16 = head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\x00" in head
+        raise AnnotationError(
+            f"{path} is not UTF-8 text{' (it looks like UTF-16)' if utf16 else ''}: CelebA's "
+            "annotation files are plain ASCII. Save it again as UTF-8 (for example "
+            f"iconv -f UTF-16 -t UTF-8), or use the file as CelebA ships it.")
+
+
 def _read_header_lines(path: Path, count: int) -> list[str]:
     with open(path, "r", encoding="utf-8-sig", newline=None) as f:
         return [f.readline().rstrip("\r\n") for _ in range(count)]
 
 
 def _read_attributes(path: Path) -> pd.DataFrame:
+    _check_utf8(path)
     csv = path.suffix == ".csv"
     if csv:
         (header,) = _read_header_lines(path, 1)
@@ -422,6 +441,7 @@ def _read_attributes(path: Path) -> pd.DataFrame:
 
 
 def _read_partition(path: Path) -> pd.Series:
+    _check_utf8(path)
     csv = path.suffix == ".csv"
     header_lines = 0
     if csv:

@@ -35,9 +35,10 @@ class CheckpointError(RunFolderError):
     """A run folder claims a checkpoint that is missing, corrupt, or from other settings."""
 
 
-def _folder(run_dir: str | os.PathLike) -> RunFolder:
+def _folder(run_dir: str | os.PathLike, *, adopt: bool = False) -> RunFolder:
+    # adopt: a default run folder, where a run written before markers is recognised.
     return RunFolder(Path(run_dir), kind="GAN run", restart="train_gan(..., resume=False)",
-                     entries=_RUN_ENTRIES, error=CheckpointError)
+                     entries=_RUN_ENTRIES, error=CheckpointError, adopt=adopt)
 
 
 class _Checkpointer(keras.callbacks.Callback):

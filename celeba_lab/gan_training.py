@@ -27,7 +27,7 @@ import numpy as np
 from . import config
 from .batches import ImageBatches, gan_batches
 from .data import check_attribute, load_celeba
-from ._checks import whole_number
+from ._checks import positive_number, whole_number
 from ._io import (atomic_path, file_digest, fit_verbosity, format_run_line, one_line_per_run,
                   write_json_atomic)
 from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING, LATENT_DIM,
@@ -148,9 +148,11 @@ def build_gan(*, conditions: Sequence[str] | int = (), latent_dim: int = LATENT_
         >>> gan.conditional, gan.label_smoothing
         (True, 0.1)
     """
+    latent_dim = whole_number("latent_dim", latent_dim)
+    seed = whole_number("seed", seed, minimum=0)
     chosen = stabilisers(stabilise)
     spec = gan_recipe(recipe)
-    width = spec.width if width is None else float(width)
+    width = spec.width if width is None else positive_number("width", width)
     shape = {"width": width, "image_size": spec.image_size}
     names = [f"c{i}" for i in range(conditions)] if isinstance(conditions, int) else list(
         conditions)
@@ -359,10 +361,11 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         seed: Seed of initial weights, training noise, data order and the monitor's noise.
         name: First part of the run folder's name (default ``"dcgan"`` or
             ``"conditional-dcgan"``).
-        run_dir: Use this folder instead of :func:`default_run_dir`.
+        run_dir: Use this folder instead of :func:`default_run_dir`: a new or empty folder,
+            or one a GAN run of this package wrote (its marker ``celeba-lab-run.json``); any
+            other is refused, whatever ``resume`` says.
         resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes the run's files
-            (never files it did not write, and never a folder that is not a GAN run) and
-            starts over.
+            (never files it did not write) and starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
         verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run in a
@@ -378,9 +381,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
     Raises:
         CheckpointError: The run folder holds a checkpoint that is missing, corrupt or from
             other settings (the message says which file and what to do); another process is
-            training it; or ``resume=False`` would delete a folder that is not a GAN run.
-        ValueError: ``epochs``, ``batch_size`` or ``steps_per_epoch`` is not a whole number
-            of at least 1.
+            training it; or ``run_dir`` is not a GAN run folder (no marker).
+        ValueError: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``latent_dim`` or
+            ``grid_size`` is not a whole number of at least 1, ``seed`` one of at least 0;
+            ``width`` is not a finite number above 0; ``ids`` is empty.
 
     Example:
         >>> run = train_gan(data, recipe="small", width=0.25, epochs=1, steps_per_epoch=2,
@@ -397,6 +401,16 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         steps_per_epoch = profile.gan_steps_per_epoch
     if steps_per_epoch is not None:
         steps_per_epoch = whole_number("steps_per_epoch", steps_per_epoch)
+    # Checked before anything is written: a bad value never leaves a folder behind.
+    latent_dim = whole_number("latent_dim", latent_dim)
+    width = None if width is None else positive_number("width", width)
+    seed = whole_number("seed", seed, minimum=0)
+    grid_size = whole_number("grid_size", grid_size) if monitor else grid_size
+    if ids is not None:
+        ids = ids if isinstance(ids, np.ndarray) else list(ids)
+        if len(ids) == 0:
+            raise ValueError("ids is empty: pass the image ids to train on (for an array, "
+                             "row numbers), or None for all images.")
     spec = gan_recipe(profile.gan_recipe if recipe is None else recipe)
     source = _source(data, ids, conditions, spec.image_size)
     settings = {
@@ -415,10 +429,11 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         "grid_size": int(grid_size) if monitor else 0,
     }
     name = name or ("conditional-dcgan" if source.condition_names else "dcgan")
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name, settings)
-    # Locked, checked against the settings, cleaned of a killed session's temporaries; with
-    # resume=False emptied of this run's files (and refused if it is not a GAN run).
-    with _folder(run_dir).claim(settings, resume=resume):
+    default_dir = run_dir is None
+    run_dir = default_run_dir(name, settings) if default_dir else Path(run_dir)
+    # Refused if it is not a GAN run (no marker); locked, checked against the settings,
+    # cleaned of a killed session's temporaries; with resume=False emptied of this run's files.
+    with _folder(run_dir, adopt=default_dir).claim(settings, resume=resume):
         return _run(run_dir, name, settings, source, epochs=epochs, batch_size=batch_size,
                     steps_per_epoch=steps_per_epoch, seed=seed, monitor=monitor,
                     verbose=verbose, callbacks=callbacks)
@@ -632,6 +647,7 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
         FileNotFoundError: No saved generator there (with what to do).
         CheckpointError: The saved generator is corrupt (the same ``train_gan`` call writes it
             again from the run's last checkpoint).
+        ValueError: The file holds another model (a classifier's ``model.keras``, say).
 
     Example:
         >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
@@ -648,9 +664,18 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
     problem = _generator_problem(file, metadata)
     if problem is None:
         try:
-            return keras.saving.load_model(file, compile=False)
+            model = keras.saving.load_model(file, compile=False)
         except Exception as error:  # checksum right but unreadable: another Keras, say
             problem = f"{file} cannot be read ({type(error).__name__}: {error})"
+        else:
+            shape = tuple(getattr(model, "output_shape", ()) or ())
+            if len(shape) != 4 or shape[-1] != 3:
+                raise ValueError(
+                    f"{file} holds the model {model.name!r} with output shape {shape}, not a "
+                    "generator (images: (None, height, width, 3)). An attribute classifier "
+                    "loads with celeba_lab.load_classifier; a GAN's run folder comes from "
+                    "train_gan(...).run_dir.")
+            return model
     raise CheckpointError(f"{problem}. Call train_gan(...) again with the run's arguments "
                           f"(run_dir='{file.parent}'): it writes generator.keras again from "
                           "the last checkpoint.")

@@ -1,13 +1,16 @@
 """Run folders: what makes a training run resumable, reliable and safe to start over.
 
-A run folder holds one run: ``settings.json``, a manifest ``checkpoint.json`` naming the last
-complete checkpoint folder and the SHA-256 of its files, what else the run writes, and while it
-trains ``training.lock``. Its promises: **one run per folder** (:func:`fingerprint` names it,
-:meth:`RunFolder.claim` refuses other settings); **one process per folder** (the lock; a dead
-process's is taken over); **nothing of the user's is deleted** (:meth:`RunFolder.clear` deletes
-the run's own files only, :meth:`RunFolder.refuse_foreign` refuses a folder that is no run);
-**no half-written file is trusted** (atomic writes, :func:`~celeba_lab._io.remove_temporaries`,
-:meth:`RunFolder.verify`).
+A run folder holds one run: the marker ``celeba-lab-run.json`` (the package's name, the
+folder's format version and the kind of run), ``settings.json``, a manifest
+``checkpoint.json`` naming the last complete checkpoint folder and the SHA-256 of its files,
+what else the run writes, and while it trains ``training.lock``. Its promises: **one run per
+folder** (:func:`fingerprint` names it, :meth:`RunFolder.claim` refuses other settings);
+**one process per folder** (the lock; a dead process's is taken over); **nothing of the
+user's is touched** (a run folder is recognised by its marker, never by file names: the
+package writes only into a new or empty folder, or one whose marker it wrote for the same
+kind of run, :meth:`RunFolder.refuse_foreign`; :meth:`RunFolder.clear` deletes the run's own
+files only); **no half-written file is trusted** (atomic writes,
+:func:`~celeba_lab._io.remove_temporaries`, :meth:`RunFolder.verify`).
 
 Example:
     >>> folder = RunFolder(cl.config.runs_dir() / "demo", kind="demo run",
@@ -29,9 +32,12 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ._io import (file_digest, folder_lock, is_temporary, remove_path, remove_temporaries,
-                  write_json_atomic)
+                  temp_file_owner, write_json_atomic)
 
 SETTINGS = "settings.json"
+MARKER = "celeba-lab-run.json"
+#: The run folders' format version, written in every marker; a newer one is refused.
+RUN_FORMAT = 1
 MANIFEST = "checkpoint.json"
 CHECKPOINTS = "checkpoints"
 LOCK = "training.lock"
@@ -98,13 +104,16 @@ class RunFolder:
             and the lock (what :meth:`clear` deletes); glob patterns such as
             ``"checkpoint-*.keras"`` name every match.
         error: The exception raised (a subclass of :class:`RunFolderError` or ``RuntimeError``).
-        markers: Names of which one at least is in a folder that holds a run (what
-            :meth:`refuse_foreign` looks for).
+        markers: Names of which one at least is in a run folder written before markers
+            were kept; such a folder is recognised only where ``adopt`` is true.
         lock_error: The exception raised when another live process holds the lock (default:
             ``error``).
         manifest: The manifest's name (:meth:`commit`, :meth:`read_manifest`, :meth:`verify`).
         checkpoints: Glob pattern of the checkpoints inside the folder; :meth:`commit` deletes
             all but the new one.
+        adopt: Recognise a run without a marker by its ``markers`` (and give it one): only for
+            a folder the package named itself, such as a default run folder under
+            :func:`celeba_lab.config.runs_dir`, never for a ``run_dir`` the user passed.
 
     Example:
         >>> RunFolder("runs/x", kind="GAN run").advice("it is broken")[:33]
@@ -120,6 +129,7 @@ class RunFolder:
     lock_error: type[Exception] | None = None
     manifest: str = MANIFEST
     checkpoints: str = f"{CHECKPOINTS}/*"
+    adopt: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
@@ -142,33 +152,71 @@ class RunFolder:
                 "or pass another run_dir.")
 
     def refuse_foreign(self) -> None:
-        """Refuse a non-empty folder without any of :attr:`markers` (``settings.json``):
-        starting over there could delete someone's files.
+        """Refuse a folder that is not a run of this kind: one that holds anything (besides a
+        lock and writers' temporaries) and no marker :meth:`mark` wrote for :attr:`kind`.
+
+        A file's name proves nothing (a user's ``model.keras`` or ``settings.json`` looks like
+        a run's); the marker's content does: the package's name, a format version this
+        package reads, and the kind of run.
 
         Raises:
-            error: The folder holds files and no marker (the message names some).
+            error: The folder holds files and no marker (the message names some), a marker
+                of another kind of run, or of a newer format.
 
         Example:
             >>> RunFolder("a-new-folder").refuse_foreign()  # a missing folder is fine
         """
-        if not self.path.is_dir() or any((self.path / m).is_file() for m in self.markers):
+        if not self.path.is_dir():
+            return
+        marker_file = self.path / MARKER
+        if marker_file.exists():
+            marker = read_json(marker_file)
+            if not isinstance(marker, dict) or marker.get("package") != "celeba_lab":
+                problem = f"its {MARKER} was not written by celeba_lab or cannot be read"
+            elif not isinstance(marker.get("format"), int) or marker["format"] > RUN_FORMAT:
+                problem = (f"it was written by a newer celeba_lab (run folder format "
+                           f"{marker.get('format')!r}; this one reads up to {RUN_FORMAT}): "
+                           "upgrade celeba_lab to use it")
+            elif marker.get("kind") != self.kind:
+                problem = f"it holds a {marker.get('kind')} of celeba_lab, not a {self.kind}"
+            else:
+                return
+            raise self.error(f"{self.path} cannot be used for this {self.kind}: {problem}. "
+                             "Nothing in it was changed. Pass another run_dir.")
+        if self.adopt and any((self.path / m).is_file() for m in self.markers):
             return
         foreign = sorted(p.name for p in self.path.iterdir()
-                         if p.name != LOCK and not is_temporary(p))
+                         if p.name != LOCK and not (is_temporary(p) and temp_file_owner(p)))
         if foreign:
             raise self.error(
-                f"{self.path} is not a {self.kind} of celeba_lab (it has no "
-                f"{' or '.join(self.markers)}) but holds "
-                f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}: {self.restart} "
-                "deletes only its own runs. Pass a new or empty run_dir.")
+                f"{self.path} is not a {self.kind} of celeba_lab (it has no {MARKER}, which "
+                "the package writes into every run folder it creates) but holds "
+                f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}. celeba_lab "
+                "writes only into a new or empty folder or one of its own runs, whatever "
+                f"resume says, and deletes only its own files ({self.restart} included). "
+                "Nothing in it was changed. Pass a new or empty run_dir.")
+
+    def mark(self) -> None:
+        """Write the marker that makes the folder a run of :attr:`kind` (once).
+
+        Example:
+            >>> folder = RunFolder("marked", kind="demo run")
+            >>> folder.path.mkdir(); folder.mark()
+            >>> read_json("marked/celeba-lab-run.json")
+            {'format': 1, 'kind': 'demo run', 'package': 'celeba_lab'}
+        """
+        if not (self.path / MARKER).exists():
+            write_json_atomic(self.path / MARKER,
+                       {"package": "celeba_lab", "format": RUN_FORMAT, "kind": self.kind})
 
     @contextlib.contextmanager
     def claim(self, settings: Mapping[str, Any] | None, *,
               resume: bool = True) -> Iterator[RunFolder]:
         """Hold the folder for one training session of the run ``settings`` describe.
 
-        In order: refuse a foreign folder and, under the lock, delete the run's own files
-        (both with ``resume=False``); check or write ``settings.json``; remove temporaries.
+        In order: refuse a folder that is not a run of this kind (:meth:`refuse_foreign`,
+        whatever ``resume`` says); under the lock, write the marker, delete the run's own
+        files (``resume=False``), check or write ``settings.json``, remove temporaries.
 
         Args:
             settings: What makes this run different from others (JSON-able); ``None``: the
@@ -180,19 +228,20 @@ class RunFolder:
 
         Raises:
             error: Another live process holds the lock; the folder holds another run (other
-                settings), or a checkpoint without settings; ``resume=False`` in a folder that
-                is not a run.
+                settings), or a checkpoint without settings; the folder is not a run of this
+                kind (:meth:`refuse_foreign`).
 
         Example:
             >>> with RunFolder("run").claim({"seed": 1}, resume=False) as folder:
             ...     (folder.path / "training.lock").exists()
             True
         """
-        if not resume:
-            self.refuse_foreign()
+        self.refuse_foreign()
         self.path.mkdir(parents=True, exist_ok=True)
         with folder_lock(self.path, f"the {self.kind}", name=LOCK,
                          error=self.lock_error or self.error):
+            self.refuse_foreign()  # again: another process may have written in between
+            self.mark()
             if not resume:
                 self.clear()
             if settings is not None:
@@ -231,11 +280,32 @@ class RunFolder:
                 raise self.error(self.advice(f"{self.path / SETTINGS} is missing or unreadable, "
                                              "but the folder holds a checkpoint"))
             write_json_atomic(self.path / SETTINGS, dict(settings))
-        elif existing != wanted:
-            changed = sorted(k for k in set(existing) | set(wanted)
-                             if existing.get(k) != wanted.get(k))
-            raise self.error(self.advice(f"it was trained with other settings "
-                                         f"(differences: {', '.join(changed)})"))
+        else:
+            self.refuse_other_settings(existing, wanted)
+
+    def refuse_other_settings(self, existing: Mapping[str, Any] | None,
+                              wanted: Mapping[str, Any]) -> None:
+        """Raise unless the folder's run, started with ``existing``, is the run ``wanted``.
+
+        Args:
+            existing: The settings the folder's run was started with (``None``: none yet).
+            wanted: The settings of the call (JSON-able).
+
+        Raises:
+            error: Other settings; the message lists the differing keys and what to do.
+
+        Example:
+            >>> RunFolder("run").refuse_other_settings({"epochs": 4}, {"epochs": 1})
+            Traceback (most recent call last):
+            celeba_lab.runs.RunFolderError: Cannot resume the run in run: it was trained with other settings (differences: epochs)...
+        """
+        wanted = json.loads(json.dumps(dict(wanted), default=str))
+        if existing is None or dict(existing) == wanted:
+            return
+        changed = sorted(k for k in set(existing) | set(wanted)
+                         if existing.get(k) != wanted.get(k))
+        raise self.error(self.advice(f"it was trained with other settings "
+                                     f"(differences: {', '.join(changed)})"))
 
     def clear(self) -> None:
         """Delete the run's own files (:attr:`entries`); anything else in the folder stays.

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from celeba_lab.config import cache_dir
+from celeba_lab._checks import whole_number
 from celeba_lab._io import atomic_path, remove_temporaries
 from celeba_lab.attributes import ATTRIBUTES, N_IMAGES, PARTITION_SIZES
 from celeba_lab.faces import HAIR_CHOICES, render_chunk, draw_face
@@ -381,7 +382,8 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
         torchvision's layout that is the parent of ``celeba/``).
 
     Raises:
-        ValueError: ``n`` is below 3 or above 999,999, or ``layout`` is unknown.
+        ValueError: ``n`` is below 3 or above 999,999, ``seed`` is not a whole number of at
+            least 0 (checked before anything is written), or ``layout`` is unknown.
         FileExistsError: ``root`` already holds CelebA files.
         NotADirectoryError: ``root`` (or a folder above it) is a file.
         PermissionError: ``root`` is in a folder that cannot be written to.
@@ -392,6 +394,7 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
         ['celeba_lab_synthetic.json', 'identity_CelebA.txt', 'img_align_celeba', ...]
     """
     _check_count(n)
+    seed = whole_number("seed", seed, minimum=0)  # before anything is written
     if layout not in LAYOUTS:
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
     root = Path(root).expanduser()
@@ -474,6 +477,7 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
         'synthetic-30-0'
     """
     _check_count(n)
+    seed = whole_number("seed", seed, minimum=0)
     target = cache_dir() / f"synthetic-{n}-{seed}"
     info = synthetic_info(target)
     if info and info.get("version") == GENERATOR_VERSION and info.get("n") == n \

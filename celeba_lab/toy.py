@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from keras import layers, ops
 
+from ._checks import positive_number, whole_number
 from .collapse import total_variation, tv_noise_floor
 from .gan import DCGAN
 
@@ -98,11 +99,21 @@ def mode_cells(points: np.ndarray, *, modes: int = MODES) -> pd.Series:
     Returns:
         The cell names, one per point.
 
+    Raises:
+        ValueError: ``points`` is not (n, 2), or holds NaN or infinite coordinates (a diverged
+            generator's: in no cell, and not a collapse).
+
     Example:
         >>> mode_cells(np.array([[2.0, 0.05], [0.0, 0.0]])).tolist()
         ['mode 0', 'off the ring']
     """
     points = np.asarray(points, dtype="float64")
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must be an (n, 2) array, got shape {points.shape}.")
+    if not np.isfinite(points).all():
+        raise ValueError(f"points holds {int((~np.isfinite(points)).any(axis=1).sum())} "
+                         "points with NaN or infinite coordinates: the generator diverged "
+                         "(train again with a smaller learning_rate); they are in no cell.")
     distance = np.linalg.norm(points[:, None, :] - ring_centres(modes)[None], axis=2)
     nearest = distance.argmin(axis=1)
     names = np.array([f"mode {k}" for k in range(modes)] + [OFF_RING])
@@ -236,13 +247,20 @@ def train_toy_gan(*, pack: int = 1, steps: int = 5000, snapshots: int = 10,
 
     Raises:
         ValueError: ``steps`` not a positive multiple of ``snapshots``, or a ``batch_size`` that
-            ``pack`` does not divide.
+            ``pack`` does not divide; a count that is not a whole number of at least 1 (``seed``:
+            0), or a ``learning_rate`` that is not a finite number above 0.
 
     Example:
         >>> run = train_toy_gan(steps=20, snapshots=2)
         >>> run.points.shape
         (2, 2000, 2)
     """
+    pack, steps, snapshots = (whole_number(name, value) for name, value in
+                              (("pack", pack), ("steps", steps), ("snapshots", snapshots)))
+    batch_size, n_points = whole_number("batch_size", batch_size), whole_number("n_points",
+                                                                                n_points)
+    learning_rate = positive_number("learning_rate", learning_rate)
+    seed = whole_number("seed", seed, minimum=0)
     if snapshots < 1 or steps < snapshots or steps % snapshots:
         raise ValueError(f"steps ({steps}) must be a positive multiple of snapshots "
                          f"({snapshots}).")

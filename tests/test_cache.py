@@ -202,7 +202,7 @@ def test_an_image_rewritten_in_place_is_decoded_again_and_its_old_cache_removed(
 
 
 @pytest.mark.parametrize("damage", ["flip bytes", "zero a row", "empty file",
-                                    "lose the checksums"])
+                                    "lose the checksums", "overwrite the header"])
 def test_a_damaged_cache_is_detected_said_and_rebuilt(hand_data, damage):
     ids = list(hand_data.attributes.index[:6])
     C.decoded_images(hand_data, ids, size=32)
@@ -219,6 +219,10 @@ def test_a_damaged_cache_is_detected_said_and_rebuilt(hand_data, damage):
             f.write(bytes(32 * 32 * 3))
     elif damage == "empty file":
         path.write_bytes(b"")
+    elif damage == "overwrite the header":   # numpy raises tokenize.TokenError on it
+        with open(path, "r+b") as f:
+            f.seek(20)
+            f.write(b"((((")
     else:
         path.with_suffix(".crc").unlink()
     C._VERIFIED.clear()   # as in a new process

@@ -80,13 +80,21 @@ def test_interrupted_fit_resumes_from_the_next_epoch(tmp_path):
     assert int(keras.ops.convert_to_numpy(saved.optimizer.iterations)) == 2 * len(train)
 
 
-def test_fit_with_other_settings_does_not_resume_a_foreign_checkpoint(tmp_path):
+def test_fit_with_other_settings_refuses_the_checkpoint_and_starts_over_only_if_told(tmp_path):
     x, y = _toy_images(16)
     train = ArrayBatches(x, _one_hot(y))
-    R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=1, run_dir=tmp_path,
-                    settings={"a": 1}, verbose=0)
+    with pytest.raises(_Stop):
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
+                        settings={"a": 1}, verbose=0, callbacks=[_StopAfterEpoch(1)])
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(R.ClassifierError, match=r"other settings \(differences: a\).*"
+                                                 r"resume=False"):
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
+                        settings={"a": 2}, verbose=0)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=1,
-                                        run_dir=tmp_path, settings={"a": 2}, verbose=0)
+                                        run_dir=tmp_path, settings={"a": 2}, verbose=0,
+                                        resume=False)
     assert first == 0 and len(history["loss"]) == 1
 
 
@@ -124,7 +132,7 @@ def test_train_save_load_and_reuse(tmp_cache, synthetic_data):
                                  verbose=0)
     assert trained.origin == "trained" and trained.epochs == 1
     files = sorted(p.name for p in trained.path.iterdir())
-    assert files == ["metadata.json", "model.keras"]  # checkpoints cleaned up
+    assert files == ["celeba-lab-run.json", "metadata.json", "model.keras"]  # no checkpoints
     meta = json.loads((trained.path / "metadata.json").read_text())
     assert meta["attribute"] == "Male" and meta["recipe"] == "report"
     assert meta["data_fingerprint"] == synthetic_data.fingerprint and meta["synthetic"] is True
@@ -186,7 +194,8 @@ def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_cache, tiny_se
     with pytest.warns(RuntimeWarning, match="checkpoint-001.keras.*damaged.*epoch 1"):
         trained = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
     assert trained.origin == "trained" and trained.epochs == 2
-    assert sorted(p.name for p in run_dir.iterdir()) == ["metadata.json", "model.keras"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "celeba-lab-run.json", "metadata.json", "model.keras"]
 
 
 def test_a_corrupt_finished_model_is_reported_and_trained_again(tmp_cache, tiny_sets, tmp_path):
@@ -242,6 +251,51 @@ def test_starting_over_in_a_folder_that_holds_no_run_is_refused(tmp_cache, tiny_
     with pytest.raises(R.ClassifierError, match="not a classifier of celeba_lab.*thesis.txt"):
         C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=notes, resume=False, **TINY)
     assert sorted(p.name for p in notes.iterdir()) == ["thesis.txt"]
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_folder_with_the_users_model_and_metadata_is_refused(tmp_cache, tiny_sets, tmp_path,
+                                                               resume):
+    # File names a run writes, written by the user: content, not names, makes a run.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    C.report_classifier((32, 32, 3)).save(mine / "model.keras")
+    (mine / "metadata.json").write_text(json.dumps({"attribute": "Male", "note": "mine"}))
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(R.ClassifierError, match="not a classifier of celeba_lab.*no "
+                                                "celeba-lab-run.json.*metadata.json, model.keras"):
+        C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=mine, resume=resume, **TINY)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_a_finished_run_of_other_settings_is_refused_not_replaced(tmp_cache, tiny_sets,
+                                                                  tmp_path):
+    run_dir = tmp_path / "run"
+    C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    with pytest.raises(R.ClassifierError, match=r"other settings \(differences: epochs\).*"
+                                                r"resume=False"):
+        C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    again = C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, resume=False,
+                               **TINY)
+    assert again.origin == "trained" and C.load_classifier(run_dir).epochs == 1
+
+
+def test_an_interrupted_run_of_other_settings_is_refused_and_its_checkpoint_kept(
+        tmp_cache, tiny_sets, tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(_Stop):
+        C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
+                           callbacks=[_StopAfterEpoch(1)], **TINY)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    assert "checkpoint-001.keras" in before
+    with pytest.raises(R.ClassifierError,
+                       match=r"other settings \(differences: sample, seed\)"):
+        C.train_classifier("Male", tiny_sets[0], epochs=2, seed=1, run_dir=run_dir, **TINY)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    resumed = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
+    assert resumed.origin == "resumed"
 
 
 def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_sets, tmp_path):

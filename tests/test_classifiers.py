@@ -203,6 +203,15 @@ def test_evaluating_before_training_is_refused(tmp_path):
         C.load_classifier(tmp_path / "nothing-here")
 
 
+def test_evaluating_a_generator_says_it_is_no_classifier():
+    from celeba_lab import gan as G
+
+    generator = G.report_generator(width=0.125)
+    with pytest.raises(R.ClassifierError, match=r"output shape \(None, 64, 64, 3\), not an "
+                                                "attribute classifier.*load_classifier"):
+        E.evaluate_classifier(generator, np.zeros((2, 64, 64, 3), "float32"), [0, 1])
+
+
 # ------------------------------------------------------------------------------------------
 # Wrong arguments are refused, not replaced
 
@@ -212,6 +221,7 @@ def test_evaluating_before_training_is_refused(tmp_path):
     ("epochs", -1, "epochs must be .* at least 1, got -1"),
     ("epochs", 1.7, "epochs must be a whole number .* got 1.7"),
     ("batch_size", 0, "batch_size must be .* at least 1, got 0"),
+    ("epochs", float("nan"), "epochs must be a whole number of at least 1, got nan"),
 ])
 def test_train_classifier_refuses_impossible_epochs_and_batch_sizes(tmp_cache, tiny_sets,
                                                                     argument, value, message):
@@ -219,6 +229,23 @@ def test_train_classifier_refuses_impossible_epochs_and_batch_sizes(tmp_cache, t
         C.train_classifier("Male", tiny_sets[0], sizes=(20, 4, 4), verbose=0,
                            **{"epochs": 1, argument: value})
     assert not (tmp_cache / "runs" / "classifiers").exists()  # nothing trained or saved
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(seed=1.5), "seed must be a whole number of at least 0, got 1.5"),
+    (dict(seed="0"), "seed must be a whole number of at least 0, not '0'"),
+    (dict(seed=-1), "seed must be a whole number of at least 0, got -1"),
+    (dict(sizes=(40.5, 10, 10)), "train size must be a whole number .* got 40.5"),
+])
+def test_seeds_and_sizes_beside_a_sample_are_checked_not_rounded(tmp_cache, tiny_sets,
+                                                                 arguments, message):
+    from celeba_lab.data import balanced_sample
+
+    sample = balanced_sample(tiny_sets[0], "Male", (20, 4, 4))
+    with pytest.raises((ValueError, TypeError), match=message):
+        C.train_classifier("Male", tiny_sets[0], sample=sample, epochs=1, verbose=0,
+                           **arguments)
+    assert not (tmp_cache / "runs" / "classifiers").exists()
 
 
 def test_train_classifier_refuses_a_sample_of_other_data(tmp_cache, tiny_sets):
@@ -234,9 +261,12 @@ def test_train_classifier_refuses_a_sample_of_other_data(tmp_cache, tiny_sets):
 @pytest.mark.parametrize("arguments, message", [
     (dict(sizes=(100, 0, 0)), "at least 2 train and 2 validation images.*has 100 and 0"),
     (dict(image_size=(8, 8)), "image_size's height must be .* at least 16, got 8"),
+    (dict(image_size=32), r"image_size must be \(height, width\), e.g. \(64, 64\), got 32"),
     (dict(sizes=(20, 4, -20)), "test size must be a whole number of at least 0, got -20"),
     (dict(seed="0"), "seed must be a whole number"),
     (dict(seed=None), "seed must be a whole number"),
+    (dict(sizes=(20.5, 4, 4)), "train size must be a whole number .* got 20.5"),
+    (dict(sizes=("20", "4", "4")), "train size must be a whole number .* not '20'"),
 ])
 def test_impossible_samples_sizes_and_seeds_say_what_to_pass(tmp_cache, tiny_sets, arguments,
                                                              message):

@@ -21,6 +21,15 @@ def test_synth_then_info(tmp_path, capsys):
     assert "images:      60" in out and "original layout" in out
 
 
+def test_a_negative_seed_is_one_error_line_and_leaves_no_folder_in_the_way(tmp_path, capsys):
+    root = tmp_path / "celeba"
+    assert main(["synth", str(root), "--n", "5", "--seed", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: seed must be a whole number of at least 0, got -1")
+    assert not root.exists()
+    assert main(["synth", str(root), "--n", "5"]) == 0   # the next valid synth is not blocked
+
+
 def test_synth_kaggle_layout(tmp_path):
     root = tmp_path / "kaggle"
     assert main(["synth", str(root), "--n", "30", "--layout", "kaggle"]) == 0

@@ -180,6 +180,34 @@ def test_unknown_cells_and_empty_rows_are_refused():
         sim.simulate_estimators(P, P, POOR, n_source=10, reps=1, estimators=["magic"])
 
 
+@pytest.mark.parametrize("call, message", [
+    # Shares read as one face gave 0.000 [0.000, 0.000] for a true TV of 0.40.
+    (lambda: ins.estimate_tv(P, P, POOR, 1000, n_boot=10), "source_cells sums to 1: shares, "
+                                                              "not counts"),
+    (lambda: ins.estimate_tv(P, P * 100, POOR, 0, n_boot=10),
+     "confusion_faces must be a whole number of at least 1, got 0"),
+    (lambda: ins.estimate_tv(P, P * 100, POOR, -100, n_boot=10),
+     "confusion_faces must be a whole number of at least 1, got -100"),
+    (lambda: ins.estimate_tv(P, P * 100, POOR, 0.4, n_boot=10),
+     "confusion_faces must be a whole number of at least 1, got 0.4"),
+    (lambda: ins.estimate_tv(P, P * 100, POOR, P, n_boot=10),
+     "confusion_faces must be whole numbers of test faces per true cell"),
+    (lambda: ins.estimate_tv(P, P * 100, POOR, 1000, n_boot=0),
+     "n_boot must be a whole number of at least 1, got 0"),
+    (lambda: ins.estimate_tv(np.r_[np.nan, P[1:]], P * 100, POOR, 1000, n_boot=10),
+     "real_cells holds NaN"),
+    (lambda: ins.detectable_shift(P, POOR, 1000, 1000, attribute="Blonde_Hair", n_sim=10),
+     "Unknown attribute 'Blonde_Hair'.*Blond_Hair"),
+    (lambda: ins.detectable_shift(P, POOR, 0.4, 1000, n_sim=10),
+     "confusion_faces must be a whole number"),
+    (lambda: ins.validation_sources(pd.Series(["Female/Blond_Hair", "Male/Black_Hair"] * 4, index=[f"{i}.jpg" for i in range(8)]), pd.Series(["Female/Blond_Hair", "Male/Black_Hair"] * 4, index=[f"{i}.jpg" for i in range(8)]), keep_men=1.5),
+     r"keep_men must be a share of the men, in \[0, 1\], got 1.5"),
+])
+def test_shares_for_counts_bad_face_counts_and_unknown_attributes_are_refused(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
 def test_corrected_cell_shares_undo_a_known_confusion_and_stay_on_the_simplex():
     import pandas as pd
 

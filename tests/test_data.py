@@ -206,6 +206,15 @@ def test_malformed_attribute_line_names_file_and_line(hand_root, line, problem):
     assert "1 or -1" in message
 
 
+@pytest.mark.parametrize("name", ["list_attr_celeba.txt", "list_eval_partition.txt"])
+def test_a_utf16_annotation_file_is_named_with_what_to_do(hand_root, name):
+    path = hand_root / name
+    path.write_bytes(path.read_text().encode("utf-16"))
+    with pytest.raises(D.AnnotationError, match=f"{name} is not UTF-8 text .it looks like "
+                                                "UTF-16.*UTF-8"):
+        D.load_celeba(hand_root)
+
+
 def test_malformed_csv_line(tmp_path):
     root = write_hand_celeba(tmp_path / "k", "kaggle", crlf=True)
     path = root / "list_eval_partition.csv"

@@ -155,6 +155,15 @@ def test_saved_generator_and_run_load_back_identically(trained):
         T.load_generator(trained.run_dir / "nothing")
 
 
+def test_a_classifier_is_not_loaded_as_a_generator(tmp_path):
+    from celeba_lab.classifiers import report_classifier
+
+    report_classifier((32, 32, 3)).save(tmp_path / "model.keras")
+    with pytest.raises(ValueError, match=r"output shape \(None, 2\), not a generator.*"
+                                         "load_classifier"):
+        T.load_generator(tmp_path / "model.keras")
+
+
 def test_fixed_noise_grid_is_identical_for_the_same_seed(tmp_path):
     first = small_run(tmp_path / "a", epochs=1, steps=2, seed=4)
     again = small_run(tmp_path / "b", epochs=1, steps=2, seed=4)
@@ -391,6 +400,52 @@ def test_resume_false_refuses_to_delete_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match="not a GAN run.*thesis.txt"):
         small_run(notes, epochs=1, steps=1, resume=False)
     assert (notes / "thesis.txt").read_text() == "three years of work"
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_folder_with_the_users_settings_and_metadata_is_refused(tmp_path, resume):
+    # The names a GAN run writes, written by the user: a marker, not a name, makes a run.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "settings.json").write_text(json.dumps({"lr": 0.1}))
+    (mine / "metadata.json").write_text(json.dumps({"author": "me"}))
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(checkpoints.CheckpointError,
+                       match="not a GAN run of celeba_lab.*metadata.json, settings.json"):
+        small_run(mine, epochs=1, steps=1, resume=resume)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_a_classifier_run_folder_is_not_taken_for_a_gan_run(tmp_path):
+    from celeba_lab import runs
+
+    run_dir = tmp_path / "classifier"
+    R = runs.RunFolder(run_dir, kind="classifier")
+    with R.claim(None):
+        pass
+    with pytest.raises(checkpoints.CheckpointError, match="holds a classifier of celeba_lab, "
+                                                          "not a GAN run"):
+        small_run(run_dir, epochs=1, steps=1, resume=False)
+    assert [p.name for p in run_dir.iterdir()] == [runs.MARKER]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(latent_dim=0), "latent_dim must be a whole number of at least 1, got 0"),
+    (dict(width=0), "width must be a finite number above 0, got 0"),
+    (dict(width=float("nan")), "width must be a finite number above 0, got nan"),
+    (dict(grid_size=0), "grid_size must be a whole number of at least 1, got 0"),
+    (dict(ids=[]), "ids is empty"),
+    (dict(seed=1.5), "seed must be a whole number of at least 0, got 1.5"),
+    (dict(seed="0"), "seed must be a whole number of at least 0, not '0'"),
+    (dict(seed=-1), "seed must be a whole number of at least 0, got -1"),
+])
+def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, arguments, message):
+    # latent_dim=0 aborted the interpreter (oneDNN) and left a lock and settings behind.
+    with pytest.raises((ValueError, TypeError), match=message):
+        T.train_gan(blob_images(), **{**dict(epochs=1, batch_size=16, steps_per_epoch=1,
+                                             width=WIDTH, run_dir=tmp_path / "run",
+                                             verbose=0, grid_size=8), **arguments})
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_false_keeps_files_the_package_did_not_write(tmp_path):

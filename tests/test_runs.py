@@ -7,6 +7,7 @@ same promises end to end (tests/test_gan_training.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -120,10 +121,63 @@ def test_a_foreign_folder_is_refused_and_left_alone(tmp_path):
                                      r"train\(\.\.\., resume=False\)"):
         with run.claim({"seed": 0}, resume=False):
             pass
+    with pytest.raises(Broken, match="not a test run of celeba_lab.*thesis.txt"):
+        with run.claim({"seed": 0}):  # resuming would write beside them: refused as well
+            pass
     assert sorted(p.name for p in notes.iterdir()) == ["thesis.txt"]
-    with run.claim({"seed": 0}):  # resuming writes beside them and deletes nothing
-        pass
     assert (notes / "thesis.txt").read_text() == "three years of work"
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_file_name_proves_nothing_a_marker_does(tmp_path, resume):
+    # The user's own settings.json and checkpoint.json: the names a run writes, not a run.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "settings.json").write_text('{"seed": 0}')
+    (mine / "checkpoint.json").write_text('{"my": "data"}')
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    with pytest.raises(Broken, match="has no celeba-lab-run.json.*checkpoint.json, settings.json"):
+        with folder(mine).claim({"seed": 0}, resume=resume):
+            pass
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+
+
+def test_a_new_folder_gets_a_marker_and_only_its_kind_and_format_are_accepted(tmp_path):
+    run = folder(tmp_path / "run")
+    with run.claim({"seed": 0}):
+        pass
+    assert runs.read_json(run.path / runs.MARKER) == {
+        "package": "celeba_lab", "format": runs.RUN_FORMAT, "kind": "test run"}
+    with run.claim({"seed": 0}, resume=False):  # its own run: started over, marker kept
+        pass
+    assert (run.path / runs.MARKER).is_file()
+    other = RunFolder(run.path, kind="GAN run", error=Broken)
+    before = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    with pytest.raises(Broken, match="holds a test run of celeba_lab, not a GAN run"):
+        with other.claim({"seed": 0}, resume=False):
+            pass
+    for marker, problem in [({"package": "celeba_lab", "format": runs.RUN_FORMAT + 1,
+                              "kind": "test run"}, "newer celeba_lab"),
+                            ({"package": "other", "format": 1, "kind": "test run"},
+                             "not written by celeba_lab"),
+                            ("[not json", "not written by celeba_lab or cannot be read")]:
+        (run.path / runs.MARKER).write_text(marker if isinstance(marker, str)
+                                            else json.dumps(marker))
+        before[runs.MARKER] = (run.path / runs.MARKER).read_bytes()
+        with pytest.raises(Broken, match=problem):
+            with run.claim({"seed": 0}, resume=False):
+                pass
+        assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
+
+
+def test_an_empty_folder_or_one_with_a_dead_writers_lock_is_claimed(tmp_path):
+    run = folder(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "training.lock").write_text(str(dead_pid()))
+    (run.path / f".celeba-lab-run.json.{dead_pid()}.abc.tmp.json").write_text("{")
+    with run.claim({"seed": 0}):
+        pass
+    assert sorted(p.name for p in run.path.iterdir()) == [runs.MARKER, "settings.json"]
 
 
 def test_starting_over_deletes_only_the_runs_own_entries(tmp_path):
@@ -134,7 +188,7 @@ def test_starting_over_deletes_only_the_runs_own_entries(tmp_path):
         (run.path / "mine.txt").write_text("the user's")
     with run.claim({"seed": 1}, resume=False):  # other settings: allowed when starting over
         assert sorted(p.name for p in run.path.iterdir()) == [
-            "mine.txt", "settings.json", "training.lock"]
+            runs.MARKER, "mine.txt", "settings.json", "training.lock"]
     assert run.settings() == {"seed": 1}
 
 
@@ -143,6 +197,7 @@ def test_starting_over_deletes_only_the_runs_own_entries(tmp_path):
 def test_temporaries_of_dead_processes_are_removed_and_a_live_writers_kept(tmp_path):
     run = folder(tmp_path / "run")
     (run.path / "checkpoints").mkdir(parents=True)
+    run.mark()  # a run's folder: claim would refuse one without its marker
     dead = [run.path / f".checkpoint.json.{dead_pid()}.abc.tmp.json",
             run.path / "checkpoints" / f".epoch_002.{dead_pid()}.xyz.tmp",
             run.path / ".unnamed.tmp"]
@@ -228,21 +283,28 @@ def test_clear_deletes_what_a_glob_entry_matches_and_nothing_else(tmp_path):
     assert sorted(p.name for p in run.path.iterdir()) == ["checkpoint.txt", "notes.txt"]
 
 
-def test_markers_tell_a_run_from_a_foreign_folder(tmp_path):
+def test_a_run_written_before_markers_is_recognised_only_where_the_package_named_it(tmp_path):
     run = file_folder(tmp_path / "run")
     run.path.mkdir()
     (run.path / "notes.txt").write_text("mine")
-    with pytest.raises(Broken, match="it has no state.json or model.bin.*notes.txt"):
+    with pytest.raises(Broken, match="it has no celeba-lab-run.json.*notes.txt"):
         run.refuse_foreign()
     (run.path / "model.bin").write_text("a finished run")
-    run.refuse_foreign()  # one marker is enough
+    with pytest.raises(Broken, match="it has no celeba-lab-run.json.*model.bin, notes.txt"):
+        run.refuse_foreign()  # a name alone proves nothing in a folder the user gave
+    adopted = dataclasses.replace(run, adopt=True)
+    adopted.refuse_foreign()  # a default run folder: one old marker is enough
+    with adopted.claim(None):
+        pass
+    assert (run.path / runs.MARKER).is_file()
+    run.refuse_foreign()  # now marked
 
 
 def test_a_busy_folder_raises_the_lock_error_and_no_settings_are_written(tmp_path):
     run = file_folder(tmp_path / "run")
     with run.claim(None, resume=False):  # None: the caller checks the settings itself
         pass
-    assert list(run.path.iterdir()) == []  # no settings.json, no lock left
+    assert [p.name for p in run.path.iterdir()] == [runs.MARKER]  # no settings, no lock
     (run.path / "training.lock").write_text(str(os.getppid()))
     with pytest.raises(TimeoutError, match="Another process"):
         with run.claim(None):

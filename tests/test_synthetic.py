@@ -230,6 +230,19 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
     assert one == two
 
 
+@pytest.mark.parametrize("seed, message", [
+    (1.5, "seed must be a whole number of at least 0, got 1.5"),
+    ("0", "seed must be a whole number of at least 0, not '0'"),
+    (-1, "seed must be a whole number of at least 0, got -1"),
+])
+def test_a_bad_seed_is_refused_before_anything_is_written(tmp_path, seed, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        write_synthetic_celeba(tmp_path / "set", n=5, seed=seed)
+    assert not (tmp_path / "set").exists()   # nothing left to block the next, valid call
+    assert (write_synthetic_celeba(tmp_path / "set", n=5, seed=0) / "list_attr_celeba.txt"
+            ).is_file()
+
+
 def test_different_seeds_differ(tmp_path):
     a = _tree(write_synthetic_celeba(tmp_path / "a", n=20, seed=0))
     b = _tree(write_synthetic_celeba(tmp_path / "b", n=20, seed=1))

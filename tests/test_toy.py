@@ -26,6 +26,29 @@ def test_bad_arguments_are_refused():
         T.toy_discriminator(pack=0)
 
 
+@pytest.mark.parametrize("arguments, message", [
+    (dict(batch_size=0), "batch_size must be a whole number of at least 1, got 0"),
+    (dict(steps=2.5, snapshots=1), "steps must be a whole number .* got 2.5"),
+    (dict(n_points=0), "n_points must be a whole number of at least 1, got 0"),
+    (dict(learning_rate=float("nan")), "learning_rate must be a finite number above 0"),
+    (dict(learning_rate=0), "learning_rate must be a finite number above 0, got 0"),
+    (dict(seed=-1), "seed must be a whole number of at least 0, got -1"),
+])
+def test_impossible_training_arguments_name_themselves(arguments, message):
+    # batch_size=0 returned an untrained run; a NaN learning rate NaN points.
+    with pytest.raises((ValueError, TypeError), match=message):
+        T.train_toy_gan(**{"steps": 2, "snapshots": 1, **arguments})
+
+
+def test_points_that_diverged_are_refused_not_counted_as_a_collapse():
+    run = T.train_toy_gan(steps=2, snapshots=1, n_points=50)
+    run.points[0, :3] = np.nan          # what a diverged generator draws
+    with pytest.raises(ValueError, match="3 points with NaN or infinite.*learning_rate"):
+        T.toy_collapse_table(run)
+    with pytest.raises(ValueError, match=r"\(n, 2\) array"):
+        T.mode_cells(np.zeros((4, 3)))
+
+
 def test_packing_shows_the_discriminator_several_samples_at_once():
     d = T.toy_discriminator(pack=4)
     assert d(np.zeros((8, 2), "float32")).shape == (2, 1)

@@ -76,6 +76,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import whole_number
 from ._common import _cell_counts
 from .cells import SEX_HAIR_CELLS, sex_hair_cells
 from .correction import correct_for_misclassification
@@ -343,7 +344,10 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
 
     Raises:
         ValueError: A bad confusion matrix, unknown cells, a true cell without test faces,
-            ``level`` outside (0, 1), an unknown ``method`` or ``grid`` below 3.
+            ``level`` outside (0, 1), an unknown ``method`` or ``grid`` below 3; NaN
+            values; ``source_cells`` given as shares (they sum to 1: the estimate needs
+            counts); ``confusion_faces`` that are not whole numbers of faces; ``n_boot``
+            below 1.
 
     Example:
         >>> from celeba_lab.collapse.simulation import simulated_confusion
@@ -360,8 +364,9 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
         raise ValueError(f"Unknown method {method!r}: use 'belt' or 'sparse bootstrap'.")
     if grid < 3:
         raise ValueError(f"grid must be at least 3, got {grid}.")
-    p = _shares(real_cells, cells)
-    counts = _counts(source_cells, cells)
+    n_boot = whole_number("n_boot", n_boot)
+    p = _shares(_finite(real_cells, "real_cells"), cells)
+    counts = _counts(_not_shares(_finite(source_cells, "source_cells"), "source_cells"), cells)
     faces = _faces_per_cell(confusion_faces, p, cells)
     rng = np.random.default_rng(seed)
     n = int(round(counts.sum()))
@@ -466,10 +471,36 @@ def _counts(values, cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     return _cell_counts(values, cells)
 
 
+def _finite(values, name: str):
+    """``values``, refused when numbers per cell hold NaN or infinities (input check only)."""
+    array = np.asarray(values)
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite values; pass counts or shares per "
+                         "cell, or cell labels.")
+    return values
+
+
+def _not_shares(values, name: str):
+    """``values``, refused when numbers per cell sum to at most 1: shares where counts are
+    needed (how many faces a source has decides how far its shares can be trusted)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f" and array.ndim == 1 and 0 < array.sum() <= 1 + 1e-9:
+        raise ValueError(f"{name} sums to {array.sum():.4g}: shares, not counts. Pass the "
+                         "number of faces per cell (shares times the source's faces), or the "
+                         "faces' cell labels.")
+    return values
+
+
 def _faces_per_cell(faces, p: np.ndarray, cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     if np.ndim(faces) == 0:
-        per_cell = np.maximum(np.round(float(faces) * p), 1)
+        faces = whole_number("confusion_faces", faces.item() if isinstance(faces, np.ndarray)
+                             else faces)
+        per_cell = np.maximum(np.round(faces * p), 1)
     else:
+        array = np.asarray(_finite(faces, "confusion_faces"))
+        if array.dtype.kind == "f" and (array != np.round(array)).any():
+            raise ValueError("confusion_faces must be whole numbers of test faces per true cell "
+                             f"(not shares), got {array.tolist()}.")
         per_cell = _counts(faces, cells)
     if (per_cell <= 0).any():
         empty = [c for c, n in zip(cells, per_cell) if n <= 0]
@@ -507,7 +538,7 @@ def validation_sources(held_out: pd.DataFrame | pd.Series, reference: pd.Series 
         Name -> :class:`ValidationSource`.
 
     Raises:
-        ValueError: A source would be empty.
+        ValueError: A source would be empty, or ``keep_men`` is not in [0, 1].
 
     Example:
         >>> cells = pd.Series(["Female/Blond_Hair", "Male/Black_Hair"] * 4,
@@ -516,6 +547,9 @@ def validation_sources(held_out: pd.DataFrame | pd.Series, reference: pd.Series 
         >>> [len(s.ids) for s in sources.values()], sources["collapse"].true_tv
         ([8, 5, 4], 0.5)
     """
+    if isinstance(keep_men, bool) or not isinstance(keep_men, (int, float)) \
+            or not 0 <= keep_men <= 1:
+        raise ValueError(f"keep_men must be a share of the men, in [0, 1], got {keep_men!r}.")
     cells = sex_hair_cells(held_out) if isinstance(held_out, pd.DataFrame) else held_out
     cells = pd.Series(np.asarray(cells, dtype=object), index=cells.index)
     p = _shares(reference)
@@ -645,12 +679,21 @@ def detectable_shift(real_cells: pd.Series | Sequence[str] | np.ndarray,
         The smallest detectable shift, or ``nan`` if even removing the attribute entirely
         is not detected with that power.
 
+    Raises:
+        ValueError: An unknown ``attribute`` (not ``nan``: that means "not detectable"),
+            ``confusion_faces`` or ``n_source`` that are not whole numbers of faces, NaN
+            shares.
+
     Example:
         >>> p = np.full(10, 0.1)
         >>> 0 < detectable_shift(p, np.eye(10), 1000, 1000, n_sim=50, step=0.05) < 0.2
         True
     """
-    matrix, p = check_confusion(confusion), _shares(real_cells)
+    if not any(attribute in c.split("/") for c in SEX_HAIR_CELLS):
+        raise ValueError(f"Unknown attribute {attribute!r}: use 'Male' or a hair category "
+                         f"({', '.join(sorted({c.split('/')[1] for c in SEX_HAIR_CELLS}))}).")
+    n_source, n_sim = whole_number("n_source", n_source), whole_number("n_sim", n_sim)
+    matrix, p = check_confusion(confusion), _shares(_finite(real_cells, "real_cells"))
     faces = _faces_per_cell(confusion_faces, p)
     rng = np.random.default_rng(seed)
 
