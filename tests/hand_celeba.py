@@ -1,8 +1,10 @@
 """The hand-made CelebA of the data-layer tests: a tiny set in the real on-disk format, whose
-image i is a flat grey JPEG that a test can recognise; and the helpers of the full-disk tests.
+image i is a flat grey JPEG that a test can recognise; and the helpers of the full-disk and
+killed-writer tests.
 
-Imported by tests/test_data.py, test_images.py, test_cache.py and test_batches.py (its folder and
-data set are the fixtures ``hand_root`` and ``hand_data`` of tests/conftest.py)."""
+Imported by tests/test_data.py, test_images.py, test_cache.py, test_batches.py, test_synthetic.py
+and test_cli.py (its folder and data set are the fixtures ``hand_root`` and ``hand_data`` of
+tests/conftest.py)."""
 
 from __future__ import annotations
 
