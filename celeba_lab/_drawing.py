@@ -36,8 +36,9 @@ def _serve() -> None:
         labels = np.array([[c == "1" for c in row] for row in rows], dtype=bool)
         try:
             render_chunk((seed, start, labels, folder))
-        except OSError as error:  # a full disk or a folder that went away
-            reply = {"error": "CelebAError", "message": f"{type(error).__name__}: {error}"}
+        except OSError as error:  # a full disk or a folder that went away: errno kept
+            reply = {"error": "OSError", "errno": error.errno,
+                     "message": error.strerror or str(error)}
         else:
             reply = {"done": len(rows)}
         sys.stdout.write(json.dumps(reply) + "\n")

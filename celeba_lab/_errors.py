@@ -46,7 +46,8 @@ class NotEnoughImagesError(CelebAError, ValueError):
 
 
 class CacheWriteError(CelebAError, OSError):
-    """The disk holding the image cache is full (the message says how much space it needs)."""
+    """The disk holding the image cache, or a synthetic set being written, is full (the message
+    says how much space it needs)."""
 
 
 #: Each error class by its name (how a worker process's answer names the error it met).

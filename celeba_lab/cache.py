@@ -14,7 +14,6 @@ Keras.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import json
@@ -36,7 +35,7 @@ import numpy as np
 from . import config
 from ._decoding import DecodingProcesses, WorkerStopped
 from ._errors import CacheWriteError, CorruptImageError
-from ._io import atomic_path, remove_temporaries, write_bytes_atomic
+from ._io import DISK_FULL as _DISK_FULL, atomic_path, remove_temporaries, write_bytes_atomic
 from .attributes import IMAGE_SHAPE
 from .images import _check_crop, _needs_pillow, _size_hw, decode_image
 
@@ -186,10 +185,6 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
         _fill_cache(temp, data, ids, (height, width), crop, workers, progress)
         _write_checksums(temp, path)
     return _open_cache(path, (len(ids), height, width, 3))
-
-
-#: What a write meets on a full disk, or over the user's disk quota.
-_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 @contextlib.contextmanager

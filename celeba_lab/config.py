@@ -255,6 +255,9 @@ def _parse_changes(text: str, spec: str) -> dict[str, object]:
             raise ValueError(
                 f"Cannot read {item!r} in the profile {spec!r}: write field=value pairs "
                 f"separated by commas, with fields among {sorted(fields)}.")
+        if key in changes:
+            raise ValueError(f"{key} is given twice in the profile {spec!r}; give each field "
+                             "once (which value was meant cannot be told).")
         try:
             if "tuple" in fields[key]:
                 changes[key] = tuple(int(v) for v in value.split("/"))

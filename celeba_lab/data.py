@@ -240,7 +240,8 @@ def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
 
     Raises:
         DataNotFoundError: The folder, its images or an annotation file is missing (a folder
-            of images alone is named as such, with the folder to pass instead).
+            of images alone is named as such, with the folder to pass instead), or it holds a
+            synthetic set whose writing was stopped half-way.
         AnnotationError: An annotation file is malformed (file, line and what was expected).
         MissingImagesError: Images listed in the annotations are not in the image folder.
 
@@ -255,6 +256,9 @@ def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
     if root is None:
         root = synthetic.ensure_synthetic_celeba(config.get_profile().synthetic_images)
     root = _root_of_image_folder(Path(root).expanduser())
+    incomplete = synthetic.incomplete_synthetic(root)
+    if incomplete:
+        raise DataNotFoundError(incomplete)
     layout, base, image_dir, attr_file, part_file = _find_layout(root)
     attributes = _read_attributes(attr_file)
     partition = _read_partition(part_file)

@@ -26,14 +26,17 @@ import errno
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from celeba_lab.config import cache_dir
+from celeba_lab.config import CACHE_ENV, cache_dir
 from celeba_lab._checks import whole_number
-from celeba_lab._io import atomic_path, remove_temporaries
+from celeba_lab._errors import CacheWriteError
+from celeba_lab._io import (DISK_FULL, atomic_path, remove_path, remove_temporaries,
+                            write_bytes_atomic)
 from celeba_lab.attributes import ATTRIBUTES, N_IMAGES, PARTITION_SIZES
 from celeba_lab.faces import HAIR_CHOICES, render_chunk, draw_face
 
@@ -47,7 +50,9 @@ GENERATOR_VERSION = 1
 #: The layouts :func:`write_synthetic_celeba` writes (the ones real copies come in).
 LAYOUTS: tuple[str, ...] = ("original", "kaggle", "torchvision")
 
-#: Written beside the annotation files: says the set is synthetic and how it was made.
+#: Written beside the annotation files: says the set is synthetic and how it was made. It is
+#: written first with ``"state": "writing"`` and rewritten without it once the set is complete,
+#: so a set whose writer was killed half-way is known as such.
 MARKER_FILE = "celeba_lab_synthetic.json"
 
 #: Share of ``Male`` images in CelebA's first 20,000 images (the sample the conditional rates
@@ -88,6 +93,14 @@ MALE_ONLY: tuple[str, ...] = ("5_o_Clock_Shadow", "Sideburns", "Wearing_Necktie"
 
 
 _ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
+
+#: Every file a set may have beside its image folder.
+_SET_FILES = (*_ATTRIBUTE_FILES, "list_eval_partition.txt", "list_eval_partition.csv",
+              "identity_CelebA.txt", MARKER_FILE)
+
+#: Disk space per image (a JPEG of about 9 KB in 4 KiB blocks, and its annotation lines): what
+#: a full disk is told a set needs.
+_BYTES_PER_IMAGE = 11_500
 
 
 # --------------------------------------------------------------------------- sampling
@@ -325,6 +338,9 @@ def _csv_lines(names: list[str], labels: np.ndarray) -> list[str]:
 
 
 def _refuse_existing(folder: Path) -> None:
+    incomplete = incomplete_synthetic(folder)
+    if incomplete:
+        raise FileExistsError(f"{incomplete} (Nothing was overwritten.)")
     taken = [p.name for p in (folder / "img_align_celeba", folder / "celeba",
                               *(folder / f for f in _ATTRIBUTE_FILES)) if p.exists()]
     if taken:
@@ -368,6 +384,8 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
 
     A marker file (:data:`MARKER_FILE`) beside the annotations records ``n``, ``seed`` and the
     generator version. The result depends only on ``n`` and ``seed`` (not on ``workers``).
+    When writing fails (a full disk, an interrupt) what this call had written is removed; a
+    process killed half-way leaves a set that :func:`celeba_lab.load_celeba` calls incomplete.
 
     Args:
         root: Folder to write into (empty or new).
@@ -387,6 +405,8 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
         FileExistsError: ``root`` already holds CelebA files.
         NotADirectoryError: ``root`` (or a folder above it) is a file.
         PermissionError: ``root`` is in a folder that cannot be written to.
+        CacheWriteError: The disk filled up (an ``OSError``; the message says how much space
+            the set needs); what this call had written was removed.
 
     Example:
         >>> root = write_synthetic_celeba("celeba-synth", n=30, seed=0)
@@ -403,8 +423,54 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
     image_dir = data / "img_align_celeba"
     if layout == "kaggle":
         image_dir = image_dir / "img_align_celeba"
+    created = _to_create(data, image_dir)
     _make_image_folder(root, image_dir)
+    marker = {"generator": "celeba_lab.synthetic", "version": GENERATOR_VERSION, "n": n,
+              "seed": seed, "layout": layout, "crlf": crlf}
+    try:
+        _write_marker(data, {**marker, "state": "writing"})    # until the set is complete
+        _write_files(data, image_dir, n, seed, layout, crlf, workers)
+        _write_marker(data, marker)
+    except BaseException as error:
+        for path in created:                 # what this call made, and nothing else
+            remove_path(path)
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            raise _disk_full_error(root, n, error) from error
+        raise
+    return root
 
+
+def _to_create(data: Path, image_dir: Path) -> list[Path]:
+    """What writing a set creates: the highest missing folder on the way to its images
+    (everything below it is new), and the files beside the annotations not there yet."""
+    top = [p for p in (image_dir, *image_dir.parents) if not p.exists()][-1]
+    return [top, *(data / name for name in _SET_FILES
+                   if not (data / name).exists() and top not in (data / name).parents)]
+
+
+def _write_marker(data: Path, marker: dict) -> None:
+    text = json.dumps(marker, indent=2, sort_keys=True) + "\n"
+    write_bytes_atomic(data / MARKER_FILE, text.encode("ascii"))
+
+
+def _disk_full_error(root: Path, n: int, error: OSError) -> CacheWriteError:
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    try:
+        free = f"{shutil.disk_usage(existing).free / 2**20:,.1f} MiB is free there"
+    except OSError:
+        free = "the free space there is unknown"
+    said = CacheWriteError(
+        f"{error.strerror or error} while writing a synthetic CelebA of {n:,} images into "
+        f"{root}: it needs about {n * _BYTES_PER_IMAGE / 2**20:,.1f} MiB and {free}. Free some "
+        f"space on that disk, or write the set into a folder on a larger disk (for the "
+        f"package's own set, set {CACHE_ENV} to one), then run this again. What this call had "
+        f"written was removed.")
+    said.errno = error.errno      # (no strerror: str() stays the message)
+    return said
+
+
+def _write_files(data: Path, image_dir: Path, n: int, seed: int, layout: str, crlf: bool,
+                 workers: int | None) -> None:
     labels = _sample_attribute_array(n, _rng(seed, 0))
     partitions = _partition_codes(n)
     names = _image_names(n)
@@ -421,14 +487,11 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
                     [f"{f} {p}" for f, p in zip(names, partitions)], crlf)
         _write_text(data / "identity_CelebA.txt",
                     [f"{f} {i}" for f, i in zip(names, identities)], crlf)
-    marker = {"generator": "celeba_lab.synthetic", "version": GENERATOR_VERSION, "n": n,
-              "seed": seed, "layout": layout, "crlf": crlf}
-    (data / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
-    return root
 
 
 def synthetic_info(root: str | os.PathLike) -> dict | None:
-    """How a synthetic set was made (its marker file), or ``None`` for any other folder.
+    """How a synthetic set was made (its marker file), or ``None`` for any other folder and
+    for a set whose writing was stopped half-way (:func:`incomplete_synthetic`).
 
     Args:
         root: A CelebA root as :func:`celeba_lab.load_celeba` takes it (the ``celeba/`` folder
@@ -441,6 +504,31 @@ def synthetic_info(root: str | os.PathLike) -> dict | None:
         >>> synthetic_info("/nonexistent") is None
         True
     """
+    info = _read_marker(root)
+    return None if info is None or "state" in info else info
+
+
+def incomplete_synthetic(root: str | os.PathLike) -> str | None:
+    """What to say of ``root`` when it holds a synthetic set whose writer was stopped half-way
+    (its marker still says ``"state": "writing"``); ``None`` for any other folder.
+
+    Example:
+        >>> incomplete_synthetic("/nonexistent") is None
+        True
+    """
+    info = _read_marker(root)
+    if info is None or info.get("state") != "writing":
+        return None
+    layout = info.get("layout", "original")
+    again = f"python -m celeba_lab synth {root} --n {info.get('n')} --seed {info.get('seed')}" \
+        + ("" if layout == "original" else f" --layout {layout}")
+    return (f"{root} holds an incomplete synthetic CelebA written by celeba_lab: the process "
+            f"writing it was stopped half-way (its {MARKER_FILE} still says \"writing\"), so "
+            f"it lacks images or annotation files. Delete the folder and write it again "
+            f"({again}); the set load_celeba() uses by default is rewritten by itself.")
+
+
+def _read_marker(root: str | os.PathLike) -> dict | None:
     root = Path(root).expanduser()
     for folder in (root, root / "celeba"):
         marker = folder / MARKER_FILE
@@ -449,7 +537,8 @@ def synthetic_info(root: str | os.PathLike) -> dict | None:
                 info = json.loads(marker.read_text())
             except (OSError, ValueError):
                 return None
-            return info if info.get("generator") == "celeba_lab.synthetic" else None
+            return info if isinstance(info, dict) and \
+                info.get("generator") == "celeba_lab.synthetic" else None
     return None
 
 
@@ -458,8 +547,8 @@ def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
 
     The set lives in ``cache_dir()/"synthetic-{n}-{seed}"``. It is written into a temporary
     folder and renamed into place only when complete, so an interrupted run never leaves a
-    partial set that a later call would trust; a set made by another generator version is
-    rewritten.
+    partial set that a later call would trust; a set made by another generator version, or
+    one left half-written (:func:`incomplete_synthetic`), is rewritten.
 
     Args:
         n: Number of images (at least 3).

@@ -1,8 +1,10 @@
 """The hand-made CelebA of the data-layer tests: a tiny set in the real on-disk format, whose
-image i is a flat grey JPEG that a test can recognise; and the helpers of the full-disk tests.
+image i is a flat grey JPEG that a test can recognise; and the helpers of the full-disk and
+killed-writer tests.
 
-Imported by tests/test_data.py, test_images.py, test_cache.py and test_batches.py (its folder and
-data set are the fixtures ``hand_root`` and ``hand_data`` of tests/conftest.py)."""
+Imported by tests/test_data.py, test_images.py, test_cache.py, test_batches.py, test_synthetic.py
+and test_cli.py (its folder and data set are the fixtures ``hand_root`` and ``hand_data`` of
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -118,3 +120,58 @@ def _assert_says_disk_full(error, n_bytes: int) -> None:
     assert str(config.cache_dir() / "images") in message
     assert f"{n_bytes / 2**20:,.1f} MiB" in message
     assert "free" in message.lower() and config.CACHE_ENV in message
+
+
+def fill_disk_after(monkeypatch, files: int, suffix: str = ".jpg") -> None:
+    """Make the disk fill up after ``files`` files ending in ``suffix``: the next one is left
+    empty and its write fails with ENOSPC, as on a real full disk."""
+    from pathlib import Path
+
+    real, written = Path.write_bytes, []
+
+    def write_bytes(self, data):
+        if self.suffix == suffix:
+            if len(written) >= files:
+                real(self, b"")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+            written.append(self)
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+
+
+# ---------------------------------------------------------------------------------------------
+# A synthetic set whose writer was killed
+# ---------------------------------------------------------------------------------------------
+
+_KILLED = """
+import os, signal
+import celeba_lab.synthetic as synthetic
+
+written, write_text = [], synthetic._write_text
+
+def killed_after_some(*args, **kwargs):   # the process is killed, nothing cleans up after it
+    if len(written) == {files}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    written.append(args[0])
+    write_text(*args, **kwargs)
+
+synthetic._write_text = killed_after_some
+synthetic.write_synthetic_celeba({root!r}, n={n}, seed=0)
+"""
+
+
+def write_killed_half_way(root, n: int = 5, files: int = 0) -> None:
+    """Write a synthetic set in a process killed (SIGKILL) after its images and ``files`` of
+    its annotation files (0: none, 2: the attribute and partition files)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run([sys.executable, "-c", _KILLED.format(root=str(root), n=n,
+                                                                  files=files)],
+                          env=dict(os.environ, PYTHONPATH=here), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -9, done.stderr[-2000:]
+    assert len(list(Path(root).glob("img_align_celeba/*.jpg"))) == n

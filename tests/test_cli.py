@@ -106,3 +106,26 @@ def test_synth_into_a_chmod_read_only_folder_is_a_clear_error(tmp_path):
         folder.chmod(0o700)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "error:" in result.stderr and str(folder) in result.stderr
+
+
+def test_synth_on_a_full_disk_is_one_error_line_and_leaves_no_folder(tmp_path, capsys,
+                                                                      monkeypatch):
+    from hand_celeba import fill_disk_after
+
+    root = tmp_path / "celeba"
+    fill_disk_after(monkeypatch, 4)
+    assert main(["synth", str(root), "--n", "10"]) == 2
+    _one_line_error(capsys, str(root), "No space left", "MiB", "Free some space")
+    assert not root.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_info_on_a_synth_killed_half_way_says_what_it_is(tmp_path, capsys):
+    from hand_celeba import write_killed_half_way
+
+    root = tmp_path / "celeba"
+    write_killed_half_way(root, n=5)
+    assert main(["info", str(root)]) == 2
+    err = _one_line_error(capsys, str(root), "incomplete synthetic CelebA", "celeba_lab",
+                          "synth")
+    assert "missing" not in err          # not real CelebA missing its annotation files

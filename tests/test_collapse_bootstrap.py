@@ -32,3 +32,10 @@ def test_bootstrap_rejects_bad_input():
         cc.bootstrap_ci([], np.mean)
     with pytest.raises(ValueError, match="level"):
         cc.bootstrap_ci([1.0, 2.0], np.mean, level=1.5)
+
+
+@pytest.mark.parametrize("n_boot, error", [(0, ValueError), (-5, ValueError), (2.5, ValueError),
+                                           ("100", TypeError), (None, TypeError)])
+def test_a_bootstrap_count_that_is_not_a_whole_number_of_at_least_one_is_named(n_boot, error):
+    with pytest.raises(error, match=r"n_boot must be a whole number of at least 1"):
+        cc.bootstrap_ci(np.arange(10.0), np.mean, n_boot=n_boot)

@@ -154,3 +154,10 @@ def test_feasible_sizes_cap_a_rare_attribute_at_what_each_partition_allows():
     no_grey = _TableData(data.attributes.assign(Gray_Hair=0), data.partition)
     with pytest.raises(NotEnoughImagesError, match="Gray_Hair.*impossible"):
         cc.feasible_sizes(no_grey, "Gray_Hair", wanted)
+
+
+@pytest.mark.parametrize("n_boot", [0, -2, 1.5])
+def test_attribute_share_table_names_a_bad_bootstrap_count(n_boot):
+    labels = sample_attributes(50, seed=0)
+    with pytest.raises(ValueError, match=r"n_boot must be a whole number of at least 1"):
+        cc.attribute_share_table({"real": labels}, n_boot=n_boot)

@@ -170,3 +170,23 @@ def test_correction_with_an_ill_conditioned_instrument_reaches_the_simplex_optim
         level = gradient[on].mean()
         np.testing.assert_allclose(gradient[on], level, atol=1e-8)  # equal on the support
         assert (gradient[~on] >= level - 1e-8).all()                # no cell off it helps
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda labels, rates: cc.corrected_share_table({"GAN": labels}, rates, n_boot=0),
+     r"n_boot must be a whole number of at least 1, got 0"),
+    (lambda labels, rates: cc.corrected_share_table({"GAN": labels}, rates, n_boot=2.5),
+     r"n_boot must be a whole number of at least 1, got 2.5"),
+    (lambda labels, rates: cc.correct_for_misclassification(np.array([np.nan, 0.5]), np.eye(2)),
+     r"observed holds NaN"),
+    (lambda labels, rates: cc.rogan_gladen(np.nan, 0.9, 0.9), r"observed_share must be a share"),
+    (lambda labels, rates: cc.rogan_gladen(1.5, 0.9, 0.9), r"observed_share must be a share"),
+])
+def test_bad_counts_and_nan_shares_are_named(call, message):
+    from celeba_lab.synthetic import sample_attributes
+
+    truth = sample_attributes(200, seed=0)
+    probs = truth[["Male", "Eyeglasses", "Smiling"]].astype(float)
+    rates = cc.classifier_error_rates(truth, probs)
+    with pytest.raises(ValueError, match=message):
+        call(cc.predicted_labels(probs), rates)

@@ -181,3 +181,12 @@ def test_kernel_distance_is_near_zero_for_one_distribution_and_positive_when_shi
     assert abs(same.mean) < 0.01
     assert shifted.mean > 0.1 and shifted.mean > 10 * same.std
     assert same.subsets == 20 and same.subset_size == 300
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_a_bootstrap_or_simulation_count_below_one_is_named(bad):
+    real = ["Female/Blond_Hair"] * 50 + ["Male/Black_Hair"] * 50
+    with pytest.raises(ValueError, match=r"n_boot must be a whole number of at least 1"):
+        cc.tv_with_ci(real, real, n_boot=bad)
+    with pytest.raises(ValueError, match=r"n_sim must be a whole number of at least 1"):
+        cc.tv_noise_floor(real, 100, n_sim=bad)

@@ -53,3 +53,29 @@ def test_ml_estimator_tracks_truth_and_covers_it(source, tolerance, coverage):
     assert abs(runs["TV"].mean() - runs["true TV"].iloc[0]) < tolerance
     # Nominal 95 %, a collapse onto 2 cells of 248 faces included.
     assert runs["covered"].mean() >= coverage
+
+
+_P = np.full(10, 0.1)
+_NAN = np.r_[np.nan, np.full(9, 0.1)]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: sim.simulation_sources(_P, keep_men=1.5),
+     r"keep_men must be a share of the men, in \[0, 1\], got 1.5"),
+    (lambda: sim.simulation_sources(_P, keep_men=np.nan), r"keep_men must be a share"),
+    (lambda: sim.simulation_sources(_P, keep_men=-0.1), r"keep_men must be a share"),
+    (lambda: sim.simulation_sources(_NAN), r"p holds NaN"),
+    (lambda: sim.simulate_estimators(_NAN, _P, np.eye(10), n_source=100, reps=1, n_boot=5),
+     r"p holds NaN"),
+    (lambda: sim.simulate_estimators(_P, _NAN, np.eye(10), n_source=100, reps=1, n_boot=5),
+     r"q holds NaN"),
+    (lambda: sim.simulate_estimators(_P, _P, np.eye(10), n_source=100, reps=1, n_boot=0),
+     r"n_boot must be a whole number of at least 1, got 0"),
+    (lambda: sim.simulate_estimators(_P, _P, np.eye(10), n_source=100, reps=0, n_boot=5),
+     r"reps must be a whole number of at least 1, got 0"),
+    (lambda: sim.compare_estimators(_P, np.eye(10), reps=1, n_boot=-1),
+     r"n_boot must be a whole number of at least 1, got -1"),
+])
+def test_bad_counts_nan_shares_and_keep_men_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -66,6 +66,16 @@ def test_profile_changes_that_cannot_be_read_say_why(spec, message):
         config.get_profile(spec)
 
 
+@pytest.mark.parametrize("spec", ["full:gan_epochs=1,gan_epochs=2",
+                                  "quick:gan_epochs=2, classifier_epochs=1, gan_epochs=2"])
+def test_a_field_given_twice_in_a_profile_is_refused(spec, monkeypatch, tmp_cache):
+    with pytest.raises(ValueError, match=r"gan_epochs is given twice in the profile.*once"):
+        config.get_profile(spec)
+    monkeypatch.setenv(config.PROFILE_ENV, spec)          # the same from the environment
+    with pytest.raises(ValueError, match=r"gan_epochs is given twice"):
+        config.get_profile()
+
+
 def test_unknown_profile_names_the_choices():
     with pytest.raises(ValueError, match=r"'quick'.*'full'|'full'.*'quick'"):
         config.get_profile("fast")

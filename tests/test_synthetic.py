@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 import celeba_lab.synthetic as synthetic
+from celeba_lab.data import load_celeba
 from celeba_lab.attributes import ATTRIBUTES, N_IMAGES, PARTITION_SIZES
 from celeba_lab.synthetic import (
     CONDITIONAL, GENERATOR_VERSION, MARKER_FILE, P_MALE, PREVALENCE, attribute_probabilities,
@@ -479,3 +481,69 @@ def test_ensure_removes_the_temporary_folder_of_a_killed_writer(tmp_cache):
         (folder / "img_align_celeba").mkdir(parents=True)
     ensure_synthetic_celeba(5, seed=0)
     assert not left.exists() and busy.exists()
+
+
+# --------------------------------------------------------------------------- a full disk, a kill
+
+from hand_celeba import fill_disk_after, write_killed_half_way  # noqa: E402  (tests/ on sys.path)
+
+
+@pytest.mark.parametrize("suffix, files", [(".jpg", 3), (".txt", 1)])
+@pytest.mark.parametrize("layout", ["original", "torchvision"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_full_disk_is_one_clear_error_and_leaves_nothing_half_written(
+        tmp_path, monkeypatch, suffix, files, layout, existing):
+    root = tmp_path / "new" / "set"
+    if existing:
+        root.mkdir(parents=True)
+        (root / "notes.txt").write_text("mine")
+    fill_disk_after(monkeypatch, files, suffix)
+    with pytest.raises(OSError) as raised:
+        write_synthetic_celeba(root, n=8, seed=0, layout=layout)
+    message = str(raised.value)
+    assert raised.value.errno == errno.ENOSPC and "Traceback" not in message
+    assert str(root) in message and "MiB" in message, message
+    assert "Free some space" in message and "removed" in message, message
+    if existing:                                    # only what this call made was removed
+        assert [p.name for p in root.iterdir()] == ["notes.txt"]
+    else:
+        assert not (tmp_path / "new").exists()
+    monkeypatch.undo()
+    write_synthetic_celeba(root, n=8, seed=0, layout=layout)   # nothing in the way
+
+
+def test_a_full_disk_in_a_drawing_process_keeps_its_error_number(monkeypatch):
+    import io
+    import json
+
+    from celeba_lab import _drawing, faces
+    from celeba_lab._decoding import _error
+
+    def full(task):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(faces, "render_chunk", full)
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([0, [0, ["0" * 40], "x"]]) + "\n"))
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    _drawing._serve()
+    reply = json.loads(sys.stdout.getvalue())
+    assert _error(reply).errno == errno.ENOSPC
+
+
+@pytest.mark.parametrize("files", [0, 2])
+def test_a_set_killed_half_way_is_said_to_be_incomplete(tmp_path, files):
+    root = tmp_path / "set"
+    write_killed_half_way(root, n=5, files=files)
+    assert synthetic_info(root) is None            # not trusted as a set
+    with pytest.raises(FileNotFoundError, match=r"incomplete synthetic CelebA.*Delete"):
+        load_celeba(root)
+    with pytest.raises(FileExistsError, match=r"incomplete synthetic CelebA.*[Dd]elete"):
+        write_synthetic_celeba(root, n=5)
+
+
+def test_ensure_rewrites_a_set_killed_half_way_in_its_cache(tmp_cache):
+    target = tmp_cache / "synthetic-5-0"
+    write_killed_half_way(target, n=5, files=2)
+    root = ensure_synthetic_celeba(5, seed=0)
+    assert root == target and synthetic_info(root)["n"] == 5
+    assert (root / "identity_CelebA.txt").is_file() and len(load_celeba(root)) == 5

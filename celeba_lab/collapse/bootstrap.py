@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._checks import whole_number
 from ._common import _check_level
 
 
@@ -58,13 +59,15 @@ def bootstrap_ci(samples: np.ndarray | Sequence[Any], statistic: Callable[[np.nd
         :class:`Estimate` with the statistic on the full sample and the interval.
 
     Raises:
-        ValueError: Empty sample, ``level`` outside (0, 1), or an unknown ``method``.
+        ValueError: Empty sample, ``n_boot`` not a whole number of at least 1, ``level``
+            outside (0, 1), or an unknown ``method``.
 
     Example:
         >>> est = bootstrap_ci(np.arange(100.0), np.mean, n_boot=200)
         >>> est.low < 49.5 < est.high
         True
     """
+    n_boot = whole_number("n_boot", n_boot)
     data = np.asarray(samples)
     if len(data) == 0:
         raise ValueError("Cannot bootstrap an empty sample.")

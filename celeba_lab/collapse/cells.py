@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from .._checks import whole_number
 from ..attributes import HAIR_COLOURS, PARTITIONS
 from ..data import NotEnoughImagesError, check_attribute
 from ._common import _cell_counts
@@ -303,6 +304,7 @@ def attribute_share_table(sources: Mapping[str, pd.DataFrame], *,
         >>> bool(row["low"] <= row["share"] <= row["high"])
         True
     """
+    n_boot = whole_number("n_boot", n_boot)
     rows = []
     for source, labels in sources.items():
         indicators = _share_indicators(labels, attributes)

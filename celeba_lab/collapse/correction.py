@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import whole_number
 from ..attributes import HAIR_COLOURS
 from ._common import _as_labels, _check_level
 from .cells import (HAIR_CATEGORIES, SEX_HAIR_CELLS, SEXES, MissingClassifierError,
@@ -90,7 +91,8 @@ def correct_for_misclassification(observed: pd.Series | np.ndarray,
         Estimated true shares ``p``, same type and index as ``observed``.
 
     Raises:
-        ValueError: Shapes disagree, or ``M`` has a row with no data (NaN or all zero).
+        ValueError: Shapes disagree, ``observed`` holds NaN, or ``M`` has a row with no data
+            (NaN or all zero).
 
     Example:
         >>> M = np.array([[0.9, 0.1], [0.2, 0.8]])
@@ -100,6 +102,9 @@ def correct_for_misclassification(observed: pd.Series | np.ndarray,
     """
     index = observed.index if isinstance(observed, pd.Series) else None
     q = np.asarray(observed, dtype=float)
+    if not np.isfinite(q).all():
+        raise ValueError("observed holds NaN or infinite shares; pass the observed share of "
+                         "every cell (counts are accepted).")
     m = np.asarray(confusion, dtype=float)
     if m.shape != (q.size, q.size):
         raise ValueError(f"The confusion matrix is {m.shape} but there are {q.size} shares.")
@@ -129,12 +134,14 @@ def rogan_gladen(observed_share: float, sensitivity: float, specificity: float) 
 
     Raises:
         ValueError: ``sensitivity + specificity <= 1``: the classifier is no better than chance
-            and nothing can be corrected.
+            and nothing can be corrected; or ``observed_share`` is not in [0, 1].
 
     Example:
         >>> round(rogan_gladen(0.38, sensitivity=0.9, specificity=0.8), 6)
         0.257143
     """
+    if not 0 <= observed_share <= 1:
+        raise ValueError(f"observed_share must be a share in [0, 1], got {observed_share!r}.")
     youden = sensitivity + specificity - 1
     if youden <= 0:
         raise ValueError(f"sensitivity + specificity = {sensitivity + specificity:.3f} <= 1: "
@@ -318,6 +325,7 @@ def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.D
 
     Raises:
         MissingClassifierError: An attribute has no error rates or no labels.
+        ValueError: ``n_boot`` is not a whole number of at least 1.
 
     Example:
         >>> truth = data.attributes.iloc[:1000]
@@ -332,6 +340,7 @@ def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.D
         >>> bool(np.allclose(table["share"], table["observed"]))  # nothing to correct
         True
     """
+    n_boot = whole_number("n_boot", n_boot)
     _check_level(level)
     missing = [a for a in attributes if a not in error_rates.index]
     if missing:

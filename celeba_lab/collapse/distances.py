@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import whole_number
 from ._common import _cell_counts, _check_level
 from .bootstrap import Estimate, _interval
 from .cells import SEX_HAIR_CELLS
@@ -142,6 +143,7 @@ def tv_with_ci(real_cells: pd.Series | Sequence[str], generated_cells: pd.Series
         >>> tv_with_ci(real, ["Female/Blond_Hair"] * 100, n_boot=200).value
         0.5
     """
+    n_boot = whole_number("n_boot", n_boot)
     _check_level(level)
     real = _cell_counts(real_cells, categories)
     generated = _cell_counts(generated_cells, categories)
@@ -186,6 +188,7 @@ def tv_noise_floor(real_cells: pd.Series | Sequence[str], n_generated: int,
         >>> 0 < tv_noise_floor(real, 1000) < 0.05
         True
     """
+    n_sim = whole_number("n_sim", n_sim)
     real = _cell_counts(real_cells, categories)
     shares = real / real.sum()
     rng = np.random.default_rng(seed)

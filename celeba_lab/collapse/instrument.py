@@ -491,6 +491,12 @@ def _not_shares(values, name: str):
     return values
 
 
+def _check_keep_men(keep_men) -> None:
+    if isinstance(keep_men, bool) or not isinstance(keep_men, (int, float)) \
+            or not 0 <= keep_men <= 1:
+        raise ValueError(f"keep_men must be a share of the men, in [0, 1], got {keep_men!r}.")
+
+
 def _faces_per_cell(faces, p: np.ndarray, cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     if np.ndim(faces) == 0:
         faces = whole_number("confusion_faces", faces.item() if isinstance(faces, np.ndarray)
@@ -547,9 +553,7 @@ def validation_sources(held_out: pd.DataFrame | pd.Series, reference: pd.Series 
         >>> [len(s.ids) for s in sources.values()], sources["collapse"].true_tv
         ([8, 5, 4], 0.5)
     """
-    if isinstance(keep_men, bool) or not isinstance(keep_men, (int, float)) \
-            or not 0 <= keep_men <= 1:
-        raise ValueError(f"keep_men must be a share of the men, in [0, 1], got {keep_men!r}.")
+    _check_keep_men(keep_men)
     cells = sex_hair_cells(held_out) if isinstance(held_out, pd.DataFrame) else held_out
     cells = pd.Series(np.asarray(cells, dtype=object), index=cells.index)
     p = _shares(reference)

@@ -16,10 +16,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import whole_number
 from ._common import _cell_counts
 from .cells import SEX_HAIR_CELLS
-from .instrument import (COLLAPSE_CELLS, _old_tv, _resample_confusion, _shares, _tv,
-                         check_confusion, estimate_tv, ml_cell_shares)
+from .instrument import (COLLAPSE_CELLS, _check_keep_men, _finite, _old_tv, _resample_confusion,
+                         _shares, _tv, check_confusion, estimate_tv, ml_cell_shares)
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,12 +168,16 @@ def simulation_sources(p: np.ndarray | Sequence[float], *, keep_men: float = 0.2
     Returns:
         ``{"unbiased": p, "skew": ..., "collapse": ...}``, each summing to 1.
 
+    Raises:
+        ValueError: ``p`` holds NaN, or ``keep_men`` is not in [0, 1].
+
     Example:
         >>> s = simulation_sources(np.full(10, 0.1))
         >>> round(float(s["skew"][5:].sum()), 3), float(s["collapse"][0])
         (0.2, 0.5)
     """
-    p = _shares(np.asarray(p, dtype=float))
+    _check_keep_men(keep_men)
+    p = _shares(_finite(np.asarray(p, dtype=float), "p"))
     male = np.array([c.startswith("Male/") for c in SEX_HAIR_CELLS])
     skew = np.where(male, p * keep_men, p)
     collapse = np.where(np.isin(SEX_HAIR_CELLS, list(collapse_cells)), p, 0.0)
@@ -206,7 +211,8 @@ def simulate_estimators(p: np.ndarray, q: np.ndarray, confusion: pd.DataFrame | 
         One row per estimator and repetition: ``estimator, true TV, TV, low, high, covered``.
 
     Raises:
-        ValueError: An unknown estimator name.
+        ValueError: An unknown estimator name, ``reps`` or ``n_boot`` below 1, or NaN in ``p``
+            or ``q``.
 
     Example:
         >>> p = np.full(10, 0.1)
@@ -215,8 +221,9 @@ def simulate_estimators(p: np.ndarray, q: np.ndarray, confusion: pd.DataFrame | 
         >>> len(runs)
         2
     """
+    reps, n_boot = whole_number("reps", reps), whole_number("n_boot", n_boot)
     matrix = check_confusion(confusion)
-    p, q = _shares(np.asarray(p, float)), _shares(np.asarray(q, float))
+    p, q = (_shares(_finite(np.asarray(x, float), name)) for x, name in ((p, "p"), (q, "q")))
     names = list(ESTIMATORS) if estimators is None else list(estimators)
     unknown = [n for n in names if n not in ESTIMATORS]
     if unknown:
