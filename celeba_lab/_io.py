@@ -23,6 +23,25 @@ from typing import Any, Iterator
 DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
+def disk_full_error(error: OSError, what: str, folder: Path, needed: int, advice: str,
+                    removed: str):
+    """The package's one message for a full disk: what was written where, the space it needs
+    and the space free, what to do (``advice``), and what was removed; the errno is kept."""
+    from ._errors import CacheWriteError
+
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        free = f"{shutil.disk_usage(existing).free / 2**20:,.1f} MiB is free there"
+    except OSError:
+        free = "the free space there is unknown"
+    said = CacheWriteError(
+        f"{error.strerror or error} while writing {what}: it needs about "
+        f"{needed / 2**20:,.1f} MiB and {free}. Free some space on that disk, or {advice}, then "
+        f"run this again. {removed}")
+    said.errno = error.errno      # (no strerror: str() stays the message)
+    return said
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds.

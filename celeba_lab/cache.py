@@ -19,7 +19,6 @@ import io
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -35,7 +34,8 @@ import numpy as np
 from . import config
 from ._decoding import DecodingProcesses, WorkerStopped
 from ._errors import CacheWriteError, CorruptImageError
-from ._io import DISK_FULL as _DISK_FULL, atomic_path, remove_temporaries, write_bytes_atomic
+from ._io import (DISK_FULL as _DISK_FULL, atomic_path, disk_full_error, remove_temporaries,
+                  write_bytes_atomic)
 from .attributes import IMAGE_SHAPE
 from .images import _check_crop, _needs_pillow, _size_hw, decode_image
 
@@ -198,25 +198,12 @@ def _saying_disk_full(folder: Path, needed: int):
     except OSError as error:
         if error.errno not in _DISK_FULL:
             raise
-        raise _disk_full_error(folder, needed, error) from error
+        raise disk_full_error(
+            error, f"the image cache in {folder}", folder, needed,
+            f"set {config.IMAGES_ENV} (or {config.CACHE_ENV}) to a folder on a larger disk "
+            "(before the first call)", "The partial cache file was removed.") from error
 
 
-def _disk_full_error(folder: Path, needed: int, error: OSError) -> CacheWriteError:
-    try:
-        free = f"{_mib(shutil.disk_usage(folder).free)} is free there"
-    except OSError:
-        free = "the free space there is unknown"
-    said = CacheWriteError(
-        f"{error.strerror or error} while writing the image cache in {folder}: it needs about "
-        f"{_mib(needed)} and {free}. Free some space on that disk, or set {config.IMAGES_ENV} "
-        f"(or {config.CACHE_ENV}) to a folder on a larger disk (before the first call), then run this again. The "
-        f"partial cache file was removed.")
-    said.errno = error.errno      # (no strerror: str() stays the message)
-    return said
-
-
-def _mib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**20:,.1f} MiB"
 
 
 def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) -> Path:

@@ -441,14 +441,18 @@ def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
         raise _corrupt(model_file, f"Cannot read the classifier {model_file} ("
                        f"{type(error).__name__}: {error}). Call train_classifier again with "
                        "the run's arguments to train again (it replaces the damaged run).") from error
+    _require_classifier_output(model, f"{model_file} holds the model {model.name!r}, which",
+                               "A GAN's generator loads with celeba_lab.load_generator; a "
+                               "classifier's run folder comes from train_classifier(...).path.")
+    return model, metadata, run_dir
+
+
+def _require_classifier_output(model, what: str, advice: str) -> None:
+    """Raise :class:`ClassifierError` unless ``model`` ends in one sigmoid or a 2-way softmax."""
     shape = tuple(getattr(model, "output_shape", ()) or ())
     if len(shape) != 2 or shape[-1] not in (1, 2):
-        raise ClassifierError(
-            f"{model_file} holds the model {model.name!r} with output shape {shape}, not an "
-            "attribute classifier (one sigmoid or a 2-way softmax). A GAN's generator loads "
-            "with celeba_lab.load_generator; a classifier's run folder comes from "
-            "train_classifier(...).path.")
-    return model, metadata, run_dir
+        raise ClassifierError(f"{what} has output shape {shape}, not an attribute classifier's "
+                              f"(one sigmoid or a 2-way softmax). {advice}")
 
 
 def _finished_run(run_dir: Path, settings: dict, load: Callable[[Path], Any]):

@@ -35,8 +35,8 @@ from .attributes import IMAGE_SHAPE
 from .classifier_runs import (  # noqa: F401
     ClassifierBusyError, ClassifierError, ClassifierNotFoundError, CorruptClassifierError,
     InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _folder,
-    _read_run, _run_metadata, _sample_digest, _save_finished, _x_of, check_input_shape,
-    check_same_run, classifier_run_dir, fit_resumable)
+    _read_run, _require_classifier_output, _run_metadata, _sample_digest, _save_finished,
+    _x_of, check_input_shape, check_same_run, classifier_run_dir, fit_resumable)
 from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
@@ -516,13 +516,10 @@ def model_of(trained_or_model):
 
 def check_trained(model) -> None:
     """Raise :class:`NotTrainedError` for a model never compiled or never trained."""
-    shape = tuple(getattr(model, "output_shape", ()) or ())
-    if len(shape) != 2 or shape[-1] not in (1, 2):
-        raise ClassifierError(
-            f"The model {model.name!r} has output shape {shape}, not an attribute classifier's "
-            "(one sigmoid or a 2-way softmax): a GAN's generator draws images, it does not "
-            "score attributes. Pass a classifier from celeba_lab.train_classifier(attribute) "
-            "or celeba_lab.load_classifier(run_folder).")
+    _require_classifier_output(model, f"The model {model.name!r}",
+                               "A GAN's generator draws images, it does not score attributes. "
+                               "Pass a classifier from celeba_lab.train_classifier(attribute) "
+                               "or celeba_lab.load_classifier(run_folder).")
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         raise NotTrainedError(

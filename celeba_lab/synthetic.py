@@ -26,7 +26,6 @@ import errno
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +33,8 @@ import numpy as np
 
 from celeba_lab.config import CACHE_ENV, cache_dir
 from celeba_lab._checks import whole_number
-from celeba_lab._errors import CacheWriteError
-from celeba_lab._io import (DISK_FULL, atomic_path, remove_path, remove_temporaries,
-                            write_bytes_atomic)
+from celeba_lab._io import (DISK_FULL, atomic_path, disk_full_error, remove_path,
+                            remove_temporaries, write_bytes_atomic)
 from celeba_lab.attributes import ATTRIBUTES, N_IMAGES, PARTITION_SIZES
 from celeba_lab.faces import HAIR_CHOICES, render_chunk, draw_face
 
@@ -435,7 +433,11 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
         for path in created:                 # what this call made, and nothing else
             remove_path(path)
         if isinstance(error, OSError) and error.errno in DISK_FULL:
-            raise _disk_full_error(root, n, error) from error
+            raise disk_full_error(
+                error, f"a synthetic CelebA of {n:,} images into {root}", root,
+                n * _BYTES_PER_IMAGE, "write the set into a folder on a larger disk (for the "
+                f"package's own set, set {CACHE_ENV} to one)",
+                "What this call had written was removed.") from error
         raise
     return root
 
@@ -451,22 +453,6 @@ def _to_create(data: Path, image_dir: Path) -> list[Path]:
 def _write_marker(data: Path, marker: dict) -> None:
     text = json.dumps(marker, indent=2, sort_keys=True) + "\n"
     write_bytes_atomic(data / MARKER_FILE, text.encode("ascii"))
-
-
-def _disk_full_error(root: Path, n: int, error: OSError) -> CacheWriteError:
-    existing = next(p for p in (root, *root.parents) if p.exists())
-    try:
-        free = f"{shutil.disk_usage(existing).free / 2**20:,.1f} MiB is free there"
-    except OSError:
-        free = "the free space there is unknown"
-    said = CacheWriteError(
-        f"{error.strerror or error} while writing a synthetic CelebA of {n:,} images into "
-        f"{root}: it needs about {n * _BYTES_PER_IMAGE / 2**20:,.1f} MiB and {free}. Free some "
-        f"space on that disk, or write the set into a folder on a larger disk (for the "
-        f"package's own set, set {CACHE_ENV} to one), then run this again. What this call had "
-        f"written was removed.")
-    said.errno = error.errno      # (no strerror: str() stays the message)
-    return said
 
 
 def _write_files(data: Path, image_dir: Path, n: int, seed: int, layout: str, crlf: bool,
