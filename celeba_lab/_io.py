@@ -8,6 +8,7 @@ once complete (a rename within one file system is atomic on POSIX and Windows).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -17,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+#: What a write meets on a full disk, or over the user's disk quota.
+DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 @contextlib.contextmanager

@@ -14,7 +14,6 @@ Keras.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import json
@@ -36,7 +35,7 @@ import numpy as np
 from . import config
 from ._decoding import DecodingProcesses, WorkerStopped
 from ._errors import CacheWriteError, CorruptImageError
-from ._io import atomic_path, remove_temporaries, write_bytes_atomic
+from ._io import DISK_FULL, atomic_path, remove_temporaries, write_bytes_atomic
 from .attributes import IMAGE_SHAPE
 from .images import _check_crop, _needs_pillow, _size_hw, decode_image
 
@@ -188,10 +187,6 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
     return _open_cache(path, (len(ids), height, width, 3))
 
 
-#: What a write meets on a full disk, or over the user's disk quota.
-_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
-
-
 @contextlib.contextmanager
 def _saying_disk_full(folder: Path, needed: int):
     """Turn a full disk met in the block into one :class:`~celeba_lab.data.CacheWriteError`
@@ -201,7 +196,7 @@ def _saying_disk_full(folder: Path, needed: int):
     except CacheWriteError:
         raise
     except OSError as error:
-        if error.errno not in _DISK_FULL:
+        if error.errno not in DISK_FULL:
             raise
         raise _disk_full_error(folder, needed, error) from error
 
