@@ -517,4 +517,4 @@ class Checkpoint(keras.callbacks.Callback):
                                     **self.fields)
 
 
-__all__ = ["RunFolder", "RunFolderError", "fingerprint"]
+__all__ = ["Checkpoint", "RunFolder", "RunFolderError", "fingerprint"]
