@@ -34,7 +34,7 @@ import numpy as np
 from . import config
 from ._decoding import DecodingProcesses, WorkerStopped
 from ._errors import CacheWriteError, CorruptImageError
-from ._io import (DISK_FULL as _DISK_FULL, atomic_path, disk_full_error, remove_temporaries,
+from ._io import (DISK_FULL, atomic_path, disk_full_error, remove_temporaries,
                   write_bytes_atomic)
 from .attributes import IMAGE_SHAPE
 from .images import _check_crop, _needs_pillow, _size_hw, decode_image
@@ -196,7 +196,7 @@ def _saying_disk_full(folder: Path, needed: int):
     except CacheWriteError:
         raise
     except OSError as error:
-        if error.errno not in _DISK_FULL:
+        if error.errno not in DISK_FULL:
             raise
         raise disk_full_error(
             error, f"the image cache in {folder}", folder, needed,

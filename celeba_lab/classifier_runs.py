@@ -1,18 +1,19 @@
 """The attribute classifiers' run folders: resumable training, finished-run detection, errors.
 
 The engine under :func:`celeba_lab.train_classifier`. A run folder
-``runs_dir()/classifiers/{recipe}-{attribute}-{key}`` holds, while training, one
-``checkpoint-NNN.keras`` (model and optimizer state after epoch NNN) and ``state.json`` (the
-epoch, the history so far and the settings), and once finished ``model.keras`` and
-``metadata.json``; always the marker ``celeba-lab-run.json`` that makes it a classifier's run. A process killed at any instant leaves a consistent folder: the same
-call resumes it from the last finished epoch, or loads it when it is finished.
+``runs_dir()/classifiers/{recipe}-{attribute}-{key}`` holds, while training, the checkpoint a
+GAN's run holds too: ``checkpoints/epoch_NNN/model.keras`` (model and optimizer state after
+epoch NNN) and the manifest ``checkpoint.json`` (the epoch, the history so far, the settings,
+the file's SHA-256), written by :class:`celeba_lab.runs.Checkpoint`; once finished
+``model.keras`` and ``metadata.json`` (with the model's SHA-256); always the marker
+``celeba-lab-run.json`` that makes it a classifier's run. A process killed at any instant leaves
+a consistent folder: the same call resumes it from the last finished epoch, or loads it when it
+is finished.
 
-The folder is a :class:`celeba_lab.runs.RunFolder` (:func:`_folder`), as a GAN's is: the
-``key`` is :func:`celeba_lab.runs.fingerprint` of the settings, the marker tells a run from
-a folder of the user's, a run of other settings is refused (``resume=False`` starts it over),
-``training.lock`` keeps one process per folder, ``resume=False`` deletes the run's own files
-only, half-written files are removed, and ``state.json`` (the manifest of the checkpoint) and ``metadata.json`` (of the
-finished model) hold the SHA-256 of the file they vouch for, checked before it is loaded.
+The folder is a :class:`celeba_lab.runs.RunFolder` (:func:`_folder`), as a GAN's is, and keeps
+its promises: one run and one process per folder, nothing of the user's touched, no
+half-written or damaged file trusted (a damaged checkpoint is warned about and the run trained
+again, :meth:`~celeba_lab.runs.RunFolder.resume`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -28,8 +28,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import config
-from ._io import atomic_path, fit_verbosity, lock_owner
-from .runs import LOCK, RunFolder, fingerprint, read_json
+from ._io import atomic_path, fit_verbosity, lock_owner, remove_path
+from .runs import CHECKPOINTS, LOCK, MANIFEST, Checkpoint, RunFolder, fingerprint, read_json
 
 __all__ = [
     "ClassifierError", "ClassifierBusyError", "ClassifierNotFoundError", "CorruptClassifierError",
@@ -38,8 +38,6 @@ __all__ = [
 
 _MODEL_FILE = "model.keras"
 _METADATA_FILE = "metadata.json"
-_STATE_FILE = "state.json"
-_CHECKPOINTS = "checkpoint-*.keras"
 _KEY_LENGTH = 10  # hex digits of the folder names' key: finished runs keep their folder
 
 
@@ -86,17 +84,16 @@ def _folder(run_dir: str | Path, *, adopt: bool = False) -> RunFolder:
     (``adopt``: a default run folder, where a run written before markers is recognised)."""
     return RunFolder(Path(run_dir), kind="classifier",
                      restart="train_classifier(..., resume=False)",
-                     entries=(_MODEL_FILE, _METADATA_FILE, _STATE_FILE, _CHECKPOINTS),
-                     error=ClassifierError, markers=(_STATE_FILE, _METADATA_FILE),
-                     lock_error=ClassifierBusyError, manifest=_STATE_FILE,
-                     checkpoints=_CHECKPOINTS, adopt=adopt)
+                     entries=(_MODEL_FILE, _METADATA_FILE, MANIFEST, CHECKPOINTS),
+                     error=ClassifierError, markers=(MANIFEST, _METADATA_FILE),
+                     lock_error=ClassifierBusyError, adopt=adopt)
 
 
 def _run_settings(run_dir: Path) -> dict | None:
     """The settings of the run in ``run_dir``, finished (``metadata.json``) or interrupted
-    (``state.json``); None when there is none, or none readable (a damaged run is trained
+    (``checkpoint.json``); None when there is none, or none readable (a damaged run is trained
     again)."""
-    for name in (_METADATA_FILE, _STATE_FILE):
+    for name in (_METADATA_FILE, MANIFEST):
         record = read_json(run_dir / name)
         if isinstance(record, dict) and isinstance(record.get("settings"), dict):
             return record["settings"]
@@ -145,69 +142,18 @@ def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any])
 
 
 # --------------------------------------------------------------------------------------------
-# Checkpoints and state.json
+# Checkpoints
 
 
-def _epoch_checkpoint(folder: RunFolder, history: dict, settings: dict, epochs: int):
-    """A Keras callback: after each epoch, save the model and the history so far, atomically.
-
-    A checkpoint is ``checkpoint-NNN.keras`` (model and optimizer state) plus ``state.json``
-    naming it with its SHA-256 (:meth:`RunFolder.commit <celeba_lab.runs.RunFolder.commit>`);
-    the state is written after the model, and the previous checkpoint is deleted only then,
-    so a process killed at any instant leaves a consistent pair behind.
-    """
-    import keras
-
-    class EpochCheckpoint(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            for key, value in (logs or {}).items():
-                history.setdefault(key, []).append(float(value))
-            history.setdefault("seconds", []).append(time.perf_counter() - self.started)
-            name = f"checkpoint-{epoch + 1:03d}.keras"
-            with atomic_path(folder.path / name) as tmp:
-                self.model.save(tmp)
-            folder.commit(folder.path, [name], epoch=epoch + 1, epochs=epochs, checkpoint=name,
-                          history=history, settings=settings)
-
-    return EpochCheckpoint()
-
-
-def _read_state(folder: RunFolder, settings: dict) -> dict | None:
-    """The last finished epoch of an interrupted run in ``folder``, or None to start afresh.
-
-    Raises :class:`ClassifierError` when the folder holds a run of other settings."""
-    state = read_json(folder.path / _STATE_FILE)
-    if not isinstance(state, dict) or not isinstance(state.get("settings"), dict):
-        return None  # a state we cannot read is no state: train from the start
-    folder.refuse_other_settings(state["settings"], settings)
-    if not (folder.path / str(state.get("checkpoint"))).exists():
-        return None
-    return state
-
-
-def _load_checkpoint(folder: RunFolder, state: Mapping[str, Any]):
-    """The checkpointed model ``state`` names, or None (with a warning) if it is damaged."""
-    import keras
-
-    path = folder.path / state["checkpoint"]
-    try:
-        if "files" in state:  # states written before checksums were kept have none
-            folder.verify(state)
-        return keras.saving.load_model(path)
-    except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
-        why = (f"its checksum does not match {_STATE_FILE}" if isinstance(error, ClassifierError)
-               else type(error).__name__)
-        warnings.warn(f"The checkpoint {path} is damaged ({why}); training this run again "
-                      "from epoch 1.", RuntimeWarning, stacklevel=3)
-        return None
+def _save_model(model, folder: Path) -> None:
+    """A checkpoint's content: the model with its optimizer state (for
+    :class:`celeba_lab.runs.Checkpoint`)."""
+    model.save(folder / _MODEL_FILE)
 
 
 def _stopped_at(run_dir: Path) -> str | None:
-    """How far an unfinished run got (from its ``state.json``), or None when there is none."""
-    state_file = run_dir / _STATE_FILE
+    """How far an unfinished run got (from its ``checkpoint.json``), or None when there is none."""
+    state_file = run_dir / MANIFEST
     if not state_file.exists():
         return None
     try:
@@ -288,13 +234,14 @@ def fit_resumable(
         validation: Validation batches (or anything ``model.fit`` takes as
             ``validation_data``).
         epochs: Total number of epochs, including those already finished.
-        run_dir: Folder for the checkpoints (``checkpoint-NNN.keras`` and ``state.json``);
-            created if missing. Not locked here: :func:`~celeba_lab.train_classifier` holds
-            its ``training.lock`` around this call.
+        run_dir: Folder for the checkpoints (``checkpoints/epoch_NNN/model.keras`` and
+            ``checkpoint.json``); created if missing. Not locked here:
+            :func:`~celeba_lab.train_classifier` holds its ``training.lock`` around this call.
         settings: The run's settings, saved with each checkpoint; a checkpoint is resumed only
             when its settings equal these (others are refused).
-        resume: Continue from a matching checkpoint; ``False`` deletes what ``run_dir`` holds
-            (model, metadata, state and checkpoints) and starts from scratch.
+        resume: Continue from a matching checkpoint (a damaged one is named in a warning and
+            training starts from scratch); ``False`` deletes what ``run_dir`` holds (model,
+            metadata, checkpoints) and starts from scratch.
         verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, nothing
             elsewhere (:func:`~celeba_lab.train_classifier` prints one line for the run); 2:
             one line per epoch.
@@ -308,7 +255,8 @@ def fit_resumable(
         InputShapeError: the training images do not have the shape the model was built for
             (raised by :func:`check_input_shape`).
         ClassifierError: ``run_dir`` is not a classifier's run folder (it holds files and no
-            marker), or (with ``resume``) it holds a checkpoint of other settings.
+            marker), or (with ``resume``) it holds a run of other settings; the disk is full
+            while a checkpoint is written (the last complete one is kept).
 
     Example:
         >>> sample = cl.balanced_sample(data, "Male", (20, 4, 4))
@@ -326,31 +274,31 @@ def fit_resumable(
         >>> first, len(history["loss"])
         (1, 2)
     """
+    import keras
+
     folder = _folder(run_dir)
     folder.refuse_foreign()
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.mark()
-    settings = dict(settings or {})
-    state = _read_state(folder, settings) if resume else None
+    settings = json.loads(json.dumps(dict(settings or {}), default=str))
+    resumed = None
+    if resume:
+        check_same_run(folder, settings)
+        resumed = folder.resume(lambda path: keras.saving.load_model(path / _MODEL_FILE))
+    else:
+        folder.clear()
     history: dict[str, list[float]] = {}
     initial_epoch = 0
-    checkpointed = _load_checkpoint(folder, state) if state is not None else None
-    if checkpointed is None and state is not None:
-        state = None
-        folder.clear()
-    if state is not None:
-        model = checkpointed
-        history = {k: list(v) for k, v in state["history"].items()}
-        initial_epoch = int(state["epoch"])
+    if resumed is not None:  # else a damaged checkpoint was warned about: from epoch 1
+        manifest, model = resumed
+        history, initial_epoch = manifest["history"], manifest["epoch"]
         if hasattr(train, "epoch"):
             # ImageBatches draws epoch k's order from (seed, k): continue with the order an
             # uninterrupted run would have used.
             train.epoch = initial_epoch
-    elif not resume:
-        folder.clear()
     check_input_shape(model, np.shape(_first_x(train))[1:])
-    checkpoint = _epoch_checkpoint(folder, history,
-                                   json.loads(json.dumps(settings, default=str)), epochs)
+    checkpoint = Checkpoint(folder, _save_model, history, record=True, epochs=epochs,
+                            settings=settings)
     if initial_epoch < epochs:
         level, printers = fit_verbosity(verbose)
         model.fit(train, validation_data=validation, epochs=epochs, initial_epoch=initial_epoch,
@@ -390,12 +338,13 @@ def _run_metadata(data, settings: dict, history: dict, model, seconds: float,
 
 def _save_finished(run_dir: Path, model, metadata: Mapping[str, Any]) -> None:
     """Save ``model.keras``, then ``metadata.json`` with its SHA-256 (``files``), then delete
-    the checkpoints and the state."""
+    the checkpoints and their manifest."""
     folder = dataclasses.replace(_folder(run_dir), manifest=_METADATA_FILE)
     with atomic_path(folder.path / _MODEL_FILE) as tmp:
         model.save(tmp)
-    folder.commit(folder.path, [_MODEL_FILE], **metadata)
-    (folder.path / _STATE_FILE).unlink(missing_ok=True)
+    folder.commit(folder.path, [_MODEL_FILE], **metadata)  # deletes checkpoints/*
+    for name in (MANIFEST, CHECKPOINTS):
+        remove_path(folder.path / name)
 
 
 def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:

@@ -341,8 +341,9 @@ def train_classifier(
             new or empty folder, or one a classifier run of this package wrote (its marker
             ``celeba-lab-run.json``); any other is refused, whatever ``resume`` says.
         resume: Continue an interrupted run and reuse a finished one (a run of other settings
-            in ``run_dir`` is refused); ``False`` trains from scratch, replacing the run's own
-            files in ``run_dir``.
+            in ``run_dir`` is refused; a damaged checkpoint or model is named in a warning and
+            trained again); ``False`` trains from scratch, replacing the run's own files in
+            ``run_dir``.
         verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run
             elsewhere (notebooks, logs: what trains, then how long it took and the last
             epoch's metrics; every epoch's are in ``history``); 2: one line per epoch; 0:
@@ -360,7 +361,8 @@ def train_classifier(
             least 1; ``sample`` drawn for another attribute or from other data.
         ClassifierBusyError: another process is training the same run folder.
         ClassifierError: ``run_dir`` is not a classifier's run folder, or (with ``resume``)
-            holds a run of other settings, finished or not.
+            holds a run of other settings, finished or not; the disk filled up while a
+            checkpoint was written (the run resumes from the last complete one).
 
     Example:
         >>> male = train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
@@ -414,8 +416,6 @@ def train_classifier(
     if resume:
         check_same_run(folder, settings)  # nor a run of other settings replaced
     with folder.claim(None, resume=resume):  # marker, lock, clear, remove temporaries
-        if resume:
-            check_same_run(folder, settings)  # again, under the lock
         return _train(data, sample, spec, settings, run_dir, resume=resume, verbose=verbose,
                       callbacks=callbacks)
 

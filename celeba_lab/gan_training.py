@@ -35,10 +35,10 @@ from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING,
                   GANRecipe, conditional_discriminator, conditional_generator, gan_recipe,
                   generate_images, latent_noise, report_discriminator, report_generator,
                   stabilised_discriminator)
-from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _Checkpointer, _folder,
-                              _read_manifest, _restore_checkpoint, _save_generator)
+from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _folder, _restore_checkpoint,
+                              _save_generator, _write_checkpoint)
 from .gan_images import to_uint8, image_grid
-from .runs import fingerprint, read_json
+from .runs import Checkpoint, fingerprint, read_json
 
 # --------------------------------------------------------------------------------------------
 # Building and training
@@ -364,8 +364,9 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         run_dir: Use this folder instead of :func:`default_run_dir`: a new or empty folder,
             or one a GAN run of this package wrote (its marker ``celeba-lab-run.json``); any
             other is refused, whatever ``resume`` says.
-        resume: Continue (or load) what ``run_dir`` holds. ``False`` deletes the run's files
-            (never files it did not write) and starts over.
+        resume: Continue (or load) what ``run_dir`` holds (a damaged checkpoint is named in a
+            warning and the run trained again). ``False`` deletes the run's files (never files
+            it did not write) and starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
         verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run in a
@@ -379,9 +380,11 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         The :class:`GANRun`.
 
     Raises:
-        CheckpointError: The run folder holds a checkpoint that is missing, corrupt or from
-            other settings (the message says which file and what to do); another process is
-            training it; or ``run_dir`` is not a GAN run folder (no marker).
+        CheckpointError: The run folder holds a run of other settings (the message says what
+            to do); another process is training it; ``run_dir`` is not a GAN run folder (no
+            marker); or the disk filled up while a checkpoint was written (the last complete
+            one is kept). A damaged checkpoint is no error: it is named in a
+            ``RuntimeWarning`` and the run trained again from epoch 1.
         ValueError: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``latent_dim`` or
             ``grid_size`` is not a whole number of at least 1, ``seed`` one of at least 0;
             ``width`` is not a finite number above 0; ``ids`` is empty.
@@ -440,13 +443,11 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
 
 
 def _run(run_dir, name, settings, source, *, epochs, **training) -> GANRun:
-    gan = _gan_from_settings(settings)
-    history: dict[str, list[float]] = {}
-    start = 0
-    manifest = _read_manifest(run_dir)
-    if manifest is not None:
-        _restore_checkpoint(gan, run_dir, manifest)
-        history, start = manifest["history"], int(manifest["epoch"])
+    # A damaged checkpoint is warned about; the run trains again from a freshly built GAN.
+    resumed = _folder(run_dir).resume(
+        lambda folder: _restore_checkpoint(_gan_from_settings(settings), folder))
+    manifest, gan = resumed or ({"history": {}, "epoch": 0}, _gan_from_settings(settings))
+    history, start = manifest["history"], manifest["epoch"]
     fixed = _fixed_inputs(run_dir, settings, source) if training["monitor"] else None
 
     metadata = read_json(run_dir / "metadata.json") or {
@@ -507,7 +508,7 @@ def _train_session(gan, run_dir, source, metadata, history, *, start, epochs, ba
     own = [history_cb]
     if monitor:
         own.append(_Monitor(run_dir, *fixed))
-    own.append(_Checkpointer(run_dir, history_cb))
+    own.append(Checkpoint(_folder(run_dir), _write_checkpoint, history))
     level, printers = fit_verbosity(verbose)
     began = time.perf_counter()
     gan.fit(batches, epochs=epochs, initial_epoch=start, verbose=level,
@@ -610,7 +611,8 @@ def load_gan_run(path: str | os.PathLike) -> GANRun:
         The :class:`GANRun` (both networks and optimizers restored).
 
     Raises:
-        CheckpointError: No usable settings or checkpoint in ``path``.
+        CheckpointError: No usable settings or checkpoint in ``path`` (a damaged checkpoint is
+            named; the ``train_gan`` call of the run trains it again).
 
     Example:
         >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
@@ -624,12 +626,12 @@ def load_gan_run(path: str | os.PathLike) -> GANRun:
         raise CheckpointError(f"{run_dir} is not a GAN run folder: {run_dir / 'settings.json'} "
                               "is missing or unreadable. Pass the folder train_gan returned "
                               "(run.run_dir).")
-    manifest = _read_manifest(run_dir)
-    if manifest is None:
+    resumed = _folder(run_dir).resume(
+        lambda folder: _restore_checkpoint(_gan_from_settings(settings), folder), strict=True)
+    if resumed is None:
         raise CheckpointError(f"{run_dir} holds no finished epoch yet (no checkpoint.json); "
                               "train it with train_gan(..., run_dir=...).")
-    gan = _gan_from_settings(settings)
-    _restore_checkpoint(gan, run_dir, manifest)
+    manifest, gan = resumed
     metadata = read_json(run_dir / "metadata.json") or {"settings": settings}
     return GANRun(gan, run_dir, manifest["history"], metadata)
 

@@ -10,7 +10,10 @@ user's is touched** (a run folder is recognised by its marker, never by file nam
 package writes only into a new or empty folder, or one whose marker it wrote for the same
 kind of run, :meth:`RunFolder.refuse_foreign`; :meth:`RunFolder.clear` deletes the run's own
 files only); **no half-written file is trusted** (atomic writes,
-:func:`~celeba_lab._io.remove_temporaries`, :meth:`RunFolder.verify`).
+:func:`~celeba_lab._io.remove_temporaries`, :meth:`RunFolder.verify`); **one checkpoint
+format and one damage policy** for every kind of run (:class:`Checkpoint` writes
+``checkpoints/epoch_NNN`` and the manifest after each epoch, :meth:`RunFolder.resume` warns
+about a damaged one and trains again from epoch 1).
 
 Example:
     >>> folder = RunFolder(cl.config.runs_dir() / "demo", kind="demo run",
@@ -27,12 +30,16 @@ import glob
 import hashlib
 import json
 import os
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ._io import (file_digest, folder_lock, is_temporary, remove_path, remove_temporaries,
-                  temp_file_owner, write_json_atomic)
+import keras
+
+from ._io import (DISK_FULL, atomic_path, file_digest, folder_lock, is_temporary, remove_path,
+                  remove_temporaries, temp_file_owner, write_json_atomic)
 
 SETTINGS = "settings.json"
 MARKER = "celeba-lab-run.json"
@@ -109,8 +116,6 @@ class RunFolder:
         lock_error: The exception raised when another live process holds the lock (default:
             ``error``).
         manifest: The manifest's name (:meth:`commit`, :meth:`read_manifest`, :meth:`verify`).
-        checkpoints: Glob pattern of the checkpoints inside the folder; :meth:`commit` deletes
-            all but the new one.
         adopt: Recognise a run without a marker by its ``markers`` (and give it one): only for
             a folder the package named itself, such as a default run folder under
             :func:`celeba_lab.config.runs_dir`, never for a ``run_dir`` the user passed.
@@ -128,7 +133,6 @@ class RunFolder:
     markers: Sequence[str] = (SETTINGS,)
     lock_error: type[Exception] | None = None
     manifest: str = MANIFEST
-    checkpoints: str = f"{CHECKPOINTS}/*"
     adopt: bool = False
 
     def __post_init__(self):
@@ -325,9 +329,9 @@ class RunFolder:
 
         Args:
             folder: The checkpoint folder, inside the run folder (e.g. ``checkpoints/epoch_003``),
-                or the run folder itself when the checkpoint is one file there.
-            files: The names of its files that the manifest vouches for (a match of
-                :attr:`checkpoints` named here is not deleted).
+                or the run folder itself when the checkpoint is one file there (a finished
+                model vouched for by ``metadata.json``: then every checkpoint is deleted).
+            files: The names of its files that the manifest vouches for.
             **fields: More entries (JSON-able), e.g. ``epoch=3``.
 
         Returns:
@@ -343,12 +347,47 @@ class RunFolder:
         manifest = {**fields, "folder": folder.relative_to(self.path).as_posix(),
                     "files": {name: file_digest(folder / name, "sha256") for name in files}}
         write_json_atomic(self.path / self.manifest, manifest)
-        keep = {folder, *(folder / name for name in files)}
-        for old in self.path.glob(self.checkpoints):
-            if old in keep or is_temporary(old):
-                continue
-            remove_path(old)
+        for old in self.path.glob(f"{CHECKPOINTS}/*"):
+            if old != folder and not is_temporary(old):
+                remove_path(old)
         return manifest
+
+    def save_checkpoint(self, write: Callable[[Any, Path], Mapping[str, Any] | None], model: Any,
+                        epoch: int, history: Mapping[str, Sequence[float]],
+                        **fields: Any) -> Path:
+        """Write the checkpoint of ``epoch`` (1 for the first): ``write(model, folder)`` fills
+        a new folder, renamed ``checkpoints/epoch_NNN`` once whole, and returns more manifest
+        entries (or ``None``); then :meth:`commit` it with the epoch, ``history`` and ``fields``.
+
+        Returns:
+            The checkpoint folder.
+
+        Raises:
+            error: The disk is full (or over quota): the message names the run folder and says
+                that the run resumes from its last complete checkpoint, left intact.
+
+        Example:
+            >>> def write(model, folder):
+            ...     (folder / "weights.txt").write_text(model)
+            >>> RunFolder("run").save_checkpoint(write, "w", 1, {"loss": [0.5]}).name
+            'epoch_001'
+        """
+        target = self.path / CHECKPOINTS / f"epoch_{epoch:03d}"
+        try:
+            with atomic_path(target, directory=True) as tmp:
+                more = write(model, tmp) or {}
+            self.commit(target, sorted(p.name for p in target.iterdir()), **fields, **more,
+                        epoch=int(epoch), history={k: list(map(float, v))
+                                                   for k, v in history.items()})
+        except OSError as error:
+            if error.errno not in DISK_FULL:
+                raise
+            raise self.error(
+                f"{error.strerror or error} while writing the checkpoint of epoch {epoch} in "
+                f"{self.path}. The last complete checkpoint is intact: free some space on that "
+                f"disk, then call {self.restart.split('(')[0]}(...) again with the same "
+                "arguments to resume the run from it.") from error
+        return target
 
     def read_manifest(self, required: Sequence[str] = ("folder", "files")) -> dict | None:
         """The manifest, or ``None`` when no checkpoint was committed yet.
@@ -360,7 +399,8 @@ class RunFolder:
             The manifest, or ``None``.
 
         Raises:
-            error: The manifest is corrupt, or missing beside a checkpoint.
+            error: The manifest is corrupt (unreadable, an entry missing, an epoch that is not
+                a whole number), or missing beside a checkpoint.
 
         Example:
             >>> RunFolder("a-new-folder").read_manifest() is None
@@ -370,16 +410,17 @@ class RunFolder:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            if any(self.path.glob(self.checkpoints)):
-                raise self.error(self.advice(f"{path} is missing but the checkpoints folder "
-                                             "is not empty")) from None
+            if any(self.path.glob(f"{CHECKPOINTS}/*")):
+                raise self.error(f"{path} is missing but the checkpoints folder is not "
+                                 "empty") from None
             return None
         try:
             manifest = json.loads(text)
             [manifest[key] for key in required]
-        except (ValueError, KeyError, TypeError) as error:
-            raise self.error(self.advice(f"{path} is corrupt "
-                                         f"({type(error).__name__}: {error})")) from None
+            if not isinstance(manifest.get("epoch", 0), int):
+                raise ValueError(f"epoch {manifest['epoch']!r} is not a whole number")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise self.error(f"{path} is corrupt ({type(error).__name__}: {error})") from None
         return manifest
 
     def verify(self, manifest: Mapping[str, Any], source: str | None = None) -> Path:
@@ -409,11 +450,71 @@ class RunFolder:
         for name, digest in manifest["files"].items():
             path = folder / name
             if not path.is_file():
-                raise self.error(self.advice(f"{which} lacks {path}"))
+                raise self.error(f"{which} lacks {path}")
             if file_digest(path, "sha256") != digest:
-                raise self.error(self.advice(f"{path} is corrupt (its checksum does not match "
-                                             f"{source or self.manifest})"))
+                raise self.error(f"{path} is corrupt (its checksum does not match "
+                                 f"{source or self.manifest})")
         return folder
 
+    def resume(self, restore: Callable[[Path], Any], *,
+               strict: bool = False) -> tuple[dict, Any] | None:
+        """``(manifest, restore(checkpoint folder))`` of the last complete checkpoint; ``None``
+        when there is none, or when it is damaged.
 
-__all__ = ["RunFolder", "RunFolderError", "fingerprint"]
+        The one policy for a damaged checkpoint, every kind of run alike (CONTRIBUTING.md): an
+        unreadable manifest, a file missing or unlike its SHA-256, or a checkpoint ``restore``
+        raises on, is named in one ``RuntimeWarning`` and the run trains again from epoch 1.
+        Nothing is deleted here: the first new checkpoint replaces it (:meth:`commit`).
+
+        Raises:
+            error: With ``strict`` (a loader, which cannot train), a damaged checkpoint.
+
+        Example:
+            >>> RunFolder("a-new-folder").resume(lambda folder: "a model") is None
+            True
+        """
+        try:
+            manifest = self.read_manifest(required=("epoch", "history", "folder", "files"))
+            if manifest is None:
+                return None
+            folder = self.verify(manifest)
+            try:
+                return manifest, restore(folder)
+            except Exception as error:  # zip, HDF5, shapes: all mean the checkpoint is unusable
+                raise self.error(f"{folder} cannot be read ({type(error).__name__}: "
+                                 f"{error})") from error
+        except self.error as error:
+            damaged = f"The checkpoint of the {self.kind} in {self.path} is damaged: {error}"
+            if strict:
+                raise self.error(f"{damaged}. Call {self.restart.split('(')[0]}(...) again with "
+                                 "the run's arguments: it trains the run again.") from None
+            warnings.warn(f"{damaged}; training it again from epoch 1.", RuntimeWarning,
+                          stacklevel=3)
+            return None
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """The checkpoint callback of every run: after each epoch,
+    ``folder.save_checkpoint(write, model, epoch, history, **fields)``. With ``record`` it
+    first appends the epoch's logs and wall time (``seconds``) to ``history``; without, another
+    callback, called before this one, keeps it."""
+
+    def __init__(self, folder: RunFolder, write: Callable[[Any, Path], Mapping | None],
+                 history: dict[str, list[float]], *, record: bool = False, **fields: Any):
+        super().__init__()
+        self.folder, self.write, self.history = folder, write, history
+        self.record, self.fields = record, fields
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.began = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.record:
+            for key, value in (logs or {}).items():
+                self.history.setdefault(key, []).append(float(value))
+            self.history.setdefault("seconds", []).append(time.perf_counter() - self.began)
+        self.folder.save_checkpoint(self.write, self.model, epoch + 1, self.history,
+                                    **self.fields)
+
+
+__all__ = ["Checkpoint", "RunFolder", "RunFolderError", "fingerprint"]

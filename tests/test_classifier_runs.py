@@ -4,8 +4,10 @@ report recipe's old name ("seed") found under its new one."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -17,6 +19,12 @@ from classifier_helpers import (  # noqa: E402  (tests/ is on sys.path under pyt
     SMALL, TINY, ArrayBatches, _one_hot, _Stop, _StopAfterEpoch, _toy_images,
     tiny_sets)
 
+
+
+def files_of(folder):
+    """Every file in ``folder``, by its path there (``checkpoints/epoch_001/model.keras``)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 # ------------------------------------------------------------------------------------------
@@ -57,11 +65,13 @@ def test_interrupted_fit_resumes_from_the_next_epoch(tmp_path):
     with pytest.raises(_Stop):
         R.fit_resumable(C.report_classifier(SMALL), train, validation, epochs=4, run_dir=tmp_path,
                         settings=settings, verbose=0, callbacks=[_StopAfterEpoch(2)])
-    state = json.loads((tmp_path / "state.json").read_text())
+    # The manifest and the layout of every run's checkpoints (a GAN's too).
+    state = json.loads((tmp_path / "checkpoint.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
-    assert list(state["files"]) == ["checkpoint-002.keras"]  # with its SHA-256
-    assert [p.name for p in tmp_path.glob("checkpoint-*.keras")] == ["checkpoint-002.keras"]
-    saved = keras.saving.load_model(tmp_path / "checkpoint-002.keras")
+    assert state["folder"] == "checkpoints/epoch_002"
+    assert list(state["files"]) == ["model.keras"]  # with its SHA-256
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["epoch_002"]
+    saved = keras.saving.load_model(tmp_path / "checkpoints" / "epoch_002" / "model.keras")
 
     started = []
 
@@ -86,12 +96,12 @@ def test_fit_with_other_settings_refuses_the_checkpoint_and_starts_over_only_if_
     with pytest.raises(_Stop):
         R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
                         settings={"a": 1}, verbose=0, callbacks=[_StopAfterEpoch(1)])
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    before = files_of(tmp_path)
     with pytest.raises(R.ClassifierError, match=r"other settings \(differences: a\).*"
                                                  r"resume=False"):
         R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
                         settings={"a": 2}, verbose=0)
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert files_of(tmp_path) == before
     _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=1,
                                         run_dir=tmp_path, settings={"a": 2}, verbose=0,
                                         resume=False)
@@ -103,7 +113,7 @@ def test_fit_with_other_settings_refuses_the_checkpoint_and_starts_over_only_if_
 
 
 def test_a_run_that_stopped_is_not_loaded_as_finished(tmp_path):
-    (tmp_path / "state.json").write_text(json.dumps({"epoch": 2, "epochs": 15}))
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"epoch": 2, "epochs": 15}))
     with pytest.raises(R.ClassifierNotFoundError, match="epoch 2 of 15"):
         C.load_classifier(tmp_path)
 
@@ -164,7 +174,7 @@ def test_interrupted_training_resumes_from_the_right_epoch(tmp_cache, synthetic_
     run = next((tmp_cache / "runs" / "classifiers").iterdir())
     with pytest.raises(R.ClassifierNotFoundError, match="epoch 2 of 3"):
         C.load_classifier(run)
-    partial = json.loads((run / "state.json").read_text())["history"]
+    partial = json.loads((run / "checkpoint.json").read_text())["history"]
 
     started = []
 
@@ -188,10 +198,11 @@ def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_cache, tiny_se
     with pytest.raises(_Stop):
         C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
                            callbacks=[_StopAfterEpoch(1)], **TINY)
-    checkpoint = run_dir / "checkpoint-001.keras"
+    checkpoint = run_dir / "checkpoints" / "epoch_001" / "model.keras"
     checkpoint.write_bytes(checkpoint.read_bytes()[:300])
     (run_dir / ".model.keras.4242.abcd1234.tmp.keras").write_bytes(b"PK")  # a killed save
-    with pytest.warns(RuntimeWarning, match="checkpoint-001.keras.*damaged.*epoch 1"):
+    with pytest.warns(RuntimeWarning, match="classifier in .*run is damaged: .*epoch_001."
+                                            "model.keras is corrupt.*again from epoch 1"):
         trained = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
     assert trained.origin == "trained" and trained.epochs == 2
     assert sorted(p.name for p in run_dir.iterdir()) == [
@@ -209,21 +220,62 @@ def test_a_corrupt_finished_model_is_reported_and_trained_again(tmp_cache, tiny_
 
 
 def test_a_checkpoint_with_a_flipped_byte_is_reported_and_trained_again(tmp_path):
-    # It may well load: only its checksum in state.json tells it from the one saved.
+    # It may well load: only its checksum in checkpoint.json tells it from the one saved.
     x, y = _toy_images(16)
     train = ArrayBatches(x, _one_hot(y))
     with pytest.raises(_Stop):
         R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
                         verbose=0, callbacks=[_StopAfterEpoch(1)])
-    checkpoint = tmp_path / "checkpoint-001.keras"
+    checkpoint = tmp_path / "checkpoints" / "epoch_001" / "model.keras"
     data = bytearray(checkpoint.read_bytes())
     data[-30] ^= 1
     checkpoint.write_bytes(bytes(data))
-    with pytest.warns(RuntimeWarning, match="checkpoint-001.keras is damaged .its checksum "
-                                            "does not match state.json.*epoch 1"):
+    with pytest.warns(RuntimeWarning, match="epoch_001.model.keras is corrupt .its checksum "
+                                            "does not match checkpoint.json.*again from epoch 1"):
         _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2,
                                             run_dir=tmp_path, verbose=0)
     assert first == 0 and len(history["loss"]) == 2
+
+
+def test_an_unreadable_manifest_is_reported_and_trained_again(tmp_path):
+    # The policy of every run (a GAN's too): warned about, trained again, nothing deleted first.
+    x, y = _toy_images(16)
+    train = ArrayBatches(x, _one_hot(y))
+    with pytest.raises(_Stop):
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
+                        verbose=0, callbacks=[_StopAfterEpoch(1)])
+    (tmp_path / "checkpoint.json").write_text("{not json")
+    with pytest.warns(RuntimeWarning, match="checkpoint.json is corrupt .*again from epoch 1"):
+        _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2,
+                                            run_dir=tmp_path, verbose=0)
+    assert first == 0 and len(history["loss"]) == 2
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["epoch"] == 2
+
+
+def test_a_full_disk_while_checkpointing_is_one_clear_error_and_keeps_the_last_checkpoint(
+        tmp_path, monkeypatch):
+    x, y = _toy_images(16)
+    train = ArrayBatches(x, _one_hot(y))
+    with pytest.raises(_Stop):
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=3, run_dir=tmp_path,
+                        verbose=0, callbacks=[_StopAfterEpoch(1)])
+    before = files_of(tmp_path)
+
+    def disk_full(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(keras.Model, "save", disk_full)
+    with pytest.raises(R.ClassifierError, match=re.escape(
+            f"No space left on device while writing the checkpoint of epoch 2 in {tmp_path}. The "
+            "last complete checkpoint is intact: free some space on that disk, then call "
+            "train_classifier(...) again with the same arguments to resume the run from it.")):
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=3, run_dir=tmp_path,
+                        verbose=0)
+    assert files_of(tmp_path) == before
+    monkeypatch.undo()  # space freed: the run resumes after epoch 1
+    _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=3,
+                                        run_dir=tmp_path, verbose=0)
+    assert first == 1 and len(history["loss"]) == 3
 
 
 def test_a_finished_model_with_a_flipped_byte_is_refused(tmp_cache, tiny_sets, tmp_path):
@@ -261,22 +313,22 @@ def test_a_folder_with_the_users_model_and_metadata_is_refused(tmp_cache, tiny_s
     mine.mkdir()
     C.report_classifier((32, 32, 3)).save(mine / "model.keras")
     (mine / "metadata.json").write_text(json.dumps({"attribute": "Male", "note": "mine"}))
-    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    before = files_of(mine)
     with pytest.raises(R.ClassifierError, match="not a classifier of celeba_lab.*no "
                                                 "celeba-lab-run.json.*metadata.json, model.keras"):
         C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=mine, resume=resume, **TINY)
-    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    assert files_of(mine) == before
 
 
 def test_a_finished_run_of_other_settings_is_refused_not_replaced(tmp_cache, tiny_sets,
                                                                   tmp_path):
     run_dir = tmp_path / "run"
     C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    before = files_of(run_dir)
     with pytest.raises(R.ClassifierError, match=r"other settings \(differences: epochs\).*"
                                                 r"resume=False"):
         C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, **TINY)
-    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert files_of(run_dir) == before
     again = C.train_classifier("Male", tiny_sets[0], epochs=1, run_dir=run_dir, resume=False,
                                **TINY)
     assert again.origin == "trained" and C.load_classifier(run_dir).epochs == 1
@@ -288,12 +340,12 @@ def test_an_interrupted_run_of_other_settings_is_refused_and_its_checkpoint_kept
     with pytest.raises(_Stop):
         C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
                            callbacks=[_StopAfterEpoch(1)], **TINY)
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
-    assert "checkpoint-001.keras" in before
+    before = files_of(run_dir)
+    assert "checkpoints/epoch_001/model.keras" in before
     with pytest.raises(R.ClassifierError,
                        match=r"other settings \(differences: sample, seed\)"):
         C.train_classifier("Male", tiny_sets[0], epochs=2, seed=1, run_dir=run_dir, **TINY)
-    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert files_of(run_dir) == before
     resumed = C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, **TINY)
     assert resumed.origin == "resumed"
 
@@ -304,9 +356,9 @@ def test_a_run_another_process_trains_is_refused_and_left_alone(tmp_cache, tiny_
         C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir,
                            callbacks=[_StopAfterEpoch(1)], **TINY)
     (run_dir / "training.lock").write_text(str(os.getppid()))  # a live process
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    before = files_of(run_dir)
     for resume in (True, False):
         with pytest.raises(R.ClassifierError, match="Another process"):
             C.train_classifier("Male", tiny_sets[0], epochs=2, run_dir=run_dir, resume=resume,
                                **TINY)
-        assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+        assert files_of(run_dir) == before

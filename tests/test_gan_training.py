@@ -8,8 +8,10 @@ training goes through the backend's train step.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from celeba_lab import gan as G
 from celeba_lab import gan_checkpoints as checkpoints
 from celeba_lab import gan_images as images
 from celeba_lab import gan_training as T
+from celeba_lab import runs
 from test_gan import WIDTH, blob_images, iterations
 
 
@@ -136,7 +139,8 @@ def test_training_callbacks_let_keras_queue_steps_ahead(tmp_path):
 
     history_cb = T._History({})
     own = [history_cb, T._Monitor(tmp_path, np.zeros((1, G.LATENT_DIM)), None),
-           checkpoints._Checkpointer(tmp_path, history_cb)]
+           runs.Checkpoint(checkpoints._folder(tmp_path), checkpoints._write_checkpoint,
+                           history_cb.history)]
     callbacks = keras.callbacks.CallbackList(own)
     assert callbacks._async_train == keras_backend.IS_THREAD_SAFE
 
@@ -222,7 +226,9 @@ def test_run_folder_of_other_settings_is_refused(trained):
 
 @pytest.mark.parametrize("damage", ["truncate optimizers", "delete generator weights",
                                     "corrupt manifest"])
-def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path, damage):
+def test_a_damaged_checkpoint_is_named_in_a_warning_and_trained_again(tmp_path, damage):
+    # The policy of every run (a classifier's too): the loader raises, train_gan warns and
+    # trains the run again from epoch 1; nothing is deleted before the new checkpoint.
     run = small_run(tmp_path / "run", epochs=1, steps=2)
     folder = run.run_dir / "checkpoints" / "epoch_001"
     if damage == "truncate optimizers":
@@ -236,13 +242,39 @@ def test_corrupt_or_missing_checkpoint_is_a_clear_error(tmp_path, damage):
         (run.run_dir / "checkpoint.json").write_text("{not json")
         expected = "checkpoint.json is corrupt"
     with pytest.raises(checkpoints.CheckpointError, match=expected) as error:
-        small_run(run.run_dir, epochs=2, steps=2)
-    assert "resume=False" in str(error.value) and str(run.run_dir) in str(error.value)
-    with pytest.raises(checkpoints.CheckpointError):
         T.load_gan_run(run.run_dir)
-    # Starting over is one argument away, and works.
-    fresh = small_run(run.run_dir, epochs=1, steps=2, resume=False)
-    assert fresh.epochs_done == 1 and fresh.metadata["sessions"][0]["start_epoch"] == 0
+    assert str(run.run_dir) in str(error.value) and "train_gan(...) again" in str(error.value)
+    with pytest.warns(RuntimeWarning, match=f"GAN run in .* is damaged: .*{expected}.*"
+                                            "training it again from epoch 1"):
+        again = small_run(run.run_dir, epochs=2, steps=2)
+    assert [s["start_epoch"] for s in again.metadata["sessions"]] == [0, 0]
+    assert again.epochs_done == 2 and iterations(again.gan.g_optimizer) == 4
+    assert [p.name for p in (run.run_dir / "checkpoints").iterdir()] == ["epoch_002"]
+    assert T.load_gan_run(run.run_dir).history == again.history
+
+
+def test_a_full_disk_while_checkpointing_is_one_clear_error_and_keeps_the_last_checkpoint(
+        tmp_path, monkeypatch):
+    run = small_run(tmp_path / "run", epochs=1, steps=1)
+    before = {p: p.read_bytes() for p in (run.run_dir / "checkpoints").rglob("*") if p.is_file()}
+    manifest = (run.run_dir / "checkpoint.json").read_bytes()
+
+    def disk_full(self, path, *args, **kwargs):  # what h5py raises on a full disk
+        raise OSError(errno.ENOSPC, "Unable to synchronously write data (file write failed: "
+                      "errno = 28, error message = 'No space left on device')")
+
+    monkeypatch.setattr(keras.Model, "save_weights", disk_full)
+    with pytest.raises(checkpoints.CheckpointError, match=re.escape(
+            f"while writing the checkpoint of epoch 2 in {run.run_dir}. The last complete "
+            "checkpoint is intact: free some space on that disk, then call train_gan(...) "
+            "again with the same arguments to resume the run from it.")):
+        small_run(run.run_dir, epochs=2, steps=1)
+    assert (run.run_dir / "checkpoint.json").read_bytes() == manifest
+    assert {p: p.read_bytes() for p in (run.run_dir / "checkpoints").rglob("*")
+            if p.is_file()} == before  # no partial checkpoint left
+    monkeypatch.undo()  # space freed: the run resumes after epoch 1
+    resumed = small_run(run.run_dir, epochs=2, steps=1)
+    assert [s["start_epoch"] for s in resumed.metadata["sessions"]] == [0, 1, 1]
 
 
 def test_a_run_being_trained_by_another_process_is_refused(tmp_path):

@@ -8,8 +8,10 @@ same promises end to end (tests/test_gan_training.py).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -263,20 +265,114 @@ def test_json_is_written_atomically_and_read_back(tmp_path):
     assert runs.read_json(path) is None and runs.read_json(tmp_path / "missing.json") is None
 
 
-# What the classifier's run folders need: one-file checkpoints, patterns, markers -------------
+# The one checkpoint format and the one damage policy, for every kind of run ----------------
+
+def write_state(payload: bytes, folder: Path) -> None:
+    """A checkpoint writer as the drivers' are (:class:`runs.Checkpoint` calls one)."""
+    if payload is None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what a full disk raises
+    (folder / "state.bin").write_bytes(payload)
+
+
+def read_state(folder: Path) -> bytes:
+    data = (folder / "state.bin").read_bytes()
+    if data == b"unreadable":
+        raise ValueError("not a state")
+    return data
+
+
+def files_of(run: RunFolder) -> dict:
+    return {p.relative_to(run.path): p.read_bytes() for p in sorted(run.path.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_checkpoint_is_saved_whole_and_resumed(tmp_path):
+    run = folder(tmp_path / "run")
+    assert run.resume(read_state) is None  # nothing yet
+    run.save_checkpoint(write_state, b"first", 1, {"loss": [0.5]})
+    checkpoint = run.save_checkpoint(write_state, b"second", 2, {"loss": [0.5, 0.25]}, note=1)
+    assert [p.name for p in (run.path / "checkpoints").iterdir()] == ["epoch_002"] == [
+        checkpoint.name]
+    manifest, state = run.resume(read_state)
+    assert state == b"second" and manifest == runs.read_json(run.path / "checkpoint.json")
+    assert manifest["epoch"] == 2 and manifest["history"] == {"loss": [0.5, 0.25]}
+    assert manifest["note"] == 1 and list(manifest["files"]) == ["state.bin"]
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ("flip a byte", "state.bin is corrupt .its checksum does not match checkpoint.json"),
+    ("delete the file", "the checkpoint of epoch 1 lacks .*state.bin"),
+    ("unreadable manifest", "checkpoint.json is corrupt .JSONDecodeError"),
+    ("no manifest", "checkpoint.json is missing but the checkpoints folder is not empty"),
+    ("epoch not a number", "checkpoint.json is corrupt .ValueError: epoch 1.5"),
+    ("restore fails", "epoch_001 cannot be read .ValueError: not a state"),
+])
+def test_a_damaged_checkpoint_is_named_in_one_warning_and_nothing_is_deleted(tmp_path, damage,
+                                                                            problem):
+    run = folder(tmp_path / "run")
+    run.save_checkpoint(write_state, b"state", 1, {})
+    state = run.path / "checkpoints" / "epoch_001" / "state.bin"
+    manifest = run.path / "checkpoint.json"
+    if damage == "flip a byte":
+        state.write_bytes(b"stage")
+    elif damage == "delete the file":
+        state.unlink()
+    elif damage == "unreadable manifest":
+        manifest.write_text("{not json")
+    elif damage == "no manifest":
+        manifest.unlink()
+    elif damage == "epoch not a number":
+        manifest.write_text(json.dumps({**runs.read_json(manifest), "epoch": 1.5}))
+    else:
+        run.save_checkpoint(write_state, b"unreadable", 1, {})
+    before = files_of(run)
+    with pytest.warns(RuntimeWarning) as warned:
+        assert run.resume(read_state) is None  # the caller trains again from epoch 1
+    assert len(warned) == 1
+    assert re.search(f"The checkpoint of the test run in {re.escape(str(run.path))} is damaged: "
+                     f".*{problem}.*; training it again from epoch 1", str(warned[0].message))
+    assert files_of(run) == before  # nothing deleted: the first new checkpoint replaces it
+    with pytest.raises(Broken, match=rf"{problem}.*Call train\(\.\.\.\) again"):
+        run.resume(read_state, strict=True)  # a loader cannot train: it raises
+    run.save_checkpoint(write_state, b"again", 1, {})
+    assert run.resume(read_state)[1] == b"again"
+
+
+def test_a_full_disk_is_one_clear_error_and_the_last_checkpoint_stays(tmp_path):
+    run = folder(tmp_path / "run")
+    run.save_checkpoint(write_state, b"first", 1, {})
+    before = files_of(run)
+    with pytest.raises(Broken, match=re.escape(
+            f"No space left on device while writing the checkpoint of epoch 2 in {run.path}. "
+            "The last complete checkpoint is intact: free some space on that disk, then call "
+            "train(...) again with the same arguments to resume the run from it.")) as error:
+        run.save_checkpoint(write_state, None, 2, {})
+    assert error.value.__cause__.errno == errno.ENOSPC
+    assert files_of(run) == before  # no partial checkpoint, the manifest unchanged
+    assert run.resume(read_state)[1] == b"first"
+
+    def denied(payload, folder):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with pytest.raises(PermissionError):  # any other error passes unchanged
+        run.save_checkpoint(denied, None, 2, {})
+
+
+# What the classifier's run folders need: a finished model in one file, patterns, markers -----
 
 def file_folder(path) -> RunFolder:
-    """A run folder laid out as a classifier's: checkpoints are files at the top level."""
+    """A run folder laid out as a finished classifier's: one file vouched for by its own
+    manifest (``metadata.json``) at the top level."""
     return RunFolder(path, kind="test run", restart="train(..., resume=False)",
-                     entries=("model.bin", "state.json", "checkpoint-*.bin"), error=Broken,
-                     markers=("state.json", "model.bin"), lock_error=TimeoutError,
-                     manifest="state.json", checkpoints="checkpoint-*.bin")
+                     entries=("model.bin", "metadata.json", "checkpoint-*.bin"), error=Broken,
+                     markers=("metadata.json", "model.bin"), lock_error=TimeoutError,
+                     manifest="metadata.json")
 
 
 def test_clear_deletes_what_a_glob_entry_matches_and_nothing_else(tmp_path):
     run = file_folder(tmp_path / "run")
     run.path.mkdir()
-    for name in ("model.bin", "state.json", "checkpoint-001.bin", "checkpoint-002.bin",
+    for name in ("model.bin", "metadata.json", "checkpoint-001.bin", "checkpoint-002.bin",
                  "checkpoint.txt", "notes.txt"):
         (run.path / name).write_text(name)
     run.clear()
@@ -311,22 +407,20 @@ def test_a_busy_folder_raises_the_lock_error_and_no_settings_are_written(tmp_pat
             pass
 
 
-def test_a_one_file_checkpoint_is_committed_verified_and_its_predecessor_deleted(tmp_path):
+def test_a_one_file_model_is_committed_verified_and_every_checkpoint_deleted(tmp_path):
     run = file_folder(tmp_path / "run")
     run.path.mkdir()
     (run.path / "notes.txt").write_text("mine")
-    for epoch in (1, 2):
-        (run.path / f"checkpoint-00{epoch}.bin").write_bytes(b"weights %d" % epoch)
-        manifest = run.commit(run.path, [f"checkpoint-00{epoch}.bin"], epoch=epoch)
+    dataclasses.replace(run, manifest="checkpoint.json").save_checkpoint(write_state, b"1", 1, {})
+    (run.path / "model.bin").write_bytes(b"weights 2")
+    manifest = run.commit(run.path, ["model.bin"], epoch=2)
     assert sorted(p.name for p in run.path.iterdir()) == [
-        "checkpoint-002.bin", "notes.txt", "state.json"]
-    assert manifest["folder"] == "." and runs.read_json(run.path / "state.json") == manifest
+        "checkpoint.json", "checkpoints", "metadata.json", "model.bin", "notes.txt"]
+    assert not any((run.path / "checkpoints").iterdir())  # the finished model supersedes them
+    assert manifest["folder"] == "." and runs.read_json(run.path / "metadata.json") == manifest
     assert run.read_manifest() == manifest and run.verify(manifest) == run.path
-    (run.path / "checkpoint-002.bin").write_bytes(b"weights 3")
-    with pytest.raises(Broken, match="checkpoint-002.bin is corrupt .* does not match state.json"):
+    (run.path / "model.bin").write_bytes(b"weights 3")
+    with pytest.raises(Broken, match="model.bin is corrupt .* does not match metadata.json"):
         run.verify(manifest)
-    with pytest.raises(Broken, match="does not match metadata.json"):
-        run.verify({"files": manifest["files"]}, source="metadata.json")  # folder: the run's
-    (run.path / "state.json").unlink()
-    with pytest.raises(Broken, match="state.json is missing but"):
-        run.read_manifest()
+    with pytest.raises(Broken, match="does not match checkpoint.json"):
+        run.verify({"files": manifest["files"]}, source="checkpoint.json")  # folder: the run's
