@@ -219,13 +219,19 @@ def test_a_corrupt_finished_model_is_reported_and_trained_again(tmp_cache, tiny_
     assert C.load_classifier(run_dir).epochs == 1
 
 
-def test_a_checkpoint_with_a_flipped_byte_is_reported_and_trained_again(tmp_path):
-    # It may well load: only its checksum in checkpoint.json tells it from the one saved.
+def _stopped_after_one_of_two_epochs(run_dir):
+    """A two-epoch run in ``run_dir`` interrupted after its first epoch; returns its batches."""
     x, y = _toy_images(16)
     train = ArrayBatches(x, _one_hot(y))
     with pytest.raises(_Stop):
-        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
+        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=run_dir,
                         verbose=0, callbacks=[_StopAfterEpoch(1)])
+    return train
+
+
+def test_a_checkpoint_with_a_flipped_byte_is_reported_and_trained_again(tmp_path):
+    # It may well load: only its checksum in checkpoint.json tells it from the one saved.
+    train = _stopped_after_one_of_two_epochs(tmp_path)
     checkpoint = tmp_path / "checkpoints" / "epoch_001" / "model.keras"
     data = bytearray(checkpoint.read_bytes())
     data[-30] ^= 1
@@ -239,11 +245,7 @@ def test_a_checkpoint_with_a_flipped_byte_is_reported_and_trained_again(tmp_path
 
 def test_an_unreadable_manifest_is_reported_and_trained_again(tmp_path):
     # The policy of every run (a GAN's too): warned about, trained again, nothing deleted first.
-    x, y = _toy_images(16)
-    train = ArrayBatches(x, _one_hot(y))
-    with pytest.raises(_Stop):
-        R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2, run_dir=tmp_path,
-                        verbose=0, callbacks=[_StopAfterEpoch(1)])
+    train = _stopped_after_one_of_two_epochs(tmp_path)
     (tmp_path / "checkpoint.json").write_text("{not json")
     with pytest.warns(RuntimeWarning, match="checkpoint.json is corrupt .*again from epoch 1"):
         _, history, first = R.fit_resumable(C.report_classifier(SMALL), train, train, epochs=2,
