@@ -31,12 +31,10 @@ from . import config
 from ._checks import whole_number
 from ._io import format_run_line, one_line_per_run
 from .attributes import IMAGE_SHAPE
-# The errors and the public run functions stay importable from here for one release.
-from .classifier_runs import (  # noqa: F401
-    ClassifierBusyError, ClassifierError, ClassifierNotFoundError, CorruptClassifierError,
-    InputShapeError, NotTrainedError, _expected_shape, _finished_run, _first_x, _folder,
-    _read_run, _require_classifier_output, _run_metadata, _sample_digest, _save_finished,
-    _x_of, check_input_shape, check_same_run, classifier_run_dir, fit_resumable)
+from .classifier_runs import (
+    NotTrainedError, _expected_shape, _finished_run, _first_x, _folder, _read_run,
+    _require_classifier_output, _run_metadata, _sample_digest, _save_finished, _x_of,
+    check_input_shape, check_same_run, classifier_run_dir, fit_resumable)
 from .batches import classifier_batches
 from .data import balanced_sample, check_attribute, load_celeba, sample_summary
 
