@@ -3,6 +3,7 @@
 #   make test   set up .venv when missing, then run the unit tests (under each Keras backend)
 #               and nbval over every chapter (a following `make book` renders nbval's outputs)
 # Other targets: check-book (build + browser check of the HTML), sync (md -> ipynb),
+# record-gans (the GAN runs chapters load as recorded, under book/recorded/),
 # bench (speed and memory against the standard Keras ways), bench-chapters (each chapter's
 # peak memory on the full data set), bench-read-ahead (later epochs of a cache beyond the file
 # cache, with and without read-ahead), clean.
@@ -36,8 +37,8 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning
 NOTEBOOK_SOURCES := $(shell grep -l '^jupytext:' book/*.md)
 NOTEBOOKS := $(NOTEBOOK_SOURCES:.md=.ipynb)
 
-.PHONY: install test unit chapters book check-book sync bench bench-full bench-chapters \
-	bench-read-ahead clean
+.PHONY: install test unit chapters book check-book sync record-gans bench bench-full \
+	bench-chapters bench-read-ahead clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,6 +78,11 @@ check-book: book
 
 sync: install
 	$(BIN)/jupytext --to ipynb $(NOTEBOOK_SOURCES)
+
+# Train (or load from the cache) the GAN runs chapters load as recorded, and write them under
+# book/recorded/ (see scripts/record_gans.py); about 10 minutes on a 2-core CPU.
+record-gans: install
+	$(BIN)/python scripts/record_gans.py
 
 bench: install
 	$(BIN)/python -m bench

@@ -329,7 +329,8 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
               name: str | None = None,
               run_dir: str | os.PathLike | None = None, resume: bool = True,
               monitor: bool = True, grid_size: int = 36, verbose: str | int = "auto",
-              callbacks: Sequence[keras.callbacks.Callback] = ()) -> GANRun:
+              callbacks: Sequence[keras.callbacks.Callback] = (),
+              recorded: str | os.PathLike | None = None) -> GANRun:
     """Train a DCGAN (the report's by default) with a monitor and per-epoch checkpoints.
 
     The run folder keeps everything: the fixed noise the monitor draws from, a grid of faces
@@ -375,6 +376,9 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
             Unless 0, the first line printed names the run profile in force
             (:func:`celeba_lab.config.training_announcement`).
         callbacks: Extra Keras callbacks.
+        recorded: A folder written by :func:`record_gan_run`: loaded instead of training when
+            it was trained with exactly this call's data, settings and epochs (its label is in
+            ``metadata["recorded"]``); otherwise a line says why and the GAN trains.
 
     Returns:
         The :class:`GANRun`.
@@ -388,6 +392,7 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         ValueError: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``latent_dim`` or
             ``grid_size`` is not a whole number of at least 1, ``seed`` one of at least 0;
             ``width`` is not a finite number above 0; ``ids`` is empty.
+        FileNotFoundError: ``recorded`` holds no ``recording.json``.
 
     Example:
         >>> run = train_gan(data, recipe="small", width=0.25, epochs=1, steps_per_epoch=2,
@@ -431,6 +436,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         "seed": int(seed),
         "grid_size": int(grid_size) if monitor else 0,
     }
+    if recorded is not None:
+        run = _load_recording(Path(recorded), settings, epochs, verbose)
+        if run is not None:
+            return run
     name = name or ("conditional-dcgan" if source.condition_names else "dcgan")
     default_dir = run_dir is None
     run_dir = default_run_dir(name, settings) if default_dir else Path(run_dir)
@@ -601,6 +610,90 @@ class _Monitor(keras.callbacks.Callback):
             Image.fromarray(image_grid(images)).save(tmp, format="PNG")
 
 
+# --------------------------------------------------------------------------------------------
+# Recorded runs: a long run trained once, committed, and loaded by the chapters
+# --------------------------------------------------------------------------------------------
+
+_RECORDING = "recording.json"
+_NETWORKS = ("generator", "discriminator")
+
+
+def record_gan_run(run: GANRun, folder: str | os.PathLike, **label: Any) -> Path:
+    """Write a finished run's two networks and history to ``folder``, small enough to commit.
+
+    ``train_gan(..., recorded=folder)`` then loads it instead of training, when its call has
+    the same data, settings and epochs. The optimizers' states and the grids are left out.
+
+    Args:
+        run: The finished :class:`GANRun`.
+        folder: A new or empty folder, or one this function wrote (replaced).
+        **label: What a reader needs to weigh the result, e.g. ``machine``, ``code_version``
+            and ``profile``; the date, the data and the training time are added.
+
+    Returns:
+        The path of ``recording.json``.
+
+    Raises:
+        FileExistsError: ``folder`` holds files but no ``recording.json``.
+
+    Example:
+        >>> run = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
+        ...                 verbose=0)
+        >>> path = record_gan_run(run, run.run_dir / "recorded", machine="doctest")
+        >>> again = train_gan(data, recipe="small", width=0.125, epochs=1, steps_per_epoch=1,
+        ...                   recorded=path.parent, verbose=0)
+        >>> again.metadata["recorded"]["machine"]
+        'doctest'
+    """
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()) and not (folder / _RECORDING).exists():
+        raise FileExistsError(f"{folder} holds files that record_gan_run did not write; "
+                              "pass a new or empty folder.")
+    seconds = sum(s.get("seconds", 0.0) for s in run.metadata.get("sessions", []))
+    recorded = {"date": time.strftime("%Y-%m-%d"), "data": run.metadata.get("data"),
+                "seconds": round(seconds, 1), "backend": keras.backend.backend(),
+                "keras_version": keras.__version__, **label}
+    with atomic_path(folder, directory=True) as tmp:  # all files or none
+        files = {}
+        for network in _NETWORKS:
+            name = f"{network}.weights.h5"
+            getattr(run, network).save_weights(tmp / name)
+            files[name] = file_digest(tmp / name)
+        write_json_atomic(tmp / _RECORDING, {
+            "settings": run.metadata["settings"], "epochs": run.epochs_done,
+            "history": run.history, "files": files, "recorded": recorded})
+    return folder / _RECORDING
+
+
+def _load_recording(folder: Path, settings: Mapping[str, Any], epochs: int,
+                    verbose: str | int) -> GANRun | None:
+    """The recorded run in ``folder`` if it is this call's, else None (and a line says why)."""
+    recording = read_json(folder / _RECORDING)
+    if recording is None:
+        raise FileNotFoundError(f"No readable {_RECORDING} in {folder}: pass a folder written "
+                                "by record_gan_run (make record-gans), or recorded=None.")
+    differ = sorted(k for k in {*settings, *recording["settings"]}
+                    if settings.get(k) != recording["settings"].get(k))
+    if recording["epochs"] != epochs:
+        differ.append("epochs")
+    damaged = [name for name, digest in recording["files"].items()
+               if not (folder / name).is_file() or file_digest(folder / name) != digest]
+    if differ or damaged:
+        why = (f"its {', '.join(differ)} differ from this call's" if differ
+               else f"{', '.join(damaged)} do not match their checksums")
+        print(f"The run recorded in {folder} does not apply ({why}); training instead.")
+        return None
+    gan = _gan_from_settings(recording["settings"])
+    for network in _NETWORKS:
+        getattr(gan, network).load_weights(folder / f"{network}.weights.h5")
+    label = recording["recorded"]
+    if verbose != 0:
+        print(f"{folder.name}: loaded as recorded on {label['date']} ({epochs} epochs, "
+              f"{label['seconds'] / 60:.1f} min of training there); nothing trains now.")
+    metadata = {"settings": recording["settings"], "data": label["data"], "recorded": label}
+    return GANRun(gan, folder, recording["history"], metadata)
+
+
 def load_gan_run(path: str | os.PathLike) -> GANRun:
     """Load a run folder written by :func:`train_gan`: the GAN at its last checkpoint.
 
@@ -684,5 +777,5 @@ def load_generator(path: str | os.PathLike) -> keras.Model:
 
 
 __all__ = [
-    "GANRun", "build_gan", "stabilisers", "train_gan",
+    "GANRun", "build_gan", "record_gan_run", "stabilisers", "train_gan",
 ]

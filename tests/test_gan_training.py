@@ -577,3 +577,84 @@ def test_a_run_remembers_its_recipe_and_its_untrained_network(tmp_path):
     assert loaded.recipe.name == "small" and loaded.generate(2).shape == (2, 32, 32, 3)
     np.testing.assert_allclose(loaded.generate_untrained(4, seed=5), draw(fresh),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_a_recorded_run_loads_only_for_its_own_call(trained, tmp_path, capsys):
+    folder = T.record_gan_run(trained, tmp_path / "recorded", machine="test").parent
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "discriminator.weights.h5", "generator.weights.h5", "recording.json"]
+    loaded = small_run(tmp_path / "unused", recorded=folder)
+    assert loaded.run_dir == folder and not (tmp_path / "unused").exists()  # nothing trained
+    assert loaded.metadata["recorded"]["machine"] == "test"
+    assert loaded.history == trained.history
+    np.testing.assert_allclose(loaded.generate(4, seed=2), trained.generate(4, seed=2),
+                               rtol=1e-5, atol=1e-6)
+    capsys.readouterr()
+    # Another seed, or other epochs: the recording does not apply; the GAN trains and says why.
+    other = small_run(tmp_path / "other", seed=1, recorded=folder)
+    assert "does not apply (its seed differ" in capsys.readouterr().out
+    assert other.run_dir == tmp_path / "other" and (other.run_dir / "generator.keras").exists()
+    small_run(tmp_path / "longer", epochs=3, recorded=folder)
+    assert "its epochs differ" in capsys.readouterr().out
+    # A damaged weights file is never loaded.
+    weights = folder / "generator.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    assert small_run(tmp_path / "damaged", recorded=folder).run_dir == tmp_path / "damaged"
+    assert "generator.weights.h5 do not match their checksums" in capsys.readouterr().out
+    # Recording again replaces the package's own recording, and nothing else.
+    T.record_gan_run(trained, folder)
+    assert small_run(tmp_path / "unused", recorded=folder).run_dir == folder
+
+
+def test_a_recording_never_overwrites_or_invents(trained, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="did not write"):
+        T.record_gan_run(trained, mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    with pytest.raises(FileNotFoundError, match="recording.json.*record_gan_run"):
+        small_run(tmp_path / "run", recorded=mine)
+    assert not (tmp_path / "run").exists()
+
+
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.model.stop_training = batch + 1 >= self.steps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", sorted(Path(__file__).parents[1].glob("book/recorded/*/")),
+                         ids=lambda p: p.name)
+def test_the_books_recorded_runs_match_the_code(folder, tmp_cache, tmp_path, monkeypatch):
+    """A recording committed with the book is what this code trains: the chapter's call loads
+    it (same data fingerprint and settings under its profile), and the code's first steps
+    repeat the recorded ones. Otherwise: `make record-gans`."""
+    from celeba_lab import config
+
+    recording = json.loads((folder / "recording.json").read_text())
+    settings = recording["settings"]
+    config.set_profile(recording["recorded"]["profile"])
+    assert settings["conditions"] == []  # chapters record unconditional runs only
+    call = dict(stabilise=settings["stabilise"], recipe=settings["recipe"],
+                width=settings["width"], seed=settings["seed"],
+                batch_size=settings["batch_size"], latent_dim=settings["latent_dim"],
+                steps_per_epoch=settings["steps_per_epoch"], grid_size=settings["grid_size"])
+
+    def never_trains(*args, **kwargs):
+        raise AssertionError(f"{folder} does not match this code's settings: make record-gans")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(T, "_run", never_trains)
+        loaded = T.train_gan(recorded=folder, verbose=0, **call)
+    assert loaded.generate(2).shape[1:] == (loaded.image_size, loaded.image_size, 3)
+    steps = 3
+    fresh = T.train_gan(epochs=1, run_dir=tmp_path / "run", verbose=0,
+                        callbacks=[_StopAfter(steps)], **call)
+    for key in ("step_d_loss", "step_g_loss"):
+        np.testing.assert_allclose(fresh.history[key][:steps], recording["history"][key][:steps],
+                                   rtol=1e-3, err_msg=f"{key}: make record-gans")
