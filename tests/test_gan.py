@@ -151,6 +151,7 @@ def test_discriminator_step_leaves_the_generator_untouched():
     assert changed(d0, weights(gan.discriminator))
 
 
+@pytest.mark.slow  # JAX on the 2-core machine: up to 4.5 min for these 64 steps (XLA on CPU)
 def test_discriminator_learns_to_separate_real_from_generated():
     # 64 steps with a fast D against a frozen G: its loss must fall well below chance (ln 2).
     # (32 steps left it at 0.598 under JAX 0.10, a hair above the bar.)
