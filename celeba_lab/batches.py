@@ -1,10 +1,8 @@
-"""Batches that stream from the decoded-image cache: :class:`ImageBatches`, a Keras
-``PyDataset``, and the two ways the book builds them, :func:`classifier_batches` and
-:func:`gan_batches`; plus the memory measurements of the data chapter.
+"""Batches streamed from the decoded-image cache: :class:`ImageBatches` (a Keras ``PyDataset``),
+:func:`classifier_batches` and :func:`gan_batches`; plus the data chapter's memory measurements.
 
-This is the one module of the data layer that imports Keras (at its top: importing it starts
-Keras's backend). :mod:`celeba_lab.data`, :mod:`celeba_lab.images` and :mod:`celeba_lab.cache`
-do not, so loading, sampling and decoding work without a deep-learning framework.
+The one module of the data layer that imports Keras (at its top: importing it starts Keras's
+backend).
 """
 
 from __future__ import annotations
@@ -95,7 +93,6 @@ def _images_for_batches(data: CelebA, ids: Iterable[str], size: int | Sequence[i
     return fill.images, fill, _inverse(order)
 
 
-
 def _visit_order(n: int, first_rows: np.ndarray | None) -> np.ndarray | None:
     """Positions ``0..n-1`` in the order ``first_rows`` first reaches them, the rest after;
     ``None`` when that is ``0..n-1`` itself."""
@@ -131,7 +128,6 @@ def _cache_in_layout(data: CelebA, ids: list[str], size: tuple[int, int], crop: 
         layout.unlink(missing_ok=True)      # its cache is gone or was never finished
         return None
     return cached, None, _inverse(order)
-
 
 
 def _cache_file_of(images: np.ndarray) -> tuple[str, int] | None:
@@ -301,19 +297,16 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
         batch_size: Images per batch (the report: 50).
         shuffle: Reshuffle every epoch (use for training).
         seed: Seed of the shuffling.
-        one_hot: ``y`` as one-hot float32 ``(B, 2)`` (the report's softmax), else float32
-            ``(B,)`` of 0/1.
+        one_hot: ``y`` as one-hot float32 ``(B, 2)`` (the report's softmax), else ``(B,)``.
         size: Image ``(height, width)``; default the full 218 x 178.
         crop: ``"squash"`` or ``"center"`` (see :func:`~celeba_lab.images.decode_image`).
         **kwargs: Passed to :class:`ImageBatches` (e.g. ``workers``).
 
     Returns:
-        The batches; images come from the :func:`~celeba_lab.cache.decoded_images` cache.
-        When that cache does not exist yet and holds 4,096 images or more at their own size
-        (CelebA's 218 x 178), the first epoch fills it: each image is decoded the first time a
-        batch asks for it. A cache larger than an eighth of the RAM is then laid out in the
-        first epoch's order, so that the epoch writes it from start to end; batches with any
-        seed find it again.
+        The batches, from the :func:`~celeba_lab.cache.decoded_images` cache. A missing cache
+        of 4,096 images or more at their own size (218 x 178) is filled by the first epoch, as
+        batches ask for the images; one larger than an eighth of the RAM is laid out in that
+        epoch's order, so that it is written from start to end (batches with any seed find it).
 
     Raises:
         ValueError: a label is not 0 or 1.
@@ -334,7 +327,7 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
     y = np.eye(2, dtype=np.float32)[values.astype(np.int64)] if one_hot \
         else values.astype(np.float32)
     batches = ImageBatches(images, y, ids=labels.index, rows=rows, batch_size=batch_size,
-                               shuffle=shuffle, seed=seed, **kwargs)
+                           shuffle=shuffle, seed=seed, **kwargs)
     batches._fill = fill
     return batches
 
@@ -354,16 +347,14 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
         crop: ``"squash"`` (the report) or ``"center"`` (central 178 x 178 square).
         shuffle: Reshuffle every epoch.
         seed: Seed of the shuffling.
-        conditions: Per-image condition columns (e.g. ``data.attributes[["Male",
-            "Blond_Hair"]]``), indexed by image id; batches are then ``(x, c)`` with ``c``
-            float32 ``(B, k)``.
+        conditions: Per-image condition columns indexed by image id (e.g.
+            ``data.attributes[["Male", "Blond_Hair"]]``); ``c`` is then float32 ``(B, k)``.
         steps_per_epoch: Batches per epoch (a fresh random subset each epoch); default one pass.
         **kwargs: Passed to :class:`ImageBatches`.
 
     Returns:
         The batches, from the :func:`~celeba_lab.cache.decoded_images` cache (filled by the
-        first epoch in the case :func:`classifier_batches` describes: images at their own
-        size).
+        first epoch as :func:`classifier_batches` says).
 
     Raises:
         KeyError: some ``ids`` are not in the data set.
@@ -388,8 +379,7 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
         rows = row_of[rows]
     targets = None if conditions is None else _condition_rows(conditions, ids)
     batches = ImageBatches(images, targets, ids=ids, rows=rows, batch_size=batch_size,
-                               shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch,
-                               **kwargs)
+                           shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch, **kwargs)
     batches._fill = fill
     return batches
 
@@ -414,7 +404,7 @@ def rss_mib() -> float:
     """This process's resident memory (RSS) in MiB, as Colab's RAM meter counts it.
 
     Returns:
-        Resident set size in MiB.
+        The RSS in MiB.
 
     Example:
         >>> rss_mib() > 0
@@ -456,8 +446,7 @@ def trace_in_memory_loading(data: CelebA, ids: Iterable[str], *,
                             points: int = 50) -> pd.DataFrame:
     """Resident memory while loading images into one float32 array, the report's way.
 
-    The array is preallocated (the kindest version of the in-RAM approach) and freed at the
-    end.
+    The array is preallocated (the kindest version of the in-RAM approach), then freed.
 
     Args:
         data: The data set.

@@ -1,11 +1,9 @@
 """Drawing the synthetic faces: one cartoon face per attribute vector, in CelebA's 178 x 218.
 
-The faces are drawn so that the attributes are visible (hair length and jaw for ``Male``,
-frames for ``Eyeglasses``, a curved open mouth for ``Smiling``, hair colours, hats,
-lipstick...) under random pose, scale, lighting, skin tone, background, noise and blur, so that
-a classifier has to learn them rather than read one pixel. :mod:`celeba_lab.synthetic` samples
-the attributes and writes the files; this module only draws. Every face is drawn from its own
-random stream, seeded by its key, so a set is byte-identical whatever the number of workers.
+The attributes are visible (hair length and jaw for ``Male``, frames for ``Eyeglasses``, a
+curved open mouth for ``Smiling``...) under random pose, lighting, skin tone, background, noise
+and blur, so that a classifier has to learn them rather than read one pixel.
+:mod:`celeba_lab.synthetic` samples the attributes and writes the files; this module only draws.
 """
 
 from __future__ import annotations
