@@ -50,11 +50,10 @@ def _images_for_batches(data: CelebA, ids: Iterable[str], size: int | Sequence[i
                         ) -> tuple[np.ndarray, _CacheFill | None, np.ndarray | None]:
     """The cache of ``ids`` for batches: ``(images, fill, row_of)``.
 
-    ``images`` is a complete cache, or (see :class:`_CacheFill`) one that the batches' first
-    epoch fills: when it is missing, holds many images that need no resizing, and only this
-    process reads the batches. ``row_of[i]`` is the row of ``images`` holding ``ids[i]``
-    (``None``: row ``i``). ``first_rows`` lists the positions in ``ids`` in the order the
-    first epoch reads them.
+    ``images`` is a complete cache, or one the first epoch fills (:class:`_CacheFill`: a
+    missing cache of many images that need no resizing, read by this process alone).
+    ``row_of[i]`` is the row holding ``ids[i]`` (``None``: row ``i``). ``first_rows`` lists
+    the positions in ``ids`` in the order the first epoch reads them.
 
     Filled in the order of ``ids``, the first epoch writes its rows where its shuffled order
     puts them. While the OS file cache holds the writes, that costs nothing; beyond, the disk
@@ -142,22 +141,18 @@ class ImageBatches(keras.utils.PyDataset):
     """Batches of float32 images in [0, 1] streamed from a (memory-mapped) uint8 array.
 
     A :class:`keras.utils.PyDataset`: pass it to ``model.fit``/``predict`` or iterate it.
-    Sample ``j`` is image ``images[rows[j]]`` with target ``targets[j]`` and id ``ids[j]``;
-    batch ``i`` holds samples ``order[i * batch_size:(i + 1) * batch_size]``, where
-    ``order`` is ``0..N-1`` or, with ``shuffle=True``, a fresh permutation each epoch drawn
-    from ``(seed, epoch)``. With ``steps_per_epoch``, an epoch is that many full batches:
-    a fresh random subset when shuffling, else the next consecutive slice (wrapping around).
+    Sample ``j`` is image ``images[rows[j]]`` with target ``targets[j]`` (float32, or no
+    targets) and id ``ids[j]``; batch ``i`` holds samples ``order[i * batch_size:(i + 1) *
+    batch_size]``, where ``order`` is ``0..N-1`` or, with ``shuffle=True``, a fresh permutation
+    each epoch drawn from ``(seed, epoch)``. With ``steps_per_epoch``, an epoch is that many
+    full batches: a fresh random subset when shuffling, else the next consecutive slice.
 
     Attributes:
         images: The uint8 (or float) image array, usually from
-            :func:`~celeba_lab.cache.decoded_images`. While the first epoch is still filling
-            the cache (see :func:`classifier_batches`), rows it has not reached read as
-            zeros: read batches, not this array.
-        targets: Per-sample targets (float32) or ``None``.
-        ids: The image id of each sample.
-        rows: The row of ``images`` holding each sample.
-        batch_size: Samples per batch.
-        epoch: Epochs completed (advanced by ``on_epoch_end``).
+            :func:`~celeba_lab.cache.decoded_images`. While the first epoch fills the cache,
+            rows it has not reached read as zeros: read batches, not this array.
+        epoch: Epochs completed (advanced by ``on_epoch_end``); also ``targets``, ``ids``,
+            ``rows`` and ``batch_size``, as above.
 
     Example:
         >>> x_uint8, y = np.zeros((100, 8, 8, 3), np.uint8), np.arange(100) % 2
@@ -199,7 +194,6 @@ class ImageBatches(keras.utils.PyDataset):
         self._file = _cache_file_of(images)
         self._fill: _CacheFill | None = None      # set when the first epoch fills the cache
         self._order_epoch = -1
-        self._order = np.arange(n)
 
     def __len__(self) -> int:
         if self.steps_per_epoch is not None:
@@ -210,13 +204,11 @@ class ImageBatches(keras.utils.PyDataset):
     def order(self) -> np.ndarray:
         """Sample positions in this epoch's order (length: batches x batch size, at most)."""
         if self._order_epoch != self.epoch:
-            self._order = self._epoch_order(self.epoch)
+            self._order = _epoch_order(len(self.rows), self.epoch, shuffle=self.shuffle,
+                                       seed=self.seed, batch_size=self.batch_size,
+                                       steps_per_epoch=self.steps_per_epoch)
             self._order_epoch = self.epoch
         return self._order
-
-    def _epoch_order(self, epoch: int) -> np.ndarray:
-        return _epoch_order(len(self.rows), epoch, shuffle=self.shuffle, seed=self.seed,
-                            batch_size=self.batch_size, steps_per_epoch=self.steps_per_epoch)
 
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
@@ -236,9 +228,8 @@ class ImageBatches(keras.utils.PyDataset):
         return x, self.targets[picked]
 
     def _rows_ahead(self, index: int) -> np.ndarray:
-        # The rows of batch index + _READ_AHEAD; the first batch of an epoch announces all the
-        # batches up to it. Together they keep _READ_AHEAD batches announced ahead of the reads
-        # (none when it is 0).
+        # The rows of batch index + _READ_AHEAD (the first batch of an epoch: of all batches up
+        # to it), so that _READ_AHEAD batches stay announced ahead of the reads (none if 0).
         first = index + 1 if index == 0 else index + _READ_AHEAD
         last = min(index + _READ_AHEAD, len(self) - 1)
         if _READ_AHEAD < 1 or first > last:
@@ -395,9 +386,7 @@ def _condition_rows(conditions: pd.DataFrame, ids: pd.Index) -> np.ndarray:
     return table.to_numpy(dtype=np.float32)
 
 
-# ---------------------------------------------------------------------------------------------
-# Memory measurements (for the data chapter and the benchmarks)
-# ---------------------------------------------------------------------------------------------
+# --- memory measurements (for the data chapter and the benchmarks) ---------------------------
 
 
 def rss_mib() -> float:
@@ -421,7 +410,7 @@ def trace_streaming_memory(batches: Sequence, *, epochs: int = 1) -> pd.DataFram
         epochs: Passes over the batches.
 
     Returns:
-        A DataFrame with columns ``images`` (images delivered so far) and ``rss_mib``.
+        A DataFrame with columns ``images`` (delivered so far) and ``rss_mib``.
 
     Example:
         >>> trace = trace_streaming_memory(gan_batches(data, data.split("test")))

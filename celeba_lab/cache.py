@@ -251,10 +251,8 @@ def _fill_cache(temp: Path, data: CelebA, ids: list[str], size: tuple[int, int],
                 workers: int | None, progress: bool) -> None:
     height, width = size
     n = len(ids)
-    header = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8,
-                                       shape=(n, height, width, 3))
-    offset = header.offset
-    del header
+    offset = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8,
+                                       shape=(n, height, width, 3)).offset   # then closed
     started = time.perf_counter()
     cpus = os.cpu_count() or 1
     # Pillow's resize holds the GIL for much of each image: processes then decode ~1.5x as fast
@@ -387,10 +385,8 @@ class _CacheFill:
                                     dir=path.parent)
         os.close(fd)
         self.temp = Path(name)
-        header = np.lib.format.open_memmap(self.temp, mode="w+", dtype=np.uint8,
-                                           shape=(n, *size, 3))
-        self.offset = header.offset
-        del header
+        self.offset = np.lib.format.open_memmap(self.temp, mode="w+", dtype=np.uint8,
+                                                shape=(n, *size, 3)).offset
         #: The file's pixels, memory-mapped: rows not yet decoded read as zeros.
         self.images = np.load(self.temp, mmap_mode="r")
         self.fd = os.open(self.temp, os.O_RDWR)

@@ -99,8 +99,7 @@ PROFILES: dict[str, Profile] = {
         # Each remedy costs as much as chapter 4's GAN: a CPU build trains one.
         gan_remedies="stabilised",
         # 300 faces per source: enough to tell a gross collapse from the data (chapter 5
-        # computes the smallest shift it detects); each source costs a pass of seven
-        # classifiers.
+        # computes the smallest shift it detects); each costs a pass of seven classifiers.
         collapse_samples=300,
         natural_test_images=None,
     ),

@@ -35,9 +35,7 @@ __all__ = [
     "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
 
-# ---------------------------------------------------------------------------------------------
-# Published facts used for comparison
-# ---------------------------------------------------------------------------------------------
+# --- published facts used for comparison ----------------------------------------------------
 
 #: Percent of positive labels per attribute in real CelebA, over the first 20,000 images of
 #: ``list_attr_celeba.txt`` (the project's ``celeba-facts.md``, computed from the original
@@ -56,9 +54,7 @@ CELEBA_PREVALENCE_BY_SEX: dict[str, tuple[float, float]] = {
 #: majority class there scores 61.35 % for Male, 93.54 % for Eyeglasses, 50.03 % for Smiling.
 CELEBA_TEST_PREVALENCE: dict[str, float] = {"Male": 38.65, "Eyeglasses": 6.46, "Smiling": 50.03}
 
-# ---------------------------------------------------------------------------------------------
-# Attribute names
-# ---------------------------------------------------------------------------------------------
+# --- attribute names -------------------------------------------------------------------------
 
 
 def check_attribute(name: str) -> str:
@@ -71,8 +67,7 @@ def check_attribute(name: str) -> str:
         The same name.
 
     Raises:
-        UnknownAttributeError: ``name`` is not an attribute; the message suggests the closest
-            names and lists all 40.
+        UnknownAttributeError: it is not (the message suggests the closest names, lists all 40).
 
     Example:
         >>> check_attribute("Smiling")
@@ -91,9 +86,7 @@ def check_attribute(name: str) -> str:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# The data set
-# ---------------------------------------------------------------------------------------------
+# --- the data set ----------------------------------------------------------------------------
 
 #: The folder layouts :func:`load_celeba` recognises, with where each keeps its files.
 LAYOUT_DESCRIPTIONS: dict[str, str] = {
@@ -550,9 +543,7 @@ def attribute_prevalence(data: CelebA, by: str | None = None,
                          f"{by}=0": table[~mask].mean() * 100})
 
 
-# ---------------------------------------------------------------------------------------------
-# Balanced samples
-# ---------------------------------------------------------------------------------------------
+# --- balanced samples ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)

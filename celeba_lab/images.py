@@ -60,8 +60,7 @@ def decode_image(path: str | os.PathLike, size: int | Sequence[int] = IMAGE_SHAP
         The pixels, uint8 ``(height, width, 3)``, RGB.
 
     Raises:
-        MissingImagesError: the file does not exist.
-        CorruptImageError: the file cannot be decoded.
+        MissingImagesError, CorruptImageError: the file does not exist, or cannot be decoded.
 
     Example:
         >>> decode_image(data.path("000001.jpg"), 64, crop="center").shape
