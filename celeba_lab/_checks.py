@@ -9,17 +9,8 @@ import numbers
 def whole_number(name: str, value, *, minimum: int = 1, where: str = "") -> int:
     """``value`` as an ``int`` if it is a whole number of at least ``minimum``.
 
-    ``2.0`` is accepted as 2; ``1.7``, ``nan``, ``True``, ``"3"``, ``None`` and numbers below
-    ``minimum`` raise, naming the argument and what it takes.
-
-    Args:
-        name: The argument's name, for the message.
-        value: What was passed.
-        minimum: The smallest value allowed.
-        where: Optional context for the message (e.g. ``" in the profile 'quick:...'"``).
-
-    Returns:
-        The value as an ``int``.
+    ``2.0`` is accepted as 2; ``1.7``, ``nan``, ``True``, ``"3"`` and ``None`` are refused. The
+    message names the argument ``name``, then ``where`` (e.g. ``" in the profile 'quick:...'"``).
 
     Raises:
         TypeError: ``value`` is not a number.
@@ -37,16 +28,8 @@ def whole_number(name: str, value, *, minimum: int = 1, where: str = "") -> int:
 def positive_number(name: str, value, *, where: str = "") -> float:
     """``value`` as a ``float`` if it is a finite number above 0 (a width, a learning rate).
 
-    ``True``, ``"0.1"``, ``None``, ``nan``, infinities, 0 and negative numbers raise, naming
-    the argument and what it takes.
-
-    Args:
-        name: The argument's name, for the message.
-        value: What was passed.
-        where: Optional context for the message.
-
-    Returns:
-        The value as a ``float``.
+    ``True``, ``"0.1"``, ``None``, ``nan`` and infinities are refused; ``name`` and ``where``
+    as for :func:`whole_number`.
 
     Raises:
         TypeError: ``value`` is not a number.

@@ -1,16 +1,13 @@
 """Decoding processes for large image caches (used by :func:`celeba_lab.cache.decoded_images`).
 
-Threads decode JPEGs in parallel, but the Pillow resize that follows (and the Python around
-it) holds the GIL for much of each image, so on this project's 2-core machine two threads
-decoded 64 x 64 images only about 1.3x as fast as one; two processes, 1.5 to 2x as fast.
-
-The workers are plain ``python -m celeba_lab._decoding`` programs, not ``multiprocessing``
-children: nothing of the caller's ``__main__`` is imported again (a script without an
-``if __name__ == "__main__":`` guard still works) and nothing is forked from a process that
-runs TensorFlow's threads. Each worker reads tasks from its stdin, one JSON line each
-(``[first_row, [path, ...]]``), decodes those images, writes their pixels straight into the
-cache file at their rows, and answers one JSON line: ``{"done": n}`` or the error it met. A
-worker whose stdin closes (the caller finished, failed or was killed) exits.
+The Pillow resize after a JPEG decode holds the GIL for much of each image: on this project's
+2-core machine two threads decoded 64 x 64 images about 1.3x as fast as one, two processes 1.5
+to 2x. The workers are plain ``python -m celeba_lab._decoding`` programs, not
+``multiprocessing`` children: the caller's ``__main__`` is not imported again (a script without
+an ``if __name__ == "__main__":`` guard works) and nothing is forked from a process running
+TensorFlow's threads. Each reads tasks from its stdin, one JSON line each (``[first_row, [path,
+...]]``), writes the pixels straight into the cache file at their rows, and answers one JSON
+line: ``{"done": n}`` or the error it met. A worker whose stdin closes exits.
 """
 
 from __future__ import annotations

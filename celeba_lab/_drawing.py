@@ -1,12 +1,9 @@
 """Drawing processes for :func:`celeba_lab.synthetic.write_synthetic_celeba`.
 
-Like the decoding workers (:mod:`celeba_lab._decoding`), they are plain
-``python -m celeba_lab._drawing`` programs, not ``multiprocessing`` children: nothing of the
-caller's ``__main__`` is imported again, so a script without an ``if __name__ == "__main__":``
-guard, a notebook, ``python -c`` and a REPL all work. Each reads tasks from its stdin, one JSON
-line each (``[first_image, [seed, rows, folder]]``, ``rows`` the 0/1 labels as strings),
-draws and saves those images, and answers ``{"done": n}`` or the error it met. A worker whose
-stdin closes (the caller finished, failed or was killed) exits.
+Plain ``python -m celeba_lab._drawing`` programs, like the decoding workers of
+:mod:`celeba_lab._decoding` (see there why). Each reads tasks from its stdin, one JSON line
+each (``[first_image, [seed, rows, folder]]``, ``rows`` the 0/1 labels as strings), draws and
+saves those images, and answers ``{"done": n}`` or the error it met.
 """
 
 from __future__ import annotations

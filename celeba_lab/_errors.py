@@ -1,11 +1,8 @@
 """The data errors of the package, in a module of their own that imports nothing.
 
-They are defined here, not in :mod:`celeba_lab.data`, so that every module that raises or
-recognises them (the decoding and drawing worker programs among them, which
-:func:`celeba_lab.data.load_celeba` reaches through the synthetic writer) can import them
-without an import cycle. They are public as ``celeba_lab.data.CelebAError`` and so on (and
-``celeba_lab.CelebAError``): their ``__module__`` says so, as before the split, so tracebacks,
-pickles and the API chapter name them there.
+Every module that raises or recognises them (the worker programs among them) imports them from
+here without an import cycle. They are public as ``celeba_lab.data.CelebAError`` and so on: their
+``__module__`` says so, so tracebacks, pickles and the API chapter name them there.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ __all__ = [
     "CelebAError", "DataNotFoundError", "AnnotationError", "UnknownAttributeError",
     "MissingImagesError", "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
-
 
 
 class CelebAError(Exception):

@@ -1,8 +1,8 @@
-"""Atomic file writes: an interrupted process never leaves a half-written file that is trusted.
+"""Atomic file writes (an interrupted process never leaves a half-written file that is
+trusted), their clean-up, folder locks and the training calls' printed lines.
 
 Every cache, checkpoint and saved model in the package goes through :func:`atomic_path`:
-the content is written under a temporary name in the same folder and renamed into place only
-once complete (a rename within one file system is atomic on POSIX and Windows).
+written under a temporary name in the same folder, renamed into place once complete.
 """
 
 from __future__ import annotations
@@ -95,13 +95,13 @@ def is_temporary(path: str | os.PathLike) -> bool:
 def remove_temporaries(folder: str | os.PathLike, pattern: str = ".*.tmp*", *,
                        recursive: bool = False, locked: bool = False,
                        unnamed_after: float | None = None) -> list[Path]:
-    """Remove the temporary files and folders in ``folder`` whose writer is gone.
+    """Remove the temporary files and folders of :func:`atomic_path` in ``folder`` whose writer
+    is gone.
 
-    The package's one clean-up of what :func:`atomic_path` leaves behind. A temporary naming a
-    live other process is always kept (it is being written); one naming a dead process is
-    removed. This process's own, and those naming no process, are removed only under the
-    folder's lock (``locked=True``: no one else writes there, so they are a killed session's),
-    or, for those naming no process, once older than ``unnamed_after`` seconds.
+    One naming a live other process is kept; one naming a dead process is removed. This
+    process's own, and those naming no process, are removed only with ``locked=True`` (the
+    caller holds the folder's lock, so they are a killed session's), or, for those naming no
+    process, once older than ``unnamed_after`` seconds.
 
     Returns:
         What was removed.
@@ -208,11 +208,11 @@ def lock_owner(folder: str | os.PathLike, name: str = "training.lock") -> int | 
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, what: str, *, name: str = "training.lock",
                 error: type[Exception] = LockedError) -> Iterator[Path]:
-    """Hold ``folder/name`` (it names this process) while the block runs.
+    """Hold ``folder/name`` (it names this process) while the block runs, so that two processes
+    training into one folder do not overwrite each other's checkpoints.
 
-    Two processes training into one folder would overwrite each other's checkpoints. The lock
-    file is created exclusively; one left by a dead process is stale and taken over. ``what``
-    describes the folder's content for the message (e.g. ``"the GAN run"``).
+    One left by a dead process is taken over. ``what`` names the folder's content for the
+    message (e.g. ``"the GAN run"``).
 
     Raises:
         error: another live process holds the lock (the message names its pid).
@@ -242,10 +242,9 @@ def folder_lock(folder: str | os.PathLike, what: str, *, name: str = "training.l
 def one_line_per_run(verbose: int | str) -> bool:
     """Whether a training call prints one line for the whole run (``"auto"`` off a terminal).
 
-    In a notebook or a log file a training run is one line: what trains, printed when it
-    starts, completed by :func:`format_run_line` when it ends; the per-epoch numbers stay in
-    the run's history (its ``metadata.json``) and its learning-curve figures. On a terminal
-    ``"auto"`` shows Keras's progress bar; ``2`` asks for one line per epoch anywhere.
+    That line says what trains when it starts and is completed by :func:`format_run_line`;
+    the per-epoch numbers stay in the run's history. On a terminal ``"auto"`` shows Keras's
+    progress bar; ``2`` asks for one line per epoch anywhere.
 
     Example:
         >>> one_line_per_run(2), one_line_per_run(0)
@@ -257,10 +256,9 @@ def one_line_per_run(verbose: int | str) -> bool:
 def fit_verbosity(verbose: int | str) -> tuple[int, list[Any]]:
     """Keras ``fit`` verbosity and the callbacks that print for it, for ``verbose``.
 
-    Keras's own one-line mode (2) prints two lines an epoch (``Epoch 1/5``, then the metrics);
-    where one line per epoch is asked for (``2``) Keras is kept silent and
-    :func:`epoch_line_callback` prints one line an epoch instead. ``"auto"`` off a terminal
-    (:func:`one_line_per_run`) keeps Keras silent: the caller prints one line for the run.
+    For ``2`` Keras (whose own level 2 prints two lines an epoch) is kept silent and
+    :func:`epoch_line_callback` prints one line an epoch; ``"auto"`` off a terminal keeps
+    Keras silent too (:func:`one_line_per_run`).
 
     Returns:
         ``(verbosity for fit, extra callbacks)``.
@@ -304,10 +302,7 @@ def _duration(seconds: float) -> str:
 
 
 def format_run_line(seconds: float, history: dict[str, Any], *, start: int = 0) -> str:
-    """The end of a training run's one line: how long it took and its final metrics.
-
-    Printed after the announcement that names what trains (same line), so a run is one line
-    on a page; the numbers of every epoch stay in ``history``.
+    """The end of a training run's one line (after what trains): its time and final metrics.
 
     Args:
         seconds: Wall time of this call's training.

@@ -1,10 +1,8 @@
-"""Batches that stream from the decoded-image cache: :class:`ImageBatches`, a Keras
-``PyDataset``, and the two ways the book builds them, :func:`classifier_batches` and
-:func:`gan_batches`; plus the memory measurements of the data chapter.
+"""Batches streamed from the decoded-image cache: :class:`ImageBatches` (a Keras ``PyDataset``),
+:func:`classifier_batches` and :func:`gan_batches`; plus the data chapter's memory measurements.
 
-This is the one module of the data layer that imports Keras (at its top: importing it starts
-Keras's backend). :mod:`celeba_lab.data`, :mod:`celeba_lab.images` and :mod:`celeba_lab.cache`
-do not, so loading, sampling and decoding work without a deep-learning framework.
+The one module of the data layer that imports Keras (at its top: importing it starts Keras's
+backend).
 """
 
 from __future__ import annotations
@@ -52,11 +50,10 @@ def _images_for_batches(data: CelebA, ids: Iterable[str], size: int | Sequence[i
                         ) -> tuple[np.ndarray, _CacheFill | None, np.ndarray | None]:
     """The cache of ``ids`` for batches: ``(images, fill, row_of)``.
 
-    ``images`` is a complete cache, or (see :class:`_CacheFill`) one that the batches' first
-    epoch fills: when it is missing, holds many images that need no resizing, and only this
-    process reads the batches. ``row_of[i]`` is the row of ``images`` holding ``ids[i]``
-    (``None``: row ``i``). ``first_rows`` lists the positions in ``ids`` in the order the
-    first epoch reads them.
+    ``images`` is a complete cache, or one the first epoch fills (:class:`_CacheFill`: a
+    missing cache of many images that need no resizing, read by this process alone).
+    ``row_of[i]`` is the row holding ``ids[i]`` (``None``: row ``i``). ``first_rows`` lists
+    the positions in ``ids`` in the order the first epoch reads them.
 
     Filled in the order of ``ids``, the first epoch writes its rows where its shuffled order
     puts them. While the OS file cache holds the writes, that costs nothing; beyond, the disk
@@ -93,7 +90,6 @@ def _images_for_batches(data: CelebA, ids: Iterable[str], size: int | Sequence[i
         return cached, None, _inverse(order)
     fill = _CacheFill(in_order, data, ordered, hw, crop, layout=(layout, order))
     return fill.images, fill, _inverse(order)
-
 
 
 def _visit_order(n: int, first_rows: np.ndarray | None) -> np.ndarray | None:
@@ -133,7 +129,6 @@ def _cache_in_layout(data: CelebA, ids: list[str], size: tuple[int, int], crop: 
     return cached, None, _inverse(order)
 
 
-
 def _cache_file_of(images: np.ndarray) -> tuple[str, int] | None:
     if (hasattr(os, "preadv") and isinstance(images, np.memmap)
             and isinstance(images.base, mmap.mmap) and images.filename
@@ -146,22 +141,18 @@ class ImageBatches(keras.utils.PyDataset):
     """Batches of float32 images in [0, 1] streamed from a (memory-mapped) uint8 array.
 
     A :class:`keras.utils.PyDataset`: pass it to ``model.fit``/``predict`` or iterate it.
-    Sample ``j`` is image ``images[rows[j]]`` with target ``targets[j]`` and id ``ids[j]``;
-    batch ``i`` holds samples ``order[i * batch_size:(i + 1) * batch_size]``, where
-    ``order`` is ``0..N-1`` or, with ``shuffle=True``, a fresh permutation each epoch drawn
-    from ``(seed, epoch)``. With ``steps_per_epoch``, an epoch is that many full batches:
-    a fresh random subset when shuffling, else the next consecutive slice (wrapping around).
+    Sample ``j`` is image ``images[rows[j]]`` with target ``targets[j]`` (float32, or no
+    targets) and id ``ids[j]``; batch ``i`` holds samples ``order[i * batch_size:(i + 1) *
+    batch_size]``, where ``order`` is ``0..N-1`` or, with ``shuffle=True``, a fresh permutation
+    each epoch drawn from ``(seed, epoch)``. With ``steps_per_epoch``, an epoch is that many
+    full batches: a fresh random subset when shuffling, else the next consecutive slice.
 
     Attributes:
         images: The uint8 (or float) image array, usually from
-            :func:`~celeba_lab.cache.decoded_images`. While the first epoch is still filling
-            the cache (see :func:`classifier_batches`), rows it has not reached read as
-            zeros: read batches, not this array.
-        targets: Per-sample targets (float32) or ``None``.
-        ids: The image id of each sample.
-        rows: The row of ``images`` holding each sample.
-        batch_size: Samples per batch.
-        epoch: Epochs completed (advanced by ``on_epoch_end``).
+            :func:`~celeba_lab.cache.decoded_images`. While the first epoch fills the cache,
+            rows it has not reached read as zeros: read batches, not this array.
+        epoch: Epochs completed (advanced by ``on_epoch_end``); also ``targets``, ``ids``,
+            ``rows`` and ``batch_size``, as above.
 
     Example:
         >>> x_uint8, y = np.zeros((100, 8, 8, 3), np.uint8), np.arange(100) % 2
@@ -203,7 +194,6 @@ class ImageBatches(keras.utils.PyDataset):
         self._file = _cache_file_of(images)
         self._fill: _CacheFill | None = None      # set when the first epoch fills the cache
         self._order_epoch = -1
-        self._order = np.arange(n)
 
     def __len__(self) -> int:
         if self.steps_per_epoch is not None:
@@ -214,13 +204,11 @@ class ImageBatches(keras.utils.PyDataset):
     def order(self) -> np.ndarray:
         """Sample positions in this epoch's order (length: batches x batch size, at most)."""
         if self._order_epoch != self.epoch:
-            self._order = self._epoch_order(self.epoch)
+            self._order = _epoch_order(len(self.rows), self.epoch, shuffle=self.shuffle,
+                                       seed=self.seed, batch_size=self.batch_size,
+                                       steps_per_epoch=self.steps_per_epoch)
             self._order_epoch = self.epoch
         return self._order
-
-    def _epoch_order(self, epoch: int) -> np.ndarray:
-        return _epoch_order(len(self.rows), epoch, shuffle=self.shuffle, seed=self.seed,
-                            batch_size=self.batch_size, steps_per_epoch=self.steps_per_epoch)
 
     def __getitem__(self, index: int):
         if not 0 <= index < len(self):
@@ -240,9 +228,8 @@ class ImageBatches(keras.utils.PyDataset):
         return x, self.targets[picked]
 
     def _rows_ahead(self, index: int) -> np.ndarray:
-        # The rows of batch index + _READ_AHEAD; the first batch of an epoch announces all the
-        # batches up to it. Together they keep _READ_AHEAD batches announced ahead of the reads
-        # (none when it is 0).
+        # The rows of batch index + _READ_AHEAD (the first batch of an epoch: of all batches up
+        # to it), so that _READ_AHEAD batches stay announced ahead of the reads (none if 0).
         first = index + 1 if index == 0 else index + _READ_AHEAD
         last = min(index + _READ_AHEAD, len(self) - 1)
         if _READ_AHEAD < 1 or first > last:
@@ -301,19 +288,16 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
         batch_size: Images per batch (the report: 50).
         shuffle: Reshuffle every epoch (use for training).
         seed: Seed of the shuffling.
-        one_hot: ``y`` as one-hot float32 ``(B, 2)`` (the report's softmax), else float32
-            ``(B,)`` of 0/1.
+        one_hot: ``y`` as one-hot float32 ``(B, 2)`` (the report's softmax), else ``(B,)``.
         size: Image ``(height, width)``; default the full 218 x 178.
         crop: ``"squash"`` or ``"center"`` (see :func:`~celeba_lab.images.decode_image`).
         **kwargs: Passed to :class:`ImageBatches` (e.g. ``workers``).
 
     Returns:
-        The batches; images come from the :func:`~celeba_lab.cache.decoded_images` cache.
-        When that cache does not exist yet and holds 4,096 images or more at their own size
-        (CelebA's 218 x 178), the first epoch fills it: each image is decoded the first time a
-        batch asks for it. A cache larger than an eighth of the RAM is then laid out in the
-        first epoch's order, so that the epoch writes it from start to end; batches with any
-        seed find it again.
+        The batches, from the :func:`~celeba_lab.cache.decoded_images` cache. A missing cache
+        of 4,096 images or more at their own size (218 x 178) is filled by the first epoch, as
+        batches ask for the images; one larger than an eighth of the RAM is laid out in that
+        epoch's order, so that it is written from start to end (batches with any seed find it).
 
     Raises:
         ValueError: a label is not 0 or 1.
@@ -334,7 +318,7 @@ def classifier_batches(data: CelebA, labels: pd.Series, *, batch_size: int = 50,
     y = np.eye(2, dtype=np.float32)[values.astype(np.int64)] if one_hot \
         else values.astype(np.float32)
     batches = ImageBatches(images, y, ids=labels.index, rows=rows, batch_size=batch_size,
-                               shuffle=shuffle, seed=seed, **kwargs)
+                           shuffle=shuffle, seed=seed, **kwargs)
     batches._fill = fill
     return batches
 
@@ -354,16 +338,14 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
         crop: ``"squash"`` (the report) or ``"center"`` (central 178 x 178 square).
         shuffle: Reshuffle every epoch.
         seed: Seed of the shuffling.
-        conditions: Per-image condition columns (e.g. ``data.attributes[["Male",
-            "Blond_Hair"]]``), indexed by image id; batches are then ``(x, c)`` with ``c``
-            float32 ``(B, k)``.
+        conditions: Per-image condition columns indexed by image id (e.g.
+            ``data.attributes[["Male", "Blond_Hair"]]``); ``c`` is then float32 ``(B, k)``.
         steps_per_epoch: Batches per epoch (a fresh random subset each epoch); default one pass.
         **kwargs: Passed to :class:`ImageBatches`.
 
     Returns:
         The batches, from the :func:`~celeba_lab.cache.decoded_images` cache (filled by the
-        first epoch in the case :func:`classifier_batches` describes: images at their own
-        size).
+        first epoch as :func:`classifier_batches` says).
 
     Raises:
         KeyError: some ``ids`` are not in the data set.
@@ -388,8 +370,7 @@ def gan_batches(data: CelebA, ids: Iterable[str] | None = None, *, batch_size: i
         rows = row_of[rows]
     targets = None if conditions is None else _condition_rows(conditions, ids)
     batches = ImageBatches(images, targets, ids=ids, rows=rows, batch_size=batch_size,
-                               shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch,
-                               **kwargs)
+                           shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch, **kwargs)
     batches._fill = fill
     return batches
 
@@ -405,16 +386,14 @@ def _condition_rows(conditions: pd.DataFrame, ids: pd.Index) -> np.ndarray:
     return table.to_numpy(dtype=np.float32)
 
 
-# ---------------------------------------------------------------------------------------------
-# Memory measurements (for the data chapter and the benchmarks)
-# ---------------------------------------------------------------------------------------------
+# --- memory measurements (for the data chapter and the benchmarks) ---------------------------
 
 
 def rss_mib() -> float:
     """This process's resident memory (RSS) in MiB, as Colab's RAM meter counts it.
 
     Returns:
-        Resident set size in MiB.
+        The RSS in MiB.
 
     Example:
         >>> rss_mib() > 0
@@ -431,7 +410,7 @@ def trace_streaming_memory(batches: Sequence, *, epochs: int = 1) -> pd.DataFram
         epochs: Passes over the batches.
 
     Returns:
-        A DataFrame with columns ``images`` (images delivered so far) and ``rss_mib``.
+        A DataFrame with columns ``images`` (delivered so far) and ``rss_mib``.
 
     Example:
         >>> trace = trace_streaming_memory(gan_batches(data, data.split("test")))
@@ -456,8 +435,7 @@ def trace_in_memory_loading(data: CelebA, ids: Iterable[str], *,
                             points: int = 50) -> pd.DataFrame:
     """Resident memory while loading images into one float32 array, the report's way.
 
-    The array is preallocated (the kindest version of the in-RAM approach) and freed at the
-    end.
+    The array is preallocated (the kindest version of the in-RAM approach), then freed.
 
     Args:
         data: The data set.

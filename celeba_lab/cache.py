@@ -1,14 +1,10 @@
 """The decoded-image cache: each list of images decoded once into a memory-mapped ``.npy`` file.
 
-:func:`decoded_images` decodes images (:func:`celeba_lab.images.decode_image`) in threads or,
-for large caches that need resizing, in worker processes (:mod:`celeba_lab._decoding`), into a
-temporary file under :func:`~celeba_lab.config.images_dir` (``cache_dir()/images`` unless
-``CELEBA_LAB_IMAGE_CACHE`` says otherwise) that is renamed into place only when complete, with
-the crc32 of each row beside it (verified once per process when the cache is opened). A full
-disk is said as one :class:`~celeba_lab.data.CacheWriteError`. :class:`_CacheFill` is the
-variant that the first epoch of :mod:`celeba_lab.batches` fills as it reads.
-:func:`load_images_in_memory` is the report's way, kept as a baseline. Nothing here imports
-Keras.
+:func:`decoded_images` fills a cache file under :func:`~celeba_lab.config.images_dir` (in
+threads, or in the worker processes of :mod:`celeba_lab._decoding`), renamed into place only
+when complete, with a crc32 per row beside it. :class:`_CacheFill` is the variant the first
+epoch of :mod:`celeba_lab.batches` fills as it reads. :func:`load_images_in_memory` is the
+report's way, kept as a baseline. Nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -134,32 +130,27 @@ def decoded_images(data: CelebA, ids: Iterable[str], *,
                    workers: int | None = None, progress: bool | None = None) -> np.ndarray:
     """The images ``ids`` decoded to uint8, from a cache on disk (decoded once, then reused).
 
-    The first call decodes the images in parallel threads, a chunk at a time (at most about
-    64 MB of pixels in RAM), or, for 4,096 images or more that need resizing, in worker
-    processes that write their rows themselves, into a temporary ``.npy`` file under
-    ``config.images_dir()`` (``cache_dir()/images`` by default), and renames it into place
-    only when complete. Later calls, in any
-    process or chapter, with the same data, ids, size and crop open that file memory-mapped:
-    nothing is decoded again and nothing is loaded into RAM until it is read. A run killed
-    while writing leaves only a temporary file, which is never read (and is removed once
-    stale).
+    The first call decodes the images (at most about 64 MB of pixels in RAM) into a temporary
+    ``.npy`` file under ``config.images_dir()``, renamed into place only when complete. Later
+    calls, in any process, with the same data, ids, size and crop open that file
+    memory-mapped: nothing is decoded again or loaded into RAM until it is read. A run killed
+    while writing leaves only a temporary file, never read (and removed once stale).
 
     Args:
         data: The data set.
         ids: Image ids, in the order wanted (repeats allowed).
         size: ``(height, width)`` or one int for a square; default CelebA's 218 x 178.
         crop: ``"squash"`` (resize the whole image, as the report did) or ``"center"``.
-        workers: Decoding threads or processes. Default: as many threads as CPUs (at most
-            8); for 4,096 images or more that need resizing, twice as many processes (at most
-            8), which decode in parallel where threads wait for each other (the GIL).
+        workers: Decoding threads (default: one per CPU, at most 8) or, for 4,096 images or
+            more that need resizing, processes (default twice as many, at most 8: they are not
+            held back by the GIL).
         progress: Print progress while decoding (default: for 20,000 images or more).
 
     Returns:
         A read-only memory-mapped uint8 array of shape ``(len(ids), height, width, 3)``.
 
     Raises:
-        MissingImagesError: an image file does not exist.
-        CorruptImageError: an image cannot be decoded (the message names the file).
+        MissingImagesError, CorruptImageError: an image is missing or cannot be decoded.
         CacheWriteError: the cache's disk is full (the message says how much space it needs);
             the partial cache file is removed.
 
@@ -204,8 +195,6 @@ def _saying_disk_full(folder: Path, needed: int):
             "(before the first call)", "The partial cache file was removed.") from error
 
 
-
-
 def _cache_path(data: CelebA, ids: list[str], size: tuple[int, int], crop: str) -> Path:
     folder = _images_cache_dir()
     # A killed process leaves its temporary (.name.PID.XXXX.tmp.npy): a dead pid's goes at once,
@@ -241,9 +230,8 @@ def _open_cache(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
 def images_held_while_decoding(size: int | Sequence[int]) -> int:
     """The most decoded images :func:`decoded_images` holds in RAM while it fills a cache.
 
-    However many images are decoded, the cache writer holds at most this many (about 64 MB of
-    pixels: one block being decoded, the one before being written to disk), so its memory does
-    not grow with the data. Decoding processes, where used, hold fewer: 64 images each.
+    About 64 MB of pixels (one block being decoded, the one before being written), however
+    many images are decoded. Decoding processes, where used, hold 64 images each.
 
     Args:
         size: ``(height, width)`` of the decoded images, or one int for a square.
@@ -263,10 +251,8 @@ def _fill_cache(temp: Path, data: CelebA, ids: list[str], size: tuple[int, int],
                 workers: int | None, progress: bool) -> None:
     height, width = size
     n = len(ids)
-    header = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8,
-                                       shape=(n, height, width, 3))
-    offset = header.offset
-    del header
+    offset = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8,
+                                       shape=(n, height, width, 3)).offset   # then closed
     started = time.perf_counter()
     cpus = os.cpu_count() or 1
     # Pillow's resize holds the GIL for much of each image: processes then decode ~1.5x as fast
@@ -380,11 +366,10 @@ class _CacheFill:
     Filling the whole cache before the first epoch, then reading it back, makes the epoch wait
     for the decoding, then for the writes to reach the disk: for 20,000 images at 218 x 178 it
     ran at 0.81 times the speed of Keras's ``image_dataset_from_directory``; filled by the
-    epoch, at 1.30 times (this project's 2-core machine). Once every row is written, the file is
-    flushed and moved into place by a thread of its own, as :func:`decoded_images` would have
-    left it (and, for a cache laid out in the first epoch's order, the ``.order.npy`` file
-    that finds it is written); until then it is a temporary file that no other call reads. If
-    the batches are dropped before that (an interrupted epoch), the temporary file is deleted.
+    epoch, at 1.30 times (this project's 2-core machine). Once every row is written, a thread
+    of its own flushes the file and moves it into place (with the ``.order.npy`` file of a
+    cache laid out in the first epoch's order); until then no other call reads it. If the
+    batches are dropped before that (an interrupted epoch), the temporary file is deleted.
     """
 
     def __init__(self, path: Path, data: CelebA, ids: list[str], size: tuple[int, int],
@@ -400,10 +385,8 @@ class _CacheFill:
                                     dir=path.parent)
         os.close(fd)
         self.temp = Path(name)
-        header = np.lib.format.open_memmap(self.temp, mode="w+", dtype=np.uint8,
-                                           shape=(n, *size, 3))
-        self.offset = header.offset
-        del header
+        self.offset = np.lib.format.open_memmap(self.temp, mode="w+", dtype=np.uint8,
+                                                shape=(n, *size, 3)).offset
         #: The file's pixels, memory-mapped: rows not yet decoded read as zeros.
         self.images = np.load(self.temp, mmap_mode="r")
         self.fd = os.open(self.temp, os.O_RDWR)
@@ -554,16 +537,14 @@ def load_images_in_memory(data: CelebA, ids: Iterable[str], *,
 
     Needs ``len(ids) * height * width * 3 * 4`` bytes: 94 GB for all of CelebA at 218 x 178,
     which is why the report ran out of memory. Use :func:`decoded_images` and
-    :class:`~celeba_lab.batches.ImageBatches` instead; this exists for the memory comparison
-    and benchmarks.
+    :class:`~celeba_lab.batches.ImageBatches` instead.
 
     Args:
         data: The data set.
         ids: The images, in order.
         size: ``(height, width)`` or one int for a square.
         crop: ``"squash"`` or ``"center"``.
-        progress: Called with the number of images loaded after each one (the memory trace of
-            :func:`~celeba_lab.batches.trace_in_memory_loading` measures there).
+        progress: Called with the number of images loaded after each one.
 
     Returns:
         A float32 array ``(len(ids), height, width, 3)`` in [0, 1].

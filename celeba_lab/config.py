@@ -1,6 +1,6 @@
 """Where data and caches live, and which run profile the book uses.
 
-Three settings, each an environment variable so that a notebook, a shell and CI agree:
+Four settings, each an environment variable so that a notebook, a shell and CI agree:
 
 ``CELEBA_ROOT``
     A folder holding real CelebA in any layout :func:`celeba_lab.load_celeba` reads. When
@@ -9,21 +9,14 @@ Three settings, each an environment variable so that a notebook, a shell and CI 
     Where decoded-image caches, the synthetic data set and trained models are kept
     (default ``~/.cache/celeba-lab``).
 ``CELEBA_LAB_IMAGE_CACHE``
-    Where the decoded-image caches alone are kept (default ``$CELEBA_LAB_CACHE/images``). On
-    Colab :func:`celeba_lab.setup` keeps the cache in Google Drive and these several GB on the
-    machine's own disk.
+    Where the decoded-image caches alone are kept (default ``$CELEBA_LAB_CACHE/images``).
 ``CELEBA_LAB_PROFILE``
-    ``quick`` (small samples and few epochs, so every chapter runs on a laptop CPU in minutes),
-    ``colab`` (sized so that each chapter fits one free Colab T4 session; see the book's
-    reproduce appendix for its projected costs) or ``full`` (the source report's recipe:
-    10,000 / 2,000 / 1,000 images per attribute, 15 classifier epochs, 30 GAN epochs over all
-    images). When it is unset the default depends on the data: ``quick`` on the synthetic
-    CelebA, ``full`` when ``CELEBA_ROOT`` points at real CelebA, so that real data is never
-    trained on the quick profile's few steps unasked (every training call names the profile
-    in its first line). A profile may be followed by changed fields:
-    ``full:classifier_epochs=1,gan_epochs=1,gan_steps_per_epoch=10`` runs every chapter on the
-    full data and sample sizes with short training, to check that a machine holds them before
-    it spends hours training.
+    ``quick`` (small samples and few epochs: every chapter runs on a laptop CPU in minutes),
+    ``colab`` (each chapter fits one free Colab T4 session) or ``full`` (the source report's
+    recipe). Unset: ``quick`` on the synthetic CelebA, ``full`` on real CelebA (every training
+    call names the profile in its first line). Changed fields may follow, e.g.
+    ``full:classifier_epochs=1,gan_epochs=1,gan_steps_per_epoch=10`` (full data and sample
+    sizes with short training: does the machine hold them?).
 """
 
 from __future__ import annotations
@@ -106,8 +99,7 @@ PROFILES: dict[str, Profile] = {
         # Each remedy costs as much as chapter 4's GAN: a CPU build trains one.
         gan_remedies="stabilised",
         # 300 faces per source: enough to tell a gross collapse from the data (chapter 5
-        # computes the smallest shift it detects); each source costs a pass of seven
-        # classifiers.
+        # computes the smallest shift it detects); each costs a pass of seven classifiers.
         collapse_samples=300,
         natural_test_images=None,
     ),
@@ -178,20 +170,19 @@ def default_profile_name() -> str:
 
 
 def get_profile(name: str | None = None, **changes) -> Profile:
-    """Return the run profile ``name`` (default: ``$CELEBA_LAB_PROFILE``, else
-    :func:`default_profile_name`).
+    """Return the run profile ``name``.
 
     Args:
         name: ``"quick"``, ``"colab"`` or ``"full"``, optionally with changed fields after a colon
-            (``"full:classifier_epochs=1"``); ``None`` for the configured one.
+            (``"full:classifier_epochs=1"``). Default: ``$CELEBA_LAB_PROFILE``, else
+            :func:`default_profile_name`.
         **changes: Fields to replace in the returned copy.
 
     Returns:
         The :class:`Profile`.
 
     Raises:
-        ValueError: ``name`` is not a known profile, or names a field or value it cannot
-            have.
+        ValueError: ``name`` is not a known profile, or names a field or value it cannot have.
 
     Example:
         >>> get_profile("quick", gan_epochs=5).gan_epochs
@@ -216,9 +207,8 @@ def get_profile(name: str | None = None, **changes) -> Profile:
 
 # The smallest value of each field that can work (None allowed where the type says so).
 _MINIMUM = {"synthetic_images": 3, "classifier_epochs": 1, "classifier_batch": 1,
-            "improved_epochs": 1,
-            "gan_epochs": 1, "gan_batch": 1, "gan_steps_per_epoch": 1, "collapse_samples": 1,
-            "natural_test_images": 1}
+            "improved_epochs": 1, "gan_epochs": 1, "gan_batch": 1, "gan_steps_per_epoch": 1,
+            "collapse_samples": 1, "natural_test_images": 1}
 
 
 def _check_profile(profile: Profile, spec: str) -> None:
@@ -282,8 +272,7 @@ def set_profile(name: str) -> Profile:
     """Select the run profile for this process (overrides ``$CELEBA_LAB_PROFILE``).
 
     Args:
-        name: ``"quick"``, ``"colab"`` or ``"full"``, optionally with changed fields after a
-            colon (see :func:`get_profile`).
+        name: A profile, as :func:`get_profile` takes it.
 
     Returns:
         The selected :class:`Profile`.
@@ -301,7 +290,8 @@ def set_profile(name: str) -> Profile:
 _PROFILE_HINTS = {
     "quick": "sized for a CPU (a tenth of the report's sample, a small GAN); "
              "CELEBA_LAB_PROFILE=colab or full trains the report's recipe at scale",
-    "colab": "shortened for one free Colab session; CELEBA_LAB_PROFILE=full is the report's recipe",
+    "colab": "shortened for one free Colab session; "
+             "CELEBA_LAB_PROFILE=full is the report's recipe",
     "full": "the report's recipe",
 }
 
@@ -424,8 +414,7 @@ def images_dir() -> Path:
 
 
 def set_images_dir(path: str | os.PathLike | None) -> Path:
-    """Keep decoded-image caches in another folder for this process (``None``: back to the
-    environment/default).
+    """Keep decoded-image caches in another folder for this process (``None``: as configured).
 
     Args:
         path: The folder to use (created when missing), or ``None``.
@@ -459,6 +448,7 @@ def runs_dir() -> Path:
     path = cache_dir() / "runs"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
 
 __all__ = [
     "Profile", "PROFILES", "REPOSITORY_URL", "get_profile", "set_profile", "data_root",

@@ -1,24 +1,10 @@
-"""CelebA on disk → a table of attributes and balanced samples: the teaching part of the data.
+"""CelebA on disk → a table of attributes and balanced samples.
 
-Data flows one way through the data layer:
-
-1. :func:`load_celeba` reads a CelebA folder in any of the three layouts readers really have
-   (the original release, the Kaggle copy, torchvision's) into a :class:`CelebA`: a pandas
-   table of the 40 attributes as 0/1, the official partition of every image, and its path.
-2. :func:`balanced_sample` draws the source report's samples: per official partition, exactly
-   half positive and half negative for one attribute.
-3. The engine that turns images into batches lives beside this module:
-   :mod:`celeba_lab.images` decodes one image, :mod:`celeba_lab.cache` decodes a list of
-   images once into an on-disk ``.npy`` cache that is memory-mapped
-   (:func:`~celeba_lab.cache.decoded_images`), and :mod:`celeba_lab.batches` streams float32
-   batches from it (:class:`~celeba_lab.batches.ImageBatches`), so memory stays bounded
-   however many images are used (the report ran out of RAM loading them into arrays).
-
-Nothing here imports Keras or TensorFlow (only :mod:`celeba_lab.batches` does), so loading and
-sampling work on a machine with no deep-learning framework at all. The data errors
-(:class:`CelebAError` and its subclasses) are this module's public names; they are defined in
-:mod:`celeba_lab._errors`, which imports nothing, so that the decoding workers can raise them
-without an import cycle.
+:func:`load_celeba` reads a CelebA folder in any of its three layouts (original, Kaggle,
+torchvision) into a :class:`CelebA`; :func:`balanced_sample` draws the report's half-positive
+samples per official partition. Nothing here imports Keras (decoding and batches live in
+:mod:`celeba_lab.images`, :mod:`celeba_lab.cache` and :mod:`celeba_lab.batches`). The data errors
+are public here; they are defined in :mod:`celeba_lab._errors` to avoid an import cycle.
 """
 
 from __future__ import annotations
@@ -49,44 +35,26 @@ __all__ = [
     "CorruptImageError", "NotEnoughImagesError", "CacheWriteError",
 ]
 
-# ---------------------------------------------------------------------------------------------
-# Published facts used for comparison
-# ---------------------------------------------------------------------------------------------
+# --- published facts used for comparison ----------------------------------------------------
 
 #: Percent of positive labels per attribute in real CelebA, over the first 20,000 images of
 #: ``list_attr_celeba.txt`` (the project's ``celeba-facts.md``, computed from the original
-#: release of Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015).
+#: release of Liu et al., "Deep Learning Face Attributes in the Wild", ICCV 2015); the rates
+#: :data:`celeba_lab.synthetic.PREVALENCE` gives as fractions, in file order.
 CELEBA_PREVALENCE: dict[str, float] = {
-    "No_Beard": 83.2, "Young": 78.0, "Attractive": 51.3, "Smiling": 47.9,
-    "Mouth_Slightly_Open": 47.9, "Wearing_Lipstick": 47.1, "High_Cheekbones": 45.0,
-    "Male": 42.2, "Heavy_Makeup": 38.5, "Wavy_Hair": 31.6, "Oval_Face": 27.9,
-    "Pointy_Nose": 27.6, "Arched_Eyebrows": 26.4, "Black_Hair": 24.3, "Big_Lips": 23.9,
-    "Big_Nose": 23.7, "Straight_Hair": 21.2, "Bags_Under_Eyes": 20.5, "Brown_Hair": 20.3,
-    "Wearing_Earrings": 18.6, "Bangs": 15.1, "Blond_Hair": 14.9, "Bushy_Eyebrows": 14.4,
-    "Wearing_Necklace": 12.2, "Narrow_Eyes": 11.6, "5_o_Clock_Shadow": 11.2,
-    "Receding_Hairline": 7.8, "Wearing_Necktie": 7.4, "Eyeglasses": 6.5, "Rosy_Cheeks": 6.3,
-    "Goatee": 6.2, "Sideburns": 5.8, "Chubby": 5.7, "Blurry": 5.2, "Wearing_Hat": 5.0,
-    "Double_Chin": 4.6, "Pale_Skin": 4.3, "Gray_Hair": 4.2, "Mustache": 3.9, "Bald": 2.3,
-}
+    name: round(100 * share, 1) for name, share in synthetic.PREVALENCE.items()}
 
 #: Percent positive among men and among women in real CelebA (first 20,000 images, same
 #: source as :data:`CELEBA_PREVALENCE`): ``{attribute: (P(attr | male), P(attr | female))}``.
 CELEBA_PREVALENCE_BY_SEX: dict[str, tuple[float, float]] = {
-    "Eyeglasses": (12.0, 2.4), "Smiling": (40.1, 53.7), "Blond_Hair": (2.2, 24.1),
-    "Black_Hair": (29.7, 20.3), "Brown_Hair": (15.2, 24.0), "Gray_Hair": (8.6, 1.0),
-    "Bald": (5.5, 0.0), "Wearing_Lipstick": (0.6, 81.0), "Heavy_Makeup": (0.3, 66.3),
-    "No_Beard": (60.3, 99.9), "Mustache": (9.3, 0.0), "Goatee": (14.8, 0.0),
-    "Wearing_Hat": (8.4, 2.5), "Young": (64.1, 88.1), "Bangs": (8.3, 20.1),
-    "Wearing_Earrings": (1.5, 31.1),
-}
+    name: (round(100 * male, 1), round(100 * female, 1))
+    for name, (male, female) in synthetic.CONDITIONAL.items()}
 
 #: Percent positive on real CelebA's official test split (same source). Always answering the
 #: majority class there scores 61.35 % for Male, 93.54 % for Eyeglasses, 50.03 % for Smiling.
 CELEBA_TEST_PREVALENCE: dict[str, float] = {"Male": 38.65, "Eyeglasses": 6.46, "Smiling": 50.03}
 
-# ---------------------------------------------------------------------------------------------
-# Attribute names
-# ---------------------------------------------------------------------------------------------
+# --- attribute names -------------------------------------------------------------------------
 
 
 def check_attribute(name: str) -> str:
@@ -99,8 +67,7 @@ def check_attribute(name: str) -> str:
         The same name.
 
     Raises:
-        UnknownAttributeError: ``name`` is not an attribute; the message suggests the closest
-            names and lists all 40.
+        UnknownAttributeError: it is not (the message suggests the closest names, lists all 40).
 
     Example:
         >>> check_attribute("Smiling")
@@ -119,9 +86,7 @@ def check_attribute(name: str) -> str:
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# The data set
-# ---------------------------------------------------------------------------------------------
+# --- the data set ----------------------------------------------------------------------------
 
 #: The folder layouts :func:`load_celeba` recognises, with where each keeps its files.
 LAYOUT_DESCRIPTIONS: dict[str, str] = {
@@ -141,9 +106,6 @@ _HOW_TO_GET = (
     "synthetic CelebA."
 )
 
-# Files the synthetic writer leaves beside the annotations; their presence marks a synthetic set.
-_SYNTHETIC_MARKERS = (synthetic.MARKER_FILE,)
-
 
 @dataclass(eq=False)
 class CelebA:
@@ -155,10 +117,8 @@ class CelebA:
         image_dir: The folder holding ``000001.jpg`` ...
         attributes: One row per image (index ``image_id``: ``"000001.jpg"`` ...), in file
             order, and the 40 attribute columns as int8 0/1 (``list_attr_celeba`` stores 1/-1).
-        partition: The official partition of each image: ``"train"``, ``"validation"`` or
-            ``"test"`` (same index).
-        fingerprint: A short hex digest of the annotations: it identifies the data set (and
-            keys the decoded-image cache).
+        partition: Each image's official partition, ``"train"``, ``"validation"`` or ``"test"``.
+        fingerprint: A short hex digest of the annotations (it keys the decoded-image cache).
         synthetic: True for the package's synthetic CelebA.
         attributes_file: The attribute file that was read.
         partition_file: The partition file that was read.
@@ -222,26 +182,21 @@ class CelebA:
 def load_celeba(root: str | os.PathLike | None = None) -> CelebA:
     """Read a CelebA folder: attributes, partitions and image paths.
 
-    The layout is detected: the original release (``img_align_celeba/`` beside
-    ``list_attr_celeba.txt`` and ``list_eval_partition.txt``), the Kaggle copy
-    (``img_align_celeba/img_align_celeba/`` beside the ``.csv`` files) or torchvision's root
-    (the same files under ``ROOT/celeba/``). CRLF and LF line endings are both accepted.
-    Given the image folder itself (``.../img_align_celeba``), the CelebA folder that holds it
-    and its annotation files is read instead, said in one warning.
-    Reading the full 202,599-row annotation files takes about a second.
+    The layout (:data:`LAYOUT_DESCRIPTIONS`) is detected; CRLF and LF line endings are both
+    accepted. Given the image folder itself, the CelebA folder that holds it is read instead,
+    said in one warning. Reading the full 202,599-row annotation files takes about a second.
 
     Args:
-        root: The folder. Default: ``$CELEBA_ROOT`` (:func:`celeba_lab.config.data_root`), or,
-            when that is unset, the package's synthetic CelebA for the run profile (written into
-            the cache the first time).
+        root: The folder. Default: ``$CELEBA_ROOT`` (:func:`celeba_lab.config.data_root`), else
+            the package's synthetic CelebA for the run profile (written on first use).
 
     Returns:
         The data set.
 
     Raises:
         DataNotFoundError: The folder, its images or an annotation file is missing (a folder
-            of images alone is named as such, with the folder to pass instead), or it holds a
-            synthetic set whose writing was stopped half-way.
+            of images alone is named, with the folder to pass instead), or it holds a
+            half-written synthetic set.
         AnnotationError: An annotation file is malformed (file, line and what was expected).
         MissingImagesError: Images listed in the annotations are not in the image folder.
 
@@ -293,8 +248,7 @@ def _find_layout(root: Path) -> tuple[str, Path, Path, Path, Path]:
         attr_file = _annotation_file(base, "list_attr_celeba")
         part_file = _annotation_file(base, "list_eval_partition")
         missing = [f"{stem}.txt or {stem}.csv" for stem, found in
-                   (("list_attr_celeba", attr_file), ("list_eval_partition", part_file))
-                   if found is None]
+                   zip(_ANNOTATION_STEMS, (attr_file, part_file)) if found is None]
         if missing:
             raise DataNotFoundError(
                 f"Found the images of the {layout!r} layout in {image_dir}, but "
@@ -367,8 +321,8 @@ def _annotation_file(base: Path, stem: str) -> Path | None:
 
 
 def _is_synthetic(base: Path, root: Path) -> bool:
-    return any((folder / marker).is_file()
-               for folder in {base, root} for marker in _SYNTHETIC_MARKERS)
+    # The synthetic writer leaves its marker file beside the annotations.
+    return any((folder / synthetic.MARKER_FILE).is_file() for folder in {base, root})
 
 
 # --- annotation files ------------------------------------------------------------------------
@@ -466,6 +420,9 @@ def _read_partition(path: Path) -> pd.Series:
 def _parse_table(path: Path, names: list[str], header_lines: int, csv: bool, *,
                  value_dtype: str, allowed: tuple[int, ...], expected: str) -> pd.DataFrame:
     """Parse ``image_id value...`` rows; on any problem, name the first bad line."""
+    def bad_line(fallback: str) -> AnnotationError:
+        return _locate_bad_line(path, len(names), header_lines, csv, allowed, expected, fallback)
+
     try:
         frame = pd.read_csv(
             path, sep="," if csv else r"\s+", skiprows=header_lines, header=None,
@@ -473,19 +430,16 @@ def _parse_table(path: Path, names: list[str], header_lines: int, csv: bool, *,
             dtype={"image_id": str, **{n: value_dtype for n in names}},
         )
     except (ValueError, pd.errors.ParserError, OverflowError) as error:
-        raise _locate_bad_line(path, len(names), header_lines, csv, allowed, expected,
-                               fallback=str(error)) from None
+        raise bad_line(str(error)) from None
     values = frame.to_numpy()
     # A lookup table over the 256 int8 values: np.isin takes 0.15 s on CelebA's attributes.
     valid = np.zeros(256, dtype=bool)
     valid[np.asarray(allowed, dtype=np.int8).view(np.uint8)] = True
     if values.size and not valid[values.astype(np.int8, copy=False).view(np.uint8)].all():
-        raise _locate_bad_line(path, len(names), header_lines, csv, allowed, expected,
-                               fallback="values outside " + str(allowed))
+        raise bad_line("values outside " + str(allowed))
     index = frame.index
     if index.hasnans or index.duplicated().any():
-        raise _locate_bad_line(path, len(names), header_lines, csv, allowed, expected,
-                               fallback="duplicate or empty image names")
+        raise bad_line("duplicate or empty image names")
     frame.index.name = "image_id"
     return frame
 
@@ -563,13 +517,12 @@ def attribute_prevalence(data: CelebA, by: str | None = None,
 
     Args:
         data: The data set.
-        by: An attribute to condition on (e.g. ``"Male"``): the result then has two columns,
-            percent positive among images with ``by`` = 1 and with ``by`` = 0.
+        by: An attribute to condition on (e.g. ``"Male"``).
         ids: Restrict to these images (default: all).
 
     Returns:
         A Series (attribute → percent) or, with ``by``, a DataFrame with columns
-        ``f"{by}=1"`` and ``f"{by}=0"``; rows in file order.
+        ``f"{by}=1"`` and ``f"{by}=0"`` (percent among each group); rows in file order.
 
     Raises:
         UnknownAttributeError: ``by`` is not one of the 40 attributes.
@@ -590,9 +543,7 @@ def attribute_prevalence(data: CelebA, by: str | None = None,
                          f"{by}=0": table[~mask].mean() * 100})
 
 
-# ---------------------------------------------------------------------------------------------
-# Balanced samples
-# ---------------------------------------------------------------------------------------------
+# --- balanced samples ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
@@ -633,17 +584,15 @@ def balanced_sample(data: CelebA, attribute: str,
                     ) -> BalancedSample:
     """Draw the report's balanced samples for one attribute.
 
-    For each official partition (train, validation, test) it draws, without replacement and
-    only from that partition, ``size / 2`` images with the attribute and ``size / 2`` without.
-    Sizes must be even so that the balance is exact. The three splits are disjoint because the
-    partitions are. Each split uses its own random stream derived from ``(seed, attribute,
-    partition)``, so changing the train size does not change the test sample.
+    From each official partition it draws, without replacement, ``size / 2`` images with the
+    attribute and ``size / 2`` without, so the splits are disjoint. Each split has its own
+    random stream from ``(seed, attribute, partition)``: changing the train size does not
+    change the test sample.
 
     Args:
         data: The data set from :func:`load_celeba`.
         attribute: One of the 40 attributes, e.g. ``"Eyeglasses"``.
-        sizes: Images in the train, validation and test samples (the report: 10,000 / 2,000 /
-            1,000). Each must be even (0 gives an empty split).
+        sizes: Train, validation and test sizes, each even (the report: 10,000 / 2,000 / 1,000).
         seed: Seed for the draw; the same seed gives the same sample.
 
     Returns:
@@ -652,8 +601,8 @@ def balanced_sample(data: CelebA, attribute: str,
     Raises:
         UnknownAttributeError: ``attribute`` is not one of the 40.
         ValueError: a size is odd or negative, or ``seed`` is negative.
-        NotEnoughImagesError: a partition has fewer positives or negatives than half its size;
-            the message gives how many there are and the largest size possible.
+        NotEnoughImagesError: a partition has fewer positives or negatives than half its size
+            (the message gives the largest size possible).
 
     Example:
         >>> sample = balanced_sample(data, "Eyeglasses", (200, 20, 20))
@@ -692,9 +641,8 @@ def sample_summary(data: CelebA, sample: BalancedSample) -> pd.DataFrame:
 
     Returns:
         A DataFrame indexed by split with columns ``images``, ``positive``, ``negative``,
-        ``percent_positive``, ``in_own_partition`` (images drawn from that split's official
-        partition), ``labels_match`` (labels equal to the data set's) and
-        ``shared_with_other_splits`` (images that also appear in another split).
+        ``percent_positive``, ``in_own_partition`` (images from that split's partition),
+        ``labels_match`` (as the data set's) and ``shared_with_other_splits``.
 
     Example:
         >>> sample = balanced_sample(data, "Smiling", (800, 100, 100))

@@ -22,10 +22,9 @@ def download_celeba(path: str | os.PathLike | None = None) -> Path:
     """Download CelebA from Kaggle (1.4 GB) and return the folder :func:`load_celeba` reads.
 
     Args:
-        path: Where to put the files. Default: ``kagglehub``'s own cache
-            (``~/.cache/kagglehub``), which ``kagglehub`` reuses instead of downloading again.
-            With a path, the downloaded folder is moved or linked there (keep it on the local
-            disk: reading 202,599 small files from Google Drive is very slow).
+        path: Where to move or link the downloaded folder (keep it on the local disk: reading
+            202,599 small files from Google Drive is very slow). Default: ``kagglehub``'s own
+            cache (``~/.cache/kagglehub``), reused instead of downloading again.
 
     Returns:
         The CelebA root in the Kaggle layout (``img_align_celeba/img_align_celeba/`` beside

@@ -1,14 +1,9 @@
-"""Notebook set-up: one call at the top of every chapter, locally, in CI and on Colab.
+"""Notebook set-up: :func:`setup`, one call atop every chapter, locally, in CI and on Colab.
 
-:func:`setup` finds out where it runs. On Colab it mounts Google Drive (Colab asks the reader's
-permission) and keeps the package's cache there, so that trained models and run folders
-outlive the session: a later chapter, or the same one after a disconnect, loads or resumes
-what an earlier one trained, while the decoded images (several GB) stay on the machine's own
-disk. It then fetches real CelebA (through ``kagglehub``, or a copy the reader put in Google
-Drive), switches to the ``colab`` profile (sized for one free Colab GPU session) and says which
-GPU it got, what it keeps where and how much space that needs. Anywhere else it changes
-nothing: it reports the configured data (the synthetic CelebA unless ``CELEBA_ROOT`` is set),
-the run profile and the Keras backend.
+On Colab it mounts Google Drive and keeps the package's cache there (trained models outlive
+the session; the decoded images stay on the machine's disk), fetches real CelebA, switches to
+the ``colab`` profile and says which GPU it got and what it keeps where. Anywhere else it
+changes nothing and reports the configured data, run profile and Keras backend.
 """
 
 from __future__ import annotations
@@ -51,10 +46,9 @@ _GAN_IMAGE_BYTES = 64 * 64 * 3     # one face of the report GAN's input, uint8
 def storage_needed(profile: config.Profile) -> tuple[int, int]:
     """Disk space the six chapters need under ``profile``: run folders, decoded images.
 
-    Run folders are the finished runs' measured sizes (plus one classifier checkpoint while
-    one trains); decoded images are 218 x 178 uint8 for seven attributes' balanced samples and
-    the natural test split, and all of CelebA at 64 x 64 twice (the GAN's own input and the
-    attribute-balanced set of chapter 5). Both are upper bounds for real CelebA.
+    Upper bounds for real CelebA: the finished runs' measured sizes (plus one classifier
+    checkpoint); 218 x 178 images for seven attributes' samples and the natural test split,
+    and all of CelebA at 64 x 64 twice (the GAN's input and chapter 5's balanced set).
 
     Args:
         profile: The run profile (its sample sizes and GAN epochs).
@@ -250,20 +244,16 @@ def setup(*, data_root: str | os.PathLike | None = None, profile: str | None = N
     the machine.
 
     Args:
-        data_root: A CelebA folder to use (any layout :func:`celeba_lab.load_celeba` reads).
-            Default: ``$CELEBA_ROOT``; on Colab, a copy in Google Drive
-            (:data:`DRIVE_CANDIDATES`) or a ``kagglehub`` download; elsewhere the synthetic set.
+        data_root: A CelebA folder to use. Default: ``$CELEBA_ROOT``; on Colab, a copy in
+            Google Drive (:data:`DRIVE_CANDIDATES`) or a ``kagglehub`` download; elsewhere the
+            synthetic set.
         profile: ``"quick"``, ``"colab"`` or ``"full"``. Default: ``$CELEBA_LAB_PROFILE``; on
-            Colab ``"colab"`` (each chapter fits a free Colab GPU session), elsewhere
-            :func:`celeba_lab.config.default_profile_name` (``"full"`` on real CelebA,
-            ``"quick"`` on the synthetic set).
+            Colab ``"colab"``, elsewhere :func:`celeba_lab.config.default_profile_name`.
         drive: On Colab, whether to keep the cache (trained models, run folders) in Google
             Drive, ``MyDrive/celeba-lab``, with the decoded images on the machine's own disk
             (:data:`LOCAL_IMAGE_CACHE`). Default ``None``: yes, unless ``CELEBA_LAB_CACHE`` is
-            set (it wins; Drive is then mounted only if that folder is in it). Colab asks
-            permission to mount; declined, everything stays on the machine and is lost with
-            it. ``False``: do not mount. Only Colab has the Drive mount, so ``True`` elsewhere
-            is an error.
+            set (Drive is then mounted only if that folder is in it); if the reader declines
+            the mount, everything stays on the machine. ``False``: do not mount.
         quiet: Do not print the summary.
 
     Returns:
@@ -271,7 +261,7 @@ def setup(*, data_root: str | os.PathLike | None = None, profile: str | None = N
 
     Raises:
         ValueError: ``drive`` is not ``None``, ``True`` or ``False``, or is ``True`` outside
-            Colab.
+            Colab (only Colab has the Drive mount).
 
     Example:
         >>> import celeba_lab as cl

@@ -1,11 +1,9 @@
 """Drawing the synthetic faces: one cartoon face per attribute vector, in CelebA's 178 x 218.
 
-The faces are drawn so that the attributes are visible (hair length and jaw for ``Male``,
-frames for ``Eyeglasses``, a curved open mouth for ``Smiling``, hair colours, hats,
-lipstick...) under random pose, scale, lighting, skin tone, background, noise and blur, so that
-a classifier has to learn them rather than read one pixel. :mod:`celeba_lab.synthetic` samples
-the attributes and writes the files; this module only draws. Every face is drawn from its own
-random stream, seeded by its key, so a set is byte-identical whatever the number of workers.
+The attributes are visible (hair length and jaw for ``Male``, frames for ``Eyeglasses``, a
+curved open mouth for ``Smiling``...) under random pose, lighting, skin tone, background, noise
+and blur, so that a classifier has to learn them rather than read one pixel.
+:mod:`celeba_lab.synthetic` samples the attributes and writes the files; this module only draws.
 """
 
 from __future__ import annotations
@@ -158,7 +156,6 @@ class _Face:
         for name, (dark, light) in _HAIR.items():
             if self.a[name]:
                 return _mix(dark, light, shade)
-        # No listed colour: red or auburn, sometimes a dyed colour.
         return np.asarray(_OTHER_HAIR[other], float) * brightness
 
 
@@ -257,20 +254,16 @@ def _draw_front_hair(pen: _Pen, face: _Face) -> None:
     if a["Bangs"]:
         x = np.linspace(w, -w, 13)
         y = -19 - 4 * (np.arange(13) % 2) - 10 * (np.abs(x) / w) ** 2
-        fringe = np.concatenate([_ellipse(0, -14, w + 2, 72, math.pi, 2 * math.pi, 20),
-                                 np.stack([x, y], axis=1)])
-        pen.polygon(fringe, _rgb(face.hair))
+    else:
+        x = np.linspace(w, -w, 25)
+        y = (-66 if a["Receding_Hairline"] else -44) + 14 * (np.abs(x) / w) ** 2
+        if a["Receding_Hairline"]:  # bare temples, a peak in the middle
+            y = y - 9 * np.exp(-((np.abs(x) - 24) / 9) ** 2) + 7 * np.exp(-(x / 7) ** 2)
+    pen.polygon(np.concatenate([_ellipse(0, -14, w + 2, 72, math.pi, 2 * math.pi, 20),
+                                np.stack([x, y], axis=1)]), _rgb(face.hair))
+    if a["Bangs"]:
         for k in range(-3, 4):
             pen.line([(k * 9, -50), (k * 10, -22)], _rgb(face.hair * 0.72), 1)
-        return
-    line = -66 if a["Receding_Hairline"] else -44
-    x = np.linspace(w, -w, 25)
-    y = line + 14 * (np.abs(x) / w) ** 2
-    if a["Receding_Hairline"]:  # bare temples, a peak in the middle
-        y = y - 9 * np.exp(-((np.abs(x) - 24) / 9) ** 2) + 7 * np.exp(-(x / 7) ** 2)
-    hairline = np.concatenate([_ellipse(0, -14, w + 2, 72, math.pi, 2 * math.pi, 20),
-                               np.stack([x, y], axis=1)])
-    pen.polygon(hairline, _rgb(face.hair))
 
 
 def _draw_skin_marks(pen: _Pen, face: _Face) -> None:

@@ -1,10 +1,7 @@
 """Decoding one CelebA image: JPEG decoding, the decoder's downscaling, resizing and cropping.
 
-The engine's first step (the :mod:`celeba_lab.cache` decodes lists of images with it, the
-worker programs of :mod:`celeba_lab._decoding` too). :func:`decode_image` gives, for any
-image, the pixels Pillow's ``open``, ``draft``, ``convert("RGB")`` and bilinear ``resize``
-give, faster for JPEGs: libjpeg-turbo (through ``simplejpeg``) decodes them without the GIL.
-Nothing here imports Keras or pandas.
+The engine's first step: :mod:`celeba_lab.cache` and the workers of :mod:`celeba_lab._decoding`
+decode lists of images with :func:`decode_image`. Nothing here imports Keras or pandas.
 """
 
 from __future__ import annotations
@@ -48,26 +45,22 @@ def decode_image(path: str | os.PathLike, size: int | Sequence[int] = IMAGE_SHAP
                  crop: str = "squash") -> np.ndarray:
     """Decode one image to a uint8 array of shape ``(height, width, 3)``.
 
-    ``"squash"`` resizes the whole image to ``size`` (the report squashed 178x218 to 64x64);
-    ``"center"`` first cuts the largest central box with the aspect of ``size`` (for a square
-    size, the central 178x178 square of a CelebA image). JPEGs are decoded by libjpeg-turbo
-    through ``simplejpeg``, which releases the GIL for the whole decode (threads then decode in
-    parallel), and are first downscaled in the decoder by a power of two (DCT scaling, as
-    ``PIL.Image.draft`` does) when the target is at most half the size; the result is then
-    resized bilinearly by Pillow. Other formats are read by Pillow. Either way the pixels are
-    those Pillow's ``open``, ``draft``, ``convert("RGB")`` and bilinear ``resize`` give.
+    JPEGs are decoded by libjpeg-turbo (``simplejpeg``, without the GIL), downscaled in the
+    decoder by a power of two when the target is at most half the size (as ``PIL.Image.draft``
+    does), then resized bilinearly by Pillow; other formats are read by Pillow. Either way the
+    pixels are those Pillow's ``open``, ``draft``, ``convert("RGB")`` and bilinear ``resize`` give.
 
     Args:
         path: The image file.
         size: ``(height, width)`` of the result, or one int for a square.
-        crop: ``"squash"`` or ``"center"``.
+        crop: ``"squash"`` resizes the whole image (the report squashed 178x218 to 64x64);
+            ``"center"`` first cuts the largest central box with the aspect of ``size``.
 
     Returns:
         The pixels, uint8 ``(height, width, 3)``, RGB.
 
     Raises:
-        MissingImagesError: the file does not exist.
-        CorruptImageError: the file cannot be decoded.
+        MissingImagesError, CorruptImageError: the file does not exist, or cannot be decoded.
 
     Example:
         >>> decode_image(data.path("000001.jpg"), 64, crop="center").shape

@@ -1,23 +1,11 @@
 """A synthetic CelebA: drawn cartoon faces in CelebA's exact on-disk format.
 
-Real CelebA cannot be downloaded everywhere (its Google Drive links often hit quota errors and
-the machines that build this book have no network), so every chapter runs by default on a
-synthetic copy written by :func:`write_synthetic_celeba`. The copy is meant to be *read like the
-real thing* and *learned like the real thing*:
-
-* the files are byte-for-byte in CelebA's formats (``list_attr_celeba.txt`` with its count line,
-  its trailing-space header and its width-2 ``1``/``-1`` columns; ``list_eval_partition.txt``;
-  ``identity_CelebA.txt``; the Kaggle CSV copy; torchvision's ``celeba/`` folder), with 178 x 218
-  RGB JPEGs named ``000001.jpg`` ...;
-* the 40 attributes are sampled with CelebA's prevalences and its strongest correlations with
-  ``Male`` (:data:`PREVALENCE`, :data:`CONDITIONAL`, from the project's CelebA facts sheet);
-* the faces are drawn (by :mod:`celeba_lab.faces`) so that the attributes are visible (hair
-  length and jaw for ``Male``, frames for ``Eyeglasses``, a curved open mouth for ``Smiling``,
-  hair colours, hats, lipstick...) under random pose, scale, lighting, skin tone, background,
-  noise and blur, so that a classifier has to learn them rather than read one pixel.
-
-Every image is drawn from its own random stream, seeded by ``(seed, index)``, so a set is
-byte-identical for a seed whatever the number of worker processes.
+Every chapter runs by default on a copy written by :func:`write_synthetic_celeba` (real CelebA
+cannot be downloaded everywhere, and the book's build machines have no network). Its files are
+byte-for-byte in CelebA's formats and layouts; its 40 attributes follow CelebA's prevalences and
+strongest correlations with ``Male`` (:data:`PREVALENCE`, :data:`CONDITIONAL`); the faces are
+drawn by :mod:`celeba_lab.faces`. Each image has its own random stream, seeded by ``(seed,
+index)``, so a set is byte-identical for a seed whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -73,9 +61,8 @@ PREVALENCE: dict[str, float] = {
     "Wearing_Necktie": 0.074, "Young": 0.780,
 }
 
-#: CelebA's strong correlations with sex, as
-#: ``attribute: (P(attribute | male), P(attribute | female))`` (first 20,000 images, from the
-#: facts sheet).
+#: CelebA's strong correlations with sex, ``attribute: (P(attribute | male), P(attribute |
+#: female))`` (first 20,000 images, from the facts sheet).
 CONDITIONAL: dict[str, tuple[float, float]] = {
     "Eyeglasses": (0.120, 0.024), "Smiling": (0.401, 0.537), "Blond_Hair": (0.022, 0.241),
     "Black_Hair": (0.297, 0.203), "Brown_Hair": (0.152, 0.240), "Gray_Hair": (0.086, 0.010),
@@ -107,9 +94,8 @@ _BYTES_PER_IMAGE = 11_500
 def attribute_probabilities(name: str) -> tuple[float, float]:
     """Target ``(P(name | male), P(name | female))`` of one attribute in the synthetic set.
 
-    Conditional rates come from :data:`CONDITIONAL`; attributes of :data:`MALE_ONLY` get
-    ``PREVALENCE / P_MALE`` for men and 0 for women; every other attribute has CelebA's overall
-    prevalence for both sexes.
+    From :data:`CONDITIONAL`; :data:`MALE_ONLY` attributes get ``PREVALENCE / P_MALE`` for men
+    and 0 for women; any other attribute its overall prevalence for both sexes.
 
     Args:
         name: One of the 40 attribute names.
@@ -138,8 +124,7 @@ def synthetic_prevalence_table() -> "pd.DataFrame":
 
     Returns:
         A DataFrame indexed by attribute (file order) with columns ``celeba`` (real prevalence),
-        ``synthetic`` (the target overall rate, ``P_MALE * male + (1 - P_MALE) * female``),
-        ``male`` and ``female`` (the target conditional rates).
+        ``synthetic`` (``P_MALE * male + (1 - P_MALE) * female``), ``male`` and ``female``.
 
     Example:
         >>> table = synthetic_prevalence_table()
@@ -213,8 +198,8 @@ def sample_attributes(n: int, seed: int = 0) -> "pd.DataFrame":
         seed: The set's seed (the same as :func:`write_synthetic_celeba`'s).
 
     Returns:
-        DataFrame indexed by image id (``"000001.jpg"``..., named ``image_id``) with the 40
-        attribute columns as int8 0/1, exactly the labels written for that set.
+        The labels written for that set: indexed by ``image_id`` (``"000001.jpg"``...), the 40
+        attribute columns as int8 0/1.
 
     Example:
         >>> sample_attributes(5, seed=0).shape
@@ -372,21 +357,15 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
                            workers: int | None = None) -> Path:
     """Write a synthetic CelebA of ``n`` drawn faces in one of the layouts real copies come in.
 
-    Layouts (``root`` is created when missing):
-
-    * ``"original"``: ``root/img_align_celeba/000001.jpg ...``, ``list_attr_celeba.txt``,
-      ``list_eval_partition.txt`` and ``identity_CelebA.txt``, as in the Google Drive release;
-    * ``"kaggle"``: ``root/img_align_celeba/img_align_celeba/...`` (nested),
-      ``list_attr_celeba.csv`` and ``list_eval_partition.csv``, as in Kaggle's copy;
-    * ``"torchvision"``: the original layout inside ``root/celeba/``.
-
-    A marker file (:data:`MARKER_FILE`) beside the annotations records ``n``, ``seed`` and the
-    generator version. The result depends only on ``n`` and ``seed`` (not on ``workers``).
-    When writing fails (a full disk, an interrupt) what this call had written is removed; a
-    process killed half-way leaves a set that :func:`celeba_lab.load_celeba` calls incomplete.
+    The layouts are those of :data:`celeba_lab.data.LAYOUT_DESCRIPTIONS` (the original one
+    also has ``identity_CelebA.txt``). A marker file (:data:`MARKER_FILE`) beside the
+    annotations records ``n``, ``seed`` and the generator version. The result depends only on
+    ``n`` and ``seed``. When writing fails (a full disk, an interrupt) what this call had
+    written is removed; a process killed half-way leaves a set that
+    :func:`celeba_lab.load_celeba` calls incomplete.
 
     Args:
-        root: Folder to write into (empty or new).
+        root: Folder to write into (empty or new; created when missing).
         n: Number of images, 3 to 999,999 (split 80.3 / 9.8 / 9.9 % like CelebA's partitions).
         seed: Seed: the same seed gives byte-identical files.
         layout: ``"original"``, ``"kaggle"`` or ``"torchvision"``.
@@ -394,8 +373,7 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
         workers: Processes drawing images; ``None`` picks one per core for large sets.
 
     Returns:
-        The folder to pass to :func:`celeba_lab.load_celeba` (``root`` in every layout: for
-        torchvision's layout that is the parent of ``celeba/``).
+        The folder to pass to :func:`celeba_lab.load_celeba`: ``root`` in every layout.
 
     Raises:
         ValueError: ``n`` is below 3 or above 999,999, ``seed`` is not a whole number of at
@@ -403,8 +381,8 @@ def write_synthetic_celeba(root: str | os.PathLike, n: int = 2000, seed: int = 0
         FileExistsError: ``root`` already holds CelebA files.
         NotADirectoryError: ``root`` (or a folder above it) is a file.
         PermissionError: ``root`` is in a folder that cannot be written to.
-        CacheWriteError: The disk filled up (an ``OSError``; the message says how much space
-            the set needs); what this call had written was removed.
+        CacheWriteError: The disk filled up (the message says how much space the set needs);
+            what this call had written was removed.
 
     Example:
         >>> root = write_synthetic_celeba("celeba-synth", n=30, seed=0)
@@ -531,10 +509,8 @@ def _read_marker(root: str | os.PathLike) -> dict | None:
 def ensure_synthetic_celeba(n: int, seed: int = 0) -> Path:
     """The cached synthetic CelebA of ``n`` images and ``seed``, written on first use.
 
-    The set lives in ``cache_dir()/"synthetic-{n}-{seed}"``. It is written into a temporary
-    folder and renamed into place only when complete, so an interrupted run never leaves a
-    partial set that a later call would trust; a set made by another generator version, or
-    one left half-written (:func:`incomplete_synthetic`), is rewritten.
+    The set lives in ``cache_dir()/"synthetic-{n}-{seed}"``, renamed into place only when
+    complete; one made by another generator version, or left half-written, is rewritten.
 
     Args:
         n: Number of images (at least 3).
