@@ -1,9 +1,8 @@
 """The attribute classifiers' run folders: resumable training, finished-run detection, errors.
 
 The engine under :func:`celeba_lab.train_classifier`. A run folder (a
-:class:`celeba_lab.runs.RunFolder`) holds a checkpoint per epoch while training, then
-``model.keras`` and ``metadata.json`` (with the model's SHA-256). A process killed at any
-instant leaves a folder the same call resumes, or loads once finished.
+:class:`celeba_lab.runs.RunFolder`) holds a checkpoint per epoch, then ``model.keras`` and
+``metadata.json``: a process killed at any instant leaves a folder the same call resumes or loads.
 """
 
 from __future__ import annotations
@@ -200,9 +199,8 @@ def fit_resumable(
 ) -> tuple[Any, dict[str, list[float]], int]:
     """Fit ``model`` for ``epochs``, checkpointing every epoch into ``run_dir`` and resuming.
 
-    When ``run_dir`` holds a checkpoint of the same ``settings`` and ``resume`` is true, the
-    checkpointed model (with its optimizer state) replaces ``model`` and training continues
-    from the epoch after the last finished one, with the history so far.
+    With ``resume`` and a checkpoint of these ``settings`` in ``run_dir``, the checkpointed model
+    (optimizer state included) replaces ``model`` and training continues where it stopped.
 
     Args:
         model: A compiled Keras model, used when there is no checkpoint to resume from.

@@ -1,8 +1,7 @@
 """Face-attribute classifiers: the report's CNN, an improved recipe, training and predictions.
 
-Measuring a classifier is in :mod:`celeba_lab.evaluation`, its resumable run folders in
-:mod:`celeba_lab.classifier_runs`. Only ``keras`` and ``keras.ops`` are used, so everything
-runs on the TensorFlow, JAX and PyTorch backends.
+Measuring a classifier is in :mod:`celeba_lab.evaluation`, its run folders in
+:mod:`celeba_lab.classifier_runs`. Only ``keras`` and ``keras.ops`` are used: any Keras backend.
 """
 
 from __future__ import annotations
@@ -92,9 +91,8 @@ def improved_classifier(
     * A centre square crop resized to ``working_size``: 4x fewer pixels than the report's.
     * Random horizontal flips and small shifts while training (same attributes, more faces).
     * 3x3 convolutions, ReLU and batch normalisation (momentum 0.9: it settles in a few steps).
-    * A global max pooling in place of the 585,792-weight dense layer: the strongest response
-      of a part detector (teeth, frames, a beard) says whether the part appears, where an
-      average would dilute a small part into the background.
+    * A global max pooling in place of the 585,792-weight dense layer: a part detector's
+      strongest response (teeth, frames, a beard) says if the part appears; an average dilutes it.
     * One sigmoid unit with dropout before it; Adam, with cosine decay if ``decay_steps``.
 
     Args:
@@ -190,8 +188,7 @@ RECIPES: dict[str, _Recipe] = {
                         "centre crop, augmentation, batch norm, Adam + cosine decay, sigmoid"),
 }
 
-# Bump when a recipe's architecture or training changes: cached runs of the old recipe are
-# then not reused.
+# Bump when a recipe's architecture or training changes: cached runs of the old are not reused.
 _RECIPE_VERSION = {"report": 1, "improved": 2}
 
 
@@ -293,8 +290,8 @@ def train_classifier(
         recipe: ``"report"`` (the report's model and training) or ``"improved"``.
         sample: A :class:`~celeba_lab.data.BalancedSample` to train on instead of drawing one.
         sizes: Balanced (train, validation, test) sizes; default: the run profile's.
-        epochs: Default: the run profile's ``classifier_epochs`` for the report's recipe (the
-            report: 15), ``improved_epochs`` for the improved one.
+        epochs: Default: the run profile's ``classifier_epochs`` (the report: 15), or its
+            ``improved_epochs`` for the improved recipe.
         batch_size: Default: the run profile's (the report: 50).
         seed: Seed of the sample, the shuffling and the initial weights.
         image_size: (height, width) the images are resized to (CelebA's own 218x178 by default).
@@ -411,8 +408,7 @@ def _check_image_size(image_size) -> tuple[int, int]:
     size = (tuple(image_size) if isinstance(image_size, (Sequence, np.ndarray))
             and not isinstance(image_size, str) else ())
     if len(size) != 2:
-        raise ValueError(f"image_size must be (height, width), e.g. (64, 64), got "
-                         f"{image_size!r}.")
+        raise ValueError(f"image_size must be (height, width), e.g. (64, 64), got {image_size!r}.")
     return tuple(whole_number(f"image_size's {side}", v, minimum=16)
                  for side, v in zip(("height", "width"), size))
 
@@ -495,9 +491,8 @@ def _as_float_images(images: np.ndarray) -> np.ndarray:
 
 def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
                    require_trained: bool = True) -> np.ndarray:
-    """Probability of the positive class for each image.
-
-    Works for a 2-way softmax (its second column) and for a one-unit sigmoid.
+    """Probability of the positive class for each image (a 2-way softmax's second column, or
+    a one-unit sigmoid).
 
     Args:
         trained_or_model: A :class:`TrainedClassifier` or a Keras model.
@@ -542,9 +537,8 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
 def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
     """``model``'s outputs for every image, by direct calls one batch at a time.
 
-    ``model.predict`` traces a prediction function for each model (and for a last, smaller
-    batch): many models in a row make TensorFlow warn about retracing. A direct call traces
-    nothing, prints no progress bar and gives the same numbers.
+    ``model.predict`` traces a function for each model (and a last, smaller batch): many models
+    in a row make TensorFlow warn. A direct call gives the same numbers, with no trace or bar.
 
     Args:
         model: A Keras model (or any callable taking ``training=``).
@@ -570,9 +564,8 @@ def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
 def classifier_embedding(trained_or_model) -> "keras.Model":
     """A model mapping images to the classifier's penultimate features.
 
-    The features are the input of the output layer (dropout skipped): the report's model's
-    64 units of ``dense3``, the improved model's 128 pooled ``features``. Distances between
-    faces in this space say how differently the classifier sees them.
+    Its features feed the output layer (dropout skipped): the report's model's 64 ``dense3``
+    units, the improved one's 128 ``features``; their distances say how differently it sees faces.
 
     Args:
         trained_or_model: A :class:`TrainedClassifier` or a Keras model of either recipe.

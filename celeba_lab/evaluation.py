@@ -1,9 +1,8 @@
 """Measuring a classifier: the metrics of the report's table and the two test sets.
 
-The report's accuracy, precision, recall and F1 (:func:`classification_metrics`, pure NumPy),
-on the balanced 50/50 test sample (:func:`evaluate_balanced_test`) or CelebA's imbalanced
-official test split (:func:`evaluate_natural_test`), beside the report's
-(:func:`report_comparison`).
+The report's accuracy, precision, recall and F1 (:func:`classification_metrics`) on the
+balanced test sample (:func:`evaluate_balanced_test`) or CelebA's imbalanced test split
+(:func:`evaluate_natural_test`), beside the report's (:func:`report_comparison`).
 """
 
 from __future__ import annotations
@@ -65,8 +64,7 @@ def confusion_matrix(y_true, y_pred) -> np.ndarray:
         >>> confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0]).tolist()
         [[2, 0], [1, 1]]
     """
-    y_true = _binary(y_true)
-    y_pred = _binary(y_pred)
+    y_true, y_pred = _binary(y_true), _binary(y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}.")
     matrix = np.zeros((2, 2), dtype=np.int64)
@@ -424,9 +422,8 @@ def report_comparison(
     """The report's table beside this build's, metric by metric, naming each data source.
 
     Args:
-        evaluations: ``{attribute: ClassifierEvaluation}`` for one build, or
-            ``{column name: {attribute: ClassifierEvaluation}}`` for several. Those on the
-            balanced test samples compare with the report.
+        evaluations: ``{attribute: ClassifierEvaluation}`` (on the balanced test samples) for
+            one build, or ``{column name: {attribute: ClassifierEvaluation}}`` for several.
         metrics: Metrics to list (default: the report's four).
         intervals: Give every accuracy its 95 % interval (:func:`accuracy_interval` over the
             report's 1,000 test images, each build's own) and every number as text.
@@ -469,8 +466,9 @@ def report_comparison(
         def text(value, metric, n):
             if pd.isna(value):
                 return "n/a"
-            return str(accuracy_interval(value, n)) if metric == "accuracy" and n else (
-                f"{value:.3f}")
+            if metric == "accuracy" and n:
+                return str(accuracy_interval(value, n))
+            return f"{value:.3f}"
 
         table = pd.DataFrame({column: [
             text(value, metric, n if isinstance(n, int) else n.get(attribute))

@@ -1,9 +1,8 @@
 """The report's DCGAN: its two networks, their conditional and stabilised variants, and the
 ``keras.Model`` that trains them against each other. Read it top to bottom.
 
-``width`` scales every layer so tests and quick runs can use a small copy of the same
-architecture (``width=1`` is the report's). The JAX and PyTorch train steps are in
-:mod:`celeba_lab.gan_backends`, training runs in :mod:`celeba_lab.gan_training`.
+``width`` scales every layer (``width=1`` is the report's) for small copies in quick runs.
+JAX and PyTorch steps: :mod:`celeba_lab.gan_backends`; runs: :mod:`celeba_lab.gan_training`.
 
 Example:
     >>> gan = DCGAN(report_generator(width=0.125), report_discriminator(width=0.125))
@@ -241,9 +240,8 @@ def conditional_generator(n_conditions: int, latent_dim: int = LATENT_DIM, *,
                           batch_norm: bool = False) -> keras.Model:
     """The report's generator, told which attributes to draw.
 
-    The 0/1 condition vector is concatenated to the noise before the first dense layer
-    (Mirza & Osindero 2014); the rest is the report's generator, so the only extra weights
-    are ``n_conditions x 4,096`` in that layer.
+    The 0/1 condition vector joins the noise before the first dense layer (Mirza & Osindero
+    2014): ``n_conditions x 4,096`` weights more; the rest is the report's generator.
 
     Args:
         n_conditions: Length of the condition vector (one entry per attribute).
@@ -278,9 +276,8 @@ def conditional_discriminator(n_conditions: int, *, width: float = 1.0,
                               image_size: int = IMAGE_SIZE) -> keras.Model:
     """The report's discriminator, judging whether an image is real *and* has the attributes.
 
-    The condition vector enters twice: as constant channels beside the RGB ones (so the
-    convolutions can check hair colour where hair is), and beside the flattened features (so
-    the decision can weigh it directly). The layers in between are the report's.
+    The conditions enter as constant channels beside the RGB ones (so convolutions can check
+    hair colour where hair is) and beside the flattened features; in between, the report's.
 
     Args:
         n_conditions: Length of the condition vector.
@@ -346,9 +343,9 @@ class DCGAN(keras.Model):
     """A generator and a discriminator trained against each other with ``fit()``.
 
     Each ``train_step`` makes one discriminator update (real faces should score 1, generated
-    ones 0), then one generator update (its faces should score 1 through the *updated*
-    discriminator), with binary cross-entropy, as the Keras DCGAN example the report followed.
-    With conditional networks it trains on ``(images, conditions)`` batches.
+    ones 0), then one generator update (its faces should score 1 through the *updated* D),
+    with binary cross-entropy as in the Keras DCGAN example the report followed. Conditional
+    networks train on ``(images, conditions)`` batches.
 
     Args:
         generator: Maps noise (or ``[noise, conditions]``) to (64, 64, 3) images in [0, 1].
@@ -370,8 +367,7 @@ class DCGAN(keras.Model):
                  latent_dim: int | None = None, *, label_smoothing: float = 0.0, seed: int = 0,
                  condition_names: Sequence[str] | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
+        self.generator, self.discriminator = generator, discriminator
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.n_conditions = int(generator.inputs[1].shape[-1]) if len(generator.inputs) > 1 else 0
         if len(discriminator.inputs) != len(generator.inputs):
@@ -429,10 +425,8 @@ class DCGAN(keras.Model):
         return self.generator(inputs, training=training)
 
     def train_step(self, *args):
-        """One discriminator update, then one generator update, on one batch.
-
-        The TensorFlow step; :func:`celeba_lab.gan_backends.train_step` is the others'.
-        """
+        """One discriminator update, then one generator update, on one batch (TensorFlow; the
+        other backends': :func:`celeba_lab.gan_backends.train_step`)."""
         if keras.backend.backend() != "tensorflow":
             return gan_backends.train_step(self, *args)
         import tensorflow as tf
@@ -623,8 +617,7 @@ def generate_images(generator: keras.Model, n: int, seed: int = 0, conditions=No
         z = noise[start:start + batch_size]
         inputs = [z, conditions[start:start + batch_size]] if conditional else z
         out.append(ops.convert_to_numpy(generator(inputs, training=False)))
-    images = (np.concatenate(out) if out
-              else np.zeros((0, *generator.output_shape[1:])))
+    images = np.concatenate(out) if out else np.zeros((0, *generator.output_shape[1:]))
     return np.clip(images, 0.0, 1.0).astype("float32")
 
 

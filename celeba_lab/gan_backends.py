@@ -1,9 +1,8 @@
 """The DCGAN's train step on JAX and PyTorch: the engine behind :meth:`DCGAN.train_step`.
 
-Each does what the TensorFlow step does (same losses, noise and metrics), written as the Keras
-3 guides "Customizing what happens in ``fit()``" show it for that backend: on JAX as pure
-functions with every variable threaded through, on PyTorch with ``.backward()``. The module
-knows the GAN only through its attributes (it imports nothing of the package).
+Each does what the TensorFlow step does, as the Keras 3 guides "Customizing what happens in
+``fit()``" show it: on JAX as pure functions with every variable threaded through, on PyTorch
+with ``.backward()``. The module knows the GAN only through its attributes.
 """
 
 from __future__ import annotations
@@ -28,9 +27,8 @@ def train_step(gan, *args):
         NotImplementedError: a backend without a GAN train step.
 
     Example:
-        >>> gan = cl.build_gan(width=0.125)
-        >>> faces = np.zeros((8, 64, 64, 3), "float32")
-        >>> logs = gan.fit(faces, batch_size=8, epochs=1, verbose=0)  # dispatches here off TF
+        >>> gan = cl.build_gan(width=0.125)              # its fit() dispatches here off TF
+        >>> logs = gan.fit(np.zeros((8, 64, 64, 3), "float32"), batch_size=8, epochs=1, verbose=0)
     """
     backend = keras.backend.backend()
     if backend == "jax":

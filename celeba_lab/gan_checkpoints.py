@@ -1,8 +1,7 @@
 """A GAN's checkpoints: written whole after every epoch, verified and restored on resume.
 
 A checkpoint ``checkpoints/epoch_NNN`` holds both networks' weights, both optimizers' variables
-and the random state, in the format and with the damage policy of every run
-(:mod:`celeba_lab.runs`).
+and the random state, with the format and damage policy of every run (:mod:`celeba_lab.runs`).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ class CheckpointError(RunFolderError):
 
 
 def _folder(run_dir: str | os.PathLike, *, adopt: bool = False) -> RunFolder:
-    # adopt: a default run folder, where a run written before markers is recognised.
     return RunFolder(Path(run_dir), kind="GAN run", restart="train_gan(..., resume=False)",
                      entries=_RUN_ENTRIES, error=CheckpointError, adopt=adopt)
 

@@ -1,7 +1,6 @@
 """What a generator draws: walks between noise vectors, and faces tiled into one picture.
 
-A walk (:func:`latent_walk`) shows whether a generator learned a smooth space of faces or a few
-memorised ones.
+A walk shows whether a generator learned a smooth space of faces or a few memorised ones.
 
 Example:
     >>> walk = latent_walk(cl.report_generator(width=0.125), steps=4)
@@ -116,6 +115,4 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype("uint8")
 
 
-__all__ = [
-    "latent_walk", "image_grid",
-]
+__all__ = ["latent_walk", "image_grid"]

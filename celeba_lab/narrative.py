@@ -258,8 +258,7 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
         threshold: The accuracy below which a classifier counts as not having learned.
 
     Returns:
-        Two sentences of Markdown: the report's hardest attribute, then this build's for each
-        recipe and whether it agrees.
+        Two sentences of Markdown: the report's hardest attribute, then this build's per recipe.
 
     Example:
         >>> report = {"Male": 0.946, "Eyeglasses": 0.980, "Smiling": 0.883}

@@ -90,8 +90,7 @@ class RunFolder:
         path: The folder (it need not exist yet).
         kind: What runs in it, for messages: ``"GAN run"``.
         restart: The call starting the run over, for messages: ``"train_gan(..., resume=False)"``.
-        entries: The names (or glob patterns) the run writes at the top of the folder, besides
-            the temporaries and the lock: what :meth:`clear` deletes.
+        entries: What :meth:`clear` deletes: the names (or glob patterns) the run writes.
         error: The exception raised (a subclass of :class:`RunFolderError` or ``RuntimeError``).
         markers: Names of which one at least is in a run folder written before markers.
         lock_error: Raised when another live process holds the lock (default: ``error``).
@@ -282,8 +281,7 @@ class RunFolder:
 
         Args:
             folder: The checkpoint folder (e.g. ``checkpoints/epoch_003``), or the run folder
-                itself for a finished model vouched for by ``metadata.json`` (then every
-                checkpoint is deleted).
+                itself for a finished model (then every checkpoint is deleted).
             files: The names of its files that the manifest vouches for (SHA-256).
             **fields: More entries (JSON-able), e.g. ``epoch=3``.
 
@@ -408,10 +406,9 @@ class RunFolder:
         """``(manifest, restore(checkpoint folder))`` of the last complete checkpoint; ``None``
         when there is none, or when it is damaged.
 
-        The one damage policy (CONTRIBUTING.md): an unreadable manifest, a file missing or
-        unlike its SHA-256, or a checkpoint ``restore`` raises on, is named in one
-        ``RuntimeWarning`` and the run trains again from epoch 1; the first new checkpoint
-        replaces it.
+        The one damage policy (CONTRIBUTING.md): an unreadable manifest, a file missing or unlike
+        its SHA-256, or a checkpoint ``restore`` raises on, is named in one ``RuntimeWarning``
+        and the run trains again from epoch 1 (the first new checkpoint replaces it).
 
         Raises:
             error: With ``strict`` (a loader, which cannot train), a damaged checkpoint.
@@ -442,9 +439,8 @@ class RunFolder:
 
 class Checkpoint(keras.callbacks.Callback):
     """The checkpoint callback of every run: after each epoch,
-    ``folder.save_checkpoint(write, model, epoch, history, **fields)``. With ``record`` it
-    first appends the epoch's logs and wall time (``seconds``) to ``history``; without, another
-    callback, called before this one, keeps it."""
+    ``folder.save_checkpoint(write, model, epoch, history, **fields)``. With ``record`` it first
+    appends the epoch's logs and ``seconds`` to ``history`` (else an earlier callback does)."""
 
     def __init__(self, folder: RunFolder, write: Callable[[Any, Path], Mapping | None],
                  history: dict[str, list[float]], *, record: bool = False, **fields: Any):
