@@ -1,19 +1,8 @@
 """The attribute classifiers' run folders: resumable training, finished-run detection, errors.
 
-The engine under :func:`celeba_lab.train_classifier`. A run folder
-``runs_dir()/classifiers/{recipe}-{attribute}-{key}`` holds, while training, the checkpoint a
-GAN's run holds too: ``checkpoints/epoch_NNN/model.keras`` (model and optimizer state after
-epoch NNN) and the manifest ``checkpoint.json`` (the epoch, the history so far, the settings,
-the file's SHA-256), written by :class:`celeba_lab.runs.Checkpoint`; once finished
-``model.keras`` and ``metadata.json`` (with the model's SHA-256); always the marker
-``celeba-lab-run.json`` that makes it a classifier's run. A process killed at any instant leaves
-a consistent folder: the same call resumes it from the last finished epoch, or loads it when it
-is finished.
-
-The folder is a :class:`celeba_lab.runs.RunFolder` (:func:`_folder`), as a GAN's is, and keeps
-its promises: one run and one process per folder, nothing of the user's touched, no
-half-written or damaged file trusted (a damaged checkpoint is warned about and the run trained
-again, :meth:`~celeba_lab.runs.RunFolder.resume`).
+The engine under :func:`celeba_lab.train_classifier`. A run folder (a
+:class:`celeba_lab.runs.RunFolder`) holds a checkpoint per epoch, then ``model.keras`` and
+``metadata.json``: a process killed at any instant leaves a folder the same call resumes or loads.
 """
 
 from __future__ import annotations
@@ -39,11 +28,11 @@ __all__ = [
 _MODEL_FILE = "model.keras"
 _METADATA_FILE = "metadata.json"
 _KEY_LENGTH = 10  # hex digits of the folder names' key: finished runs keep their folder
+_RETRAIN = ("Call train_classifier again with the run's arguments to train again (it replaces "
+            "the damaged run).")
 
 
-# --------------------------------------------------------------------------------------------
-# Errors
-
+# Errors -------------------------------------------------------------------------------------
 
 class ClassifierError(Exception):
     """Base class of the errors raised by the attribute classifiers and their runs."""
@@ -75,13 +64,10 @@ def _corrupt(path: Path, message: str) -> CorruptClassifierError:
     return error
 
 
-# --------------------------------------------------------------------------------------------
-# Run folders: name, lock
-
+# Run folders: name, lock --------------------------------------------------------------------
 
 def _folder(run_dir: str | Path, *, adopt: bool = False) -> RunFolder:
-    """The classifier's run folder: what it may delete, how it is recognised, its errors
-    (``adopt``: a default run folder, where a run written before markers is recognised)."""
+    """The classifier's run folder (``adopt``: a default one, see :class:`RunFolder`)."""
     return RunFolder(Path(run_dir), kind="classifier",
                      restart="train_classifier(..., resume=False)",
                      entries=(_MODEL_FILE, _METADATA_FILE, MANIFEST, CHECKPOINTS),
@@ -90,9 +76,8 @@ def _folder(run_dir: str | Path, *, adopt: bool = False) -> RunFolder:
 
 
 def _run_settings(run_dir: Path) -> dict | None:
-    """The settings of the run in ``run_dir``, finished (``metadata.json``) or interrupted
-    (``checkpoint.json``); None when there is none, or none readable (a damaged run is trained
-    again)."""
+    """The settings of the run in ``run_dir``, finished or interrupted; None when there is
+    none readable (a damaged run is trained again)."""
     for name in (_METADATA_FILE, MANIFEST):
         record = read_json(run_dir / name)
         if isinstance(record, dict) and isinstance(record.get("settings"), dict):
@@ -121,14 +106,11 @@ def _sample_digest(sample) -> str:
 def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any]) -> Path:
     """Run folder for a training run: ``runs_dir()/classifiers/{recipe}-{attribute}-{key}``.
 
-    ``key`` hashes the data fingerprint and every setting, so a change of data, sample or
-    recipe trains a new model while the same call finds the finished one.
-
     Args:
         attribute: The attribute the classifier predicts, e.g. ``"Male"``.
         recipe: The training recipe, ``"report"`` or ``"improved"``.
-        settings: Every setting of the run (JSON-serialisable; values that are not are hashed
-            by their ``str``); equal settings give the same folder.
+        settings: Every setting of the run, data fingerprint included (non-JSON values as
+            ``str``): ``key`` hashes them, so any change gives a new folder.
 
     Returns:
         The run folder's path (not created here).
@@ -141,13 +123,10 @@ def classifier_run_dir(attribute: str, recipe: str, settings: Mapping[str, Any])
     return config.runs_dir() / "classifiers" / f"{recipe}-{attribute}-{key}"
 
 
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-
+# Checkpoints --------------------------------------------------------------------------------
 
 def _save_model(model, folder: Path) -> None:
-    """A checkpoint's content: the model with its optimizer state (for
-    :class:`celeba_lab.runs.Checkpoint`)."""
+    """A checkpoint's content: the model with its optimizer state."""
     model.save(folder / _MODEL_FILE)
 
 
@@ -172,9 +151,7 @@ def _first_x(batches) -> np.ndarray:
     return _x_of(batches[0])
 
 
-# --------------------------------------------------------------------------------------------
-# Resumable training
-
+# Resumable training -------------------------------------------------------------------------
 
 def _expected_shape(model) -> tuple:
     return tuple(model.input_shape[1:])
@@ -184,12 +161,12 @@ def check_input_shape(model, shape: Sequence[int]) -> None:
     """Raise :class:`InputShapeError` unless images of ``shape`` (H, W, C) fit ``model``.
 
     Args:
-        model: A built Keras model (its ``input_shape`` is compared).
-        shape: Shape of one image, (height, width, channels), without the batch axis.
+        model: A built Keras model.
+        shape: Shape of one image, without the batch axis.
 
     Raises:
-        InputShapeError: ``shape`` has another number of axes or another size on an axis the
-            model fixes; the message says how to resize the images or train for their size.
+        InputShapeError: ``shape`` has other axes or sizes than the model's; the message says
+            how to resize the images or train for their size.
 
     Example:
         >>> check_input_shape(cl.report_classifier(), (218, 178, 3))   # fits: returns None
@@ -222,29 +199,20 @@ def fit_resumable(
 ) -> tuple[Any, dict[str, list[float]], int]:
     """Fit ``model`` for ``epochs``, checkpointing every epoch into ``run_dir`` and resuming.
 
-    When ``run_dir`` holds a checkpoint of the same ``settings`` and ``resume`` is true, the
-    checkpointed model (with its optimizer state) replaces ``model`` and training continues
-    from the epoch after the last finished one, with the history so far.
+    With ``resume`` and a checkpoint of these ``settings`` in ``run_dir``, the checkpointed model
+    (optimizer state included) replaces ``model`` and training continues where it stopped.
 
     Args:
         model: A compiled Keras model, used when there is no checkpoint to resume from.
-        train: Training batches, a ``keras.utils.PyDataset`` yielding ``(x, y)`` (such as
-            :func:`~celeba_lab.batches.classifier_batches`); one with an ``epoch`` attribute is
-            set to the epoch training resumes at, so its shuffling continues as it would have.
-        validation: Validation batches (or anything ``model.fit`` takes as
-            ``validation_data``).
+        train: Training batches yielding ``(x, y)``; one with an ``epoch`` attribute is set to
+            the epoch training resumes at, so its shuffling continues as it would have.
+        validation: Anything ``model.fit`` takes as ``validation_data``.
         epochs: Total number of epochs, including those already finished.
-        run_dir: Folder for the checkpoints (``checkpoints/epoch_NNN/model.keras`` and
-            ``checkpoint.json``); created if missing. Not locked here:
-            :func:`~celeba_lab.train_classifier` holds its ``training.lock`` around this call.
-        settings: The run's settings, saved with each checkpoint; a checkpoint is resumed only
-            when its settings equal these (others are refused).
-        resume: Continue from a matching checkpoint (a damaged one is named in a warning and
-            training starts from scratch); ``False`` deletes what ``run_dir`` holds (model,
-            metadata, checkpoints) and starts from scratch.
-        verbose: Keras verbosity; ``"auto"``: a progress bar on a terminal, nothing
-            elsewhere (:func:`~celeba_lab.train_classifier` prints one line for the run); 2:
-            one line per epoch.
+        run_dir: Folder for the checkpoints; created if missing, not locked here.
+        settings: The run's settings, saved with each checkpoint; other settings are refused.
+        resume: Continue from a matching checkpoint (a damaged one is warned about and
+            training starts from scratch); ``False`` deletes the run's files and starts over.
+        verbose: ``"auto"``: a progress bar on a terminal, nothing elsewhere; 2: a line an epoch.
         callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
 
     Returns:
@@ -252,27 +220,22 @@ def fit_resumable(
         the full history, and the 0-based epoch this call started at.
 
     Raises:
-        InputShapeError: the training images do not have the shape the model was built for
-            (raised by :func:`check_input_shape`).
-        ClassifierError: ``run_dir`` is not a classifier's run folder (it holds files and no
-            marker), or (with ``resume``) it holds a run of other settings; the disk is full
-            while a checkpoint is written (the last complete one is kept).
+        InputShapeError: the training images do not fit the model.
+        ClassifierError: ``run_dir`` is not a classifier's run folder, or (with ``resume``)
+            holds a run of other settings; the disk is full while a checkpoint is written.
 
     Example:
         >>> sample = cl.balanced_sample(data, "Male", (20, 4, 4))
         >>> train, validation = (cl.classifier_batches(data, labels, batch_size=10, one_hot=True,
         ...                                            size=(32, 32))
         ...                      for labels in (sample.train, sample.validation))
-        >>> model, history, first = fit_resumable(
-        ...     cl.report_classifier((32, 32, 3)), train, validation, epochs=1,
-        ...     run_dir="run", settings={"attribute": "Male"}, verbose=0)
-        >>> first, len(history["loss"])
-        (0, 1)
-        >>> model, history, first = fit_resumable(       # the same run, one epoch more
-        ...     cl.report_classifier((32, 32, 3)), train, validation, epochs=2,
-        ...     run_dir="run", settings={"attribute": "Male"}, verbose=0)
-        >>> first, len(history["loss"])
-        (1, 2)
+        >>> for epochs in (1, 2):           # the second call resumes the first, one epoch more
+        ...     model, history, first = fit_resumable(
+        ...         cl.report_classifier((32, 32, 3)), train, validation, epochs=epochs,
+        ...         run_dir="run", settings={"attribute": "Male"}, verbose=0)
+        ...     print(first, len(history["loss"]))
+        0 1
+        1 2
     """
     import keras
 
@@ -306,9 +269,7 @@ def fit_resumable(
     return model, history, initial_epoch
 
 
-# --------------------------------------------------------------------------------------------
-# The finished run: model.keras and metadata.json
-
+# The finished run: model.keras and metadata.json --------------------------------------------
 
 def _run_metadata(data, settings: dict, history: dict, model, seconds: float,
                   parameters: int) -> dict[str, Any]:
@@ -337,8 +298,8 @@ def _run_metadata(data, settings: dict, history: dict, model, seconds: float,
 
 
 def _save_finished(run_dir: Path, model, metadata: Mapping[str, Any]) -> None:
-    """Save ``model.keras``, then ``metadata.json`` with its SHA-256 (``files``), then delete
-    the checkpoints and their manifest."""
+    """Save ``model.keras``, then ``metadata.json`` with its SHA-256, then delete the
+    checkpoints."""
     folder = dataclasses.replace(_folder(run_dir), manifest=_METADATA_FILE)
     with atomic_path(folder.path / _MODEL_FILE) as tmp:
         model.save(tmp)
@@ -348,10 +309,8 @@ def _save_finished(run_dir: Path, model, metadata: Mapping[str, Any]) -> None:
 
 
 def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
-    """(model, metadata, run folder) of the finished run at ``path`` (folder or model file).
-
-    Raises the errors :func:`celeba_lab.load_classifier` documents.
-    """
+    """(model, metadata, run folder) of the finished run at ``path``; raises the errors
+    :func:`celeba_lab.load_classifier` documents."""
     import keras
 
     path = Path(path)
@@ -373,23 +332,19 @@ def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
         try:
             metadata = json.loads(meta_file.read_text())
         except ValueError as error:
-            raise _corrupt(meta_file, f"Cannot read {meta_file} ({error}). Call "
-                           "train_classifier again with the run's arguments to train again (it "
-                           "replaces the damaged run).") from error
+            raise _corrupt(meta_file, f"Cannot read {meta_file} ({error}). {_RETRAIN}") from error
     if model_file.name == _MODEL_FILE and isinstance(metadata.get("files"), dict):
         try:  # runs saved before checksums were kept have none
             _folder(run_dir).verify(metadata, source=_METADATA_FILE)
         except ClassifierError:
             raise _corrupt(model_file, f"Cannot read the classifier {model_file} (its checksum "
-                           f"does not match {meta_file}). Call train_classifier again with the "
-                           "run's arguments to train again (it replaces the damaged run).") \
+                           f"does not match {meta_file}). {_RETRAIN}") \
                 from ValueError(f"its checksum does not match {_METADATA_FILE}")
     try:
         model = keras.saving.load_model(model_file)
     except Exception as error:  # zip, HDF5 or config errors: all mean the file is unusable
         raise _corrupt(model_file, f"Cannot read the classifier {model_file} ("
-                       f"{type(error).__name__}: {error}). Call train_classifier again with "
-                       "the run's arguments to train again (it replaces the damaged run).") from error
+                       f"{type(error).__name__}: {error}). {_RETRAIN}") from error
     _require_classifier_output(model, f"{model_file} holds the model {model.name!r}, which",
                                "A GAN's generator loads with celeba_lab.load_generator; a "
                                "classifier's run folder comes from train_classifier(...).path.")

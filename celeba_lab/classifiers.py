@@ -1,19 +1,7 @@
 """Face-attribute classifiers: the report's CNN, an improved recipe, training and predictions.
 
-The flow a chapter follows::
-
-    data = cl.load_celeba()
-    male = cl.train_classifier("Male", data)             # trains, or loads the finished run
-    scores = cl.predict_scores(male, images)              # probability of "Male" per image
-    balanced = cl.evaluate_balanced_test(male, data)      # the report's 50/50 test sample
-
-The networks (:func:`report_classifier`, :func:`improved_classifier`) read top to bottom,
-layer by layer. Measuring a classifier (metrics, the report's table) is in
-:mod:`celeba_lab.evaluation`; the run folders that let training survive a dead Colab session
-(per-epoch checkpoints, resuming, finished-run detection) in :mod:`celeba_lab.classifier_runs`.
-
-Everything here uses ``keras`` and ``keras.ops`` only, so it runs on the TensorFlow, JAX and
-PyTorch backends.
+Measuring a classifier is in :mod:`celeba_lab.evaluation`, its run folders in
+:mod:`celeba_lab.classifier_runs`. Only ``keras`` and ``keras.ops`` are used: any Keras backend.
 """
 
 from __future__ import annotations
@@ -44,19 +32,14 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# The networks
-
+# The networks -------------------------------------------------------------------------------
 
 def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE
                       ) -> "keras.Model":
     """The source report's CNN, layer for layer, compiled as the report did.
 
-    Four blocks of a 2x2 convolution (ReLU) and a 2x2 max-pooling halve the
-    image four times (218x178 to 13x11); three sigmoid dense layers of 64
-    units and a 2-way softmax read the flattened 9,152 features. 623,490
-    parameters at the default input shape. RMSprop, binary cross-entropy on
-    one-hot labels, accuracy.
+    Four blocks of a 2x2 convolution (ReLU) and a 2x2 max-pooling, then three sigmoid dense
+    layers of 64 units and a 2-way softmax. RMSprop, binary cross-entropy on one-hot labels.
 
     Args:
         input_shape: (height, width, channels) of the images, pixels in [0, 1].
@@ -65,8 +48,7 @@ def report_classifier(input_shape: tuple[int, int, int] = IMAGE_SHAPE
         A compiled ``keras.Sequential`` named ``"report_classifier"``.
 
     Example:
-        >>> model = report_classifier()
-        >>> model.count_params()
+        >>> report_classifier().count_params()
         623490
     """
     model = keras.Sequential([
@@ -106,33 +88,24 @@ def improved_classifier(
 ) -> "keras.Model":
     """A better recipe on the same images: crop, shrink, normalise, augment, one sigmoid.
 
-    * A centre square crop resized to ``working_size`` pixels: the face fills the frame and the
-      network sees 4x fewer pixels than the report's, which pays for everything below.
-    * Random horizontal flips and small shifts while training: a mirrored or slightly moved
-      face has the same attributes, so the network sees more distinct faces.
-    * 3x3 convolutions with batch normalisation (momentum 0.9, so its running statistics
-      settle even in a run of a few dozen steps) and ReLU.
-    * A global max pooling in place of the 9,152-feature flatten and its 585,792-weight dense
-      layer: each attribute is a part that appears somewhere (teeth, frames, a beard), and the
-      strongest response of a part detector says whether it does, where an average would
-      dilute a small part into the background.
-    * One sigmoid unit, the natural output for a yes/no attribute, with dropout before it.
-    * Adam with a cosine-decaying learning rate (when ``decay_steps`` is given).
+    * A centre square crop resized to ``working_size``: 4x fewer pixels than the report's.
+    * Random horizontal flips and small shifts while training (same attributes, more faces).
+    * 3x3 convolutions, ReLU and batch normalisation (momentum 0.9: it settles in a few steps).
+    * A global max pooling in place of the 585,792-weight dense layer: a part detector's
+      strongest response (teeth, frames, a beard) says if the part appears; an average dilutes it.
+    * One sigmoid unit with dropout before it; Adam, with cosine decay if ``decay_steps``.
 
     Args:
-        input_shape: (height, width, channels) of the images fed in, pixels in [0, 1].
-        working_size: Side of the square the centre crop is resized to; default 96, or the
-            image's shorter side when that is smaller (e.g. 64 for a GAN's 64 x 64 faces).
+        input_shape: (height, width, channels) of the images, pixels in [0, 1].
+        working_size: Side of the resized crop; default 96, or the image's shorter side if less.
         filters: Filters of the convolution blocks, each followed by a 2x2 max-pooling.
         dropout: Dropout rate before the output unit.
-        pooling: ``"max"`` or ``"avg"``: how the last feature maps are pooled over the image.
+        pooling: ``"max"`` or ``"avg"``: how the last feature maps are pooled.
         learning_rate: Adam's initial learning rate.
-        decay_steps: Training steps over which the learning rate decays (cosine) to 5 % of
-            its start; ``None`` keeps it constant.
+        decay_steps: Steps of the rate's cosine decay to 5 % of its start; ``None``: constant.
 
     Returns:
-        A compiled ``keras.Sequential`` named ``"improved_classifier"`` whose output is the
-        probability of the positive class, shape (batch, 1).
+        A compiled ``keras.Sequential`` named ``"improved_classifier"``: P(positive), (batch, 1).
 
     Example:
         >>> model = improved_classifier(decay_steps=15 * 200)
@@ -140,8 +113,7 @@ def improved_classifier(
         ((None, 1), 241313)
     """
     working_size = working_size or min(96, *input_shape[:2])
-    # One block per entry of `filters` (default 4): 3x3 convolution, batch
-    # normalisation, ReLU, then a 2x2 max-pooling that halves the image
+    # One block per entry of `filters`: each pooling halves the image
     # (96 -> 48 -> 24 -> 12 -> 6).
     conv_blocks = []
     for i, n in enumerate(filters, start=1):
@@ -188,7 +160,7 @@ def count_parameters(model) -> int:
         model: A built Keras model.
 
     Returns:
-        The total number of entries of its trainable weights.
+        The number of entries of its trainable weights.
 
     Example:
         >>> count_parameters(report_classifier())
@@ -197,9 +169,7 @@ def count_parameters(model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-# --------------------------------------------------------------------------------------------
-# Recipes: a network and how it is trained
-
+# Recipes: a network and how it is trained ---------------------------------------------------
 
 @dataclass(frozen=True)
 class _Recipe:
@@ -218,9 +188,9 @@ RECIPES: dict[str, _Recipe] = {
                         "centre crop, augmentation, batch norm, Adam + cosine decay, sigmoid"),
 }
 
-# Bump when a recipe's architecture or training changes: cached runs of the old recipe are
-# then not reused.
+# Bump when a recipe's architecture or training changes: cached runs of the old are not reused.
 _RECIPE_VERSION = {"report": 1, "improved": 2}
+
 
 def _recipe(name: str) -> _Recipe:
     if name not in RECIPES:
@@ -233,11 +203,9 @@ def build_classifier(recipe: str = "report", input_shape: tuple[int, int, int] =
     """Build and compile the model of a named recipe (``"report"`` or ``"improved"``).
 
     Args:
-        recipe: Name of the recipe, a key of :data:`RECIPES`: ``"report"`` (the report's CNN,
-            :func:`report_classifier`) or ``"improved"`` (:func:`improved_classifier`).
+        recipe: A key of :data:`RECIPES` (:func:`report_classifier`, :func:`improved_classifier`).
         input_shape: (height, width, channels) of the images, pixels in [0, 1].
-        decay_steps: Training steps over which the improved recipe's learning rate decays
-            (cosine); ``None`` keeps it constant. The report's recipe ignores it.
+        decay_steps: As in :func:`improved_classifier`; the report's recipe ignores it.
 
     Returns:
         A compiled ``keras.Model``, untrained.
@@ -254,9 +222,7 @@ def build_classifier(recipe: str = "report", input_shape: tuple[int, int, int] =
     return _recipe(recipe).build(tuple(input_shape), decay_steps)
 
 
-# --------------------------------------------------------------------------------------------
-# Training
-
+# Training -----------------------------------------------------------------------------------
 
 @dataclass
 class TrainedClassifier:
@@ -264,13 +230,10 @@ class TrainedClassifier:
 
     Attributes:
         model: The trained, compiled Keras model.
-        history: Per-epoch values: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` and
-            ``seconds`` (wall time of the epoch), one entry per epoch.
-        metadata: Attribute, recipe, data fingerprint and source, settings, validation
-            metrics, Keras backend, date (the content of ``metadata.json``).
+        history: Per epoch: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``seconds``.
+        metadata: The content of ``metadata.json``: attribute, recipe, data, settings, metrics.
         path: The run folder holding ``model.keras`` and ``metadata.json``.
-        origin: ``"trained"``, ``"resumed"`` (continued an interrupted run) or ``"loaded"``
-            (a finished run reused without training).
+        origin: ``"trained"``, ``"resumed"`` (an interrupted run) or ``"loaded"`` (reused).
     """
     model: Any
     history: dict[str, list[float]]
@@ -317,36 +280,28 @@ def train_classifier(
 ) -> TrainedClassifier:
     """Train a classifier for one attribute on a balanced sample, or reuse the finished run.
 
-    Draws ``balanced_sample(data, attribute, sizes, seed)``, trains ``recipe`` on its training
-    part with validation on its validation part, and saves ``model.keras`` and
-    ``metadata.json`` in the run folder. Every epoch is checkpointed: after an interruption
-    the same call continues from the last finished epoch, and once the run is finished the
-    same call loads it instead of training again.
+    Trains ``recipe`` on ``balanced_sample(data, attribute, sizes, seed)`` (validating on its
+    validation part) and saves ``model.keras`` and ``metadata.json`` in the run folder, with a
+    checkpoint every epoch: the same call continues an interrupted run and loads a finished one.
 
     Args:
         attribute: One of CelebA's 40 attribute names, e.g. ``"Male"``.
         data: A :class:`~celeba_lab.data.CelebA`; ``None`` loads the configured one.
-        recipe: ``"report"`` (the report's model and training) or ``"improved"``;
-
+        recipe: ``"report"`` (the report's model and training) or ``"improved"``.
         sample: A :class:`~celeba_lab.data.BalancedSample` to train on instead of drawing one.
         sizes: Balanced (train, validation, test) sizes; default: the run profile's.
-        epochs: Epochs; default: the run profile's ``classifier_epochs`` for the report's
-            recipe (the report: 15), ``improved_epochs`` for the improved one.
-        batch_size: Batch size; default: the run profile's (the report: 50).
+        epochs: Default: the run profile's ``classifier_epochs`` (the report: 15), or its
+            ``improved_epochs`` for the improved recipe.
+        batch_size: Default: the run profile's (the report: 50).
         seed: Seed of the sample, the shuffling and the initial weights.
         image_size: (height, width) the images are resized to (CelebA's own 218x178 by default).
-        run_dir: Where checkpoints and the model go; default :func:`classifier_run_dir`. A
-            new or empty folder, or one a classifier run of this package wrote (its marker
-            ``celeba-lab-run.json``); any other is refused, whatever ``resume`` says.
-        resume: Continue an interrupted run and reuse a finished one (a run of other settings
-            in ``run_dir`` is refused; a damaged checkpoint or model is named in a warning and
-            trained again); ``False`` trains from scratch, replacing the run's own files in
-            ``run_dir``.
+        run_dir: Default :func:`classifier_run_dir`. A new or empty folder, or a classifier
+            run's (marker ``celeba-lab-run.json``); any other is refused, whatever ``resume``.
+        resume: Continue an interrupted run and reuse a finished one (a damaged one is warned
+            about and trained again); ``False`` trains from scratch, replacing the run's files.
         verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run
-            elsewhere (notebooks, logs: what trains, then how long it took and the last
-            epoch's metrics; every epoch's are in ``history``); 2: one line per epoch; 0:
-            silent. Unless 0, the first line printed names the run profile in force
-            (:func:`celeba_lab.config.training_announcement`).
+            elsewhere (what trains, how long it took, the last epoch's metrics); 2: one line
+            per epoch; 0: silent. Unless 0, the first line names the run profile in force.
         callbacks: Extra Keras callbacks, called after the checkpoint of each epoch.
 
     Returns:
@@ -375,7 +330,7 @@ def train_classifier(
     attribute = check_attribute(attribute)
     spec = _recipe(recipe)
     profile = config.get_profile()
-    # None means the profile's; anything else must be usable as it is (0 is not "default").
+    # None means the profile's; 0 is not "default".
     default_epochs = profile.classifier_epochs if recipe == "report" else profile.improved_epochs
     epochs = whole_number("epochs", default_epochs if epochs is None else epochs)
     batch_size = whole_number("batch_size",
@@ -453,8 +408,7 @@ def _check_image_size(image_size) -> tuple[int, int]:
     size = (tuple(image_size) if isinstance(image_size, (Sequence, np.ndarray))
             and not isinstance(image_size, str) else ())
     if len(size) != 2:
-        raise ValueError(f"image_size must be (height, width), e.g. (64, 64), got "
-                         f"{image_size!r}.")
+        raise ValueError(f"image_size must be (height, width), e.g. (64, 64), got {image_size!r}.")
     return tuple(whole_number(f"image_size's {side}", v, minimum=16)
                  for side, v in zip(("height", "width"), size))
 
@@ -487,14 +441,13 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
         A :class:`TrainedClassifier` with ``origin="loaded"``.
 
     Raises:
-        ClassifierNotFoundError: nothing there, or a run that stopped before its last epoch
-            (the message says at which epoch and how to resume).
+        ClassifierNotFoundError: nothing there, or an unfinished run (the message says how
+            far it got and how to resume).
         CorruptClassifierError: the model or its metadata cannot be read.
 
     Example:
-        >>> path = train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
-        ...                         image_size=(32, 32), verbose=0).path
-        >>> male = load_classifier(path)
+        >>> male = load_classifier(train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
+        ...                                         image_size=(32, 32), verbose=0).path)
         >>> male.origin, male.attribute, male.model.input_shape
         ('loaded', 'Male', (None, 32, 32, 3))
     """
@@ -503,9 +456,7 @@ def load_classifier(path: str | Path) -> TrainedClassifier:
     return TrainedClassifier(model, history, metadata, run_dir, "loaded")
 
 
-# --------------------------------------------------------------------------------------------
-# Predictions
-
+# Predictions --------------------------------------------------------------------------------
 
 def model_of(trained_or_model):
     """The Keras model of a :class:`TrainedClassifier` (a model passes through)."""
@@ -520,16 +471,15 @@ def check_trained(model) -> None:
                                "or celeba_lab.load_classifier(run_folder).")
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
-        raise NotTrainedError(
-            f"The model {model.name!r} has not been compiled or trained, so its predictions "
-            "mean nothing. Train it with celeba_lab.train_classifier(attribute) or load a "
-            "trained one with celeba_lab.load_classifier(run_folder).")
-    if int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0:
-        raise NotTrainedError(
-            f"The model {model.name!r} has not been trained (its optimizer never took a step), "
-            "so its predictions mean nothing. Train it with "
-            "celeba_lab.train_classifier(attribute) or load a trained one with "
-            "celeba_lab.load_classifier(run_folder).")
+        problem = "has not been compiled or trained"
+    elif int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0:
+        problem = "has not been trained (its optimizer never took a step)"
+    else:
+        return
+    raise NotTrainedError(
+        f"The model {model.name!r} {problem}, so its predictions mean nothing. Train it with "
+        "celeba_lab.train_classifier(attribute) or load a trained one with "
+        "celeba_lab.load_classifier(run_folder).")
 
 
 def _as_float_images(images: np.ndarray) -> np.ndarray:
@@ -541,16 +491,13 @@ def _as_float_images(images: np.ndarray) -> np.ndarray:
 
 def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
                    require_trained: bool = True) -> np.ndarray:
-    """Probability of the positive class for each image.
-
-    Works for the report's model's 2-way softmax (its second column) and for a one-unit
-    sigmoid.
+    """Probability of the positive class for each image (a 2-way softmax's second column, or
+    a one-unit sigmoid).
 
     Args:
         trained_or_model: A :class:`TrainedClassifier` or a Keras model.
-        images_or_batches: An array (N, H, W, 3) of floats in [0, 1] or of uint8 (scaled to
-            [0, 1] here), one image (H, W, 3), or a ``keras.utils.PyDataset`` (such as
-            :func:`~celeba_lab.batches.classifier_batches`) yielding ``x`` or ``(x, y)``, unshuffled.
+        images_or_batches: An array (N, H, W, 3) of floats in [0, 1] or of uint8, one image
+            (H, W, 3), or an unshuffled ``keras.utils.PyDataset`` yielding ``x`` or ``(x, y)``.
         batch_size: Batch size for arrays.
         require_trained: Refuse a model that was never trained.
 
@@ -590,10 +537,8 @@ def predict_scores(trained_or_model, images_or_batches, *, batch_size: int = 50,
 def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
     """``model``'s outputs for every image, by direct calls one batch at a time.
 
-    ``model.predict`` builds and traces a prediction function for each model it is given (and
-    again for a last, smaller batch): predicting with many models in a row, as the chapters
-    do, makes TensorFlow warn about retracing. A direct call ``model(x, training=False)``
-    traces nothing, prints nothing (no progress bar) and gives the same numbers.
+    ``model.predict`` traces a function for each model (and a last, smaller batch): many models
+    in a row make TensorFlow warn. A direct call gives the same numbers, with no trace or bar.
 
     Args:
         model: A Keras model (or any callable taking ``training=``).
@@ -601,7 +546,7 @@ def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
         batch_size: Rows per call for an array.
 
     Returns:
-        The outputs of all batches, concatenated along the first axis (a NumPy array).
+        The outputs of all batches, concatenated along the first axis.
 
     Example:
         >>> model = report_classifier((32, 32, 3))
@@ -619,17 +564,14 @@ def call_in_batches(model, data, batch_size: int = 50) -> np.ndarray:
 def classifier_embedding(trained_or_model) -> "keras.Model":
     """A model mapping images to the classifier's penultimate features.
 
-    The features are the input of the output layer (dropout skipped): the report's model's
-    64 sigmoid units of ``dense3``, the improved model's 128 globally pooled ``features``.
-    Distances between faces in this space say how differently the classifier sees them.
+    Its features feed the output layer (dropout skipped): the report's model's 64 ``dense3``
+    units, the improved one's 128 ``features``; their distances say how differently it sees faces.
 
     Args:
-        trained_or_model: A :class:`TrainedClassifier` or a Keras model (built with
-            :func:`report_classifier` or :func:`improved_classifier`).
+        trained_or_model: A :class:`TrainedClassifier` or a Keras model of either recipe.
 
     Returns:
-        A ``keras.Model`` sharing the classifier's layers and weights, from its input to the
-        output of the last layer before the output layer (dropout skipped), named
+        A ``keras.Model`` sharing the classifier's layers and weights, named
         ``"{model name}_embedding"``.
 
     Example:

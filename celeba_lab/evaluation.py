@@ -1,15 +1,8 @@
 """Measuring a classifier: the metrics of the report's table and the two test sets.
 
-The report tested each classifier on a balanced (50/50) sample of 1,000 test images and
-listed accuracy, precision, recall and F1; this module computes the same numbers
-(:func:`classification_metrics`, pure NumPy), evaluates a classifier on its balanced test
-sample (:func:`evaluate_balanced_test`) and on CelebA's official test split with its natural
-class imbalance (:func:`evaluate_natural_test`), and sets this build's results beside the
-report's (:func:`report_comparison`)::
-
-    male = cl.train_classifier("Male", data)
-    balanced = cl.evaluate_balanced_test(male, data)      # the report's 50/50 test sample
-    natural = cl.evaluate_natural_test(male, data)        # the official, imbalanced test split
+The report's accuracy, precision, recall and F1 (:func:`classification_metrics`) on the
+balanced test sample (:func:`evaluate_balanced_test`) or CelebA's imbalanced test split
+(:func:`evaluate_natural_test`), beside the report's (:func:`report_comparison`).
 """
 
 from __future__ import annotations
@@ -34,9 +27,8 @@ __all__ = [
     "evaluate_natural_test", "report_comparison", "accuracy_interval",
 ]
 
-#: The source report's results on its balanced 1,000-image test samples (real CelebA).
-#: Its precision, recall and F1 are averages over both classes weighted by support
-#: (scikit-learn's ``average="weighted"``); on a 50/50 test set that equals the plain mean.
+#: The source report's results on its balanced 1,000-image test samples (real CelebA);
+#: precision, recall and F1 weighted by support (on a 50/50 test set, the plain mean).
 REPORT_RESULTS: dict[str, dict[str, float]] = {
     "Male": {"accuracy": 0.946, "precision": 0.946, "recall": 0.946, "f1": 0.945},
     "Eyeglasses": {"accuracy": 0.980, "precision": 0.980, "recall": 0.980, "f1": 0.980},
@@ -53,16 +45,14 @@ REPORT_SETTINGS: dict[str, Any] = {
 REPORT_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
 
 
-# --------------------------------------------------------------------------------------------
-# Metrics
-
+# Metrics ------------------------------------------------------------------------------------
 
 def confusion_matrix(y_true, y_pred) -> np.ndarray:
     """2x2 counts: rows the true class (0, 1), columns the predicted class (0, 1).
 
     Args:
-        y_true: True labels, 0 or 1 (any array-like; flattened).
-        y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
+        y_true: True 0/1 labels (any array-like; flattened).
+        y_pred: Predicted 0/1 labels, as many as ``y_true``.
 
     Returns:
         int64 array (2, 2): ``[[tn, fp], [fn, tp]]``.
@@ -74,8 +64,7 @@ def confusion_matrix(y_true, y_pred) -> np.ndarray:
         >>> confusion_matrix([0, 1, 1, 0], [0, 1, 0, 0]).tolist()
         [[2, 0], [1, 1]]
     """
-    y_true = _binary(y_true)
-    y_pred = _binary(y_pred)
+    y_true, y_pred = _binary(y_true), _binary(y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.size} labels but y_pred has {y_pred.size}.")
     matrix = np.zeros((2, 2), dtype=np.int64)
@@ -101,16 +90,13 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
 
     ``precision``, ``recall`` and ``f1`` are averaged over both classes
     weighted by their support, as in the report's table (scikit-learn's
-    ``average="weighted"``): weighted recall is then the accuracy.
-    ``*_positive`` are the usual one-class values for the positive class.
-    ``balanced_accuracy`` is the mean of the recalls of both classes, 0.5 for
-    any constant answer; ``majority_baseline`` the accuracy of always
-    answering the majority class. A ratio with a zero denominator counts
-    as 0.
+    ``average="weighted"``). ``*_positive`` are the positive class's own.
+    ``balanced_accuracy`` is the mean of both classes' recalls, 0.5 for any
+    constant answer. A ratio with a zero denominator counts as 0.
 
     Args:
-        y_true: True labels, 0 or 1 (any array-like).
-        y_pred: Predicted labels, 0 or 1, as many as ``y_true``.
+        y_true: True 0/1 labels (any array-like).
+        y_pred: Predicted 0/1 labels, as many as ``y_true``.
 
     Returns:
         A dict of floats: accuracy, precision, recall, f1,
@@ -118,8 +104,7 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
         balanced_accuracy, majority_baseline, positive_share, n.
 
     Raises:
-        ValueError: as :func:`confusion_matrix`: lengths differ, or a label
-            is not 0 or 1.
+        ValueError: lengths differ, or a label is not 0 or 1.
 
     Example:
         >>> m = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0])
@@ -156,18 +141,17 @@ def classification_metrics(y_true, y_pred) -> dict[str, float]:
 def accuracy_interval(accuracy: float, n: int, *, level: float = 0.95) -> Estimate:
     """The Wilson score interval of an accuracy measured on ``n`` images.
 
-    An accuracy on 100 test images is a share of 100 coin flips: near 0.9 its 95 % interval
-    spans about +/-6 points. Wilson's interval, unlike a bootstrap of the images, stays honest
-    at 0 or 1 correct answers in every image (0.99 to 1.0 is not [1.0, 1.0]).
+    Near 0.9 on 100 images the 95 % interval spans about +/-6 points. Unlike a bootstrap of
+    the images, Wilson's interval stays honest at an accuracy of 0 or 1.
 
     Args:
         accuracy: The share of correct answers, in [0, 1].
-        n: The number of images it was measured on (at least 1).
+        n: The number of images it was measured on.
         level: Confidence level in (0, 1).
 
     Returns:
-        A :class:`celeba_lab.collapse.bootstrap.Estimate` (``value``, ``low``, ``high``,
-        ``level``); ``str()`` prints ``0.900 [0.826, 0.945]``.
+        A :class:`celeba_lab.collapse.bootstrap.Estimate`; ``str()`` prints
+        ``0.900 [0.826, 0.945]``.
 
     Raises:
         ValueError: ``accuracy`` outside [0, 1], ``n`` not a whole number of at least 1, or
@@ -196,7 +180,7 @@ def majority_baseline(labels) -> float:
     """Accuracy of always answering the more frequent class of ``labels`` (0/1).
 
     Args:
-        labels: 0/1 labels (any array-like; flattened).
+        labels: 0/1 labels (any array-like).
 
     Returns:
         The share of the more frequent class, between 0.5 and 1.
@@ -223,10 +207,10 @@ class ClassifierEvaluation:
         attribute: The attribute predicted.
         split: What the images were, e.g. ``"balanced test sample"``.
         metrics: :func:`classification_metrics` of the thresholded scores.
-        confusion: 2x2 counts, rows true class, columns predicted class.
+        confusion: :func:`confusion_matrix` of the thresholded scores.
         scores: Probability of the positive class per image (index: image ids).
         labels: True 0/1 labels (same index).
-        threshold: Score above which an image is called positive.
+        threshold: Score from which an image is called positive.
         metadata: The classifier's metadata (recipe, data source, sizes, epochs).
     """
 
@@ -282,12 +266,10 @@ def evaluate_classifier(
     """Score labelled images and compute :func:`classification_metrics`.
 
     Args:
-        trained_or_model: A :class:`~celeba_lab.classifiers.TrainedClassifier` or a trained
-            Keras model.
-        data: A :class:`~celeba_lab.data.CelebA` (then ``labels`` is a 0/1 Series indexed by
-            image id, e.g. ``data.labels("Male", data.split("test"))``), or an image array
-            (N, H, W, 3) with ``labels`` an array of N 0/1 values.
-        labels: The true labels.
+        trained_or_model: A :class:`~celeba_lab.classifiers.TrainedClassifier` or a Keras model.
+        data: A :class:`~celeba_lab.data.CelebA`, or an image array (N, H, W, 3).
+        labels: The true 0/1 labels: for a CelebA, a Series indexed by image id (e.g.
+            ``data.labels("Male", data.split("test"))``); for an array, N values.
         attribute: Name for the tables; default: the classifier's metadata, or the Series' name.
         split: What the images are, for tables and figures.
         threshold: Score from which an image counts as positive.
@@ -299,19 +281,17 @@ def evaluate_classifier(
     Raises:
         NotTrainedError: the model was never trained.
         InputShapeError: the images do not match the model's input.
-        ValueError: an image array and ``labels`` differ in length, a label is not 0 or 1, or
-            ``labels`` is a Series named after another attribute than the classifier's (and
-            ``attribute`` is not given).
+        ValueError: images and ``labels`` differ in length, a label is not 0 or 1, or
+            ``labels`` is named after another attribute (and ``attribute`` is not given).
 
     Example:
         >>> male = cl.train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
         ...                            image_size=(32, 32), verbose=0)   # seconds, 32 x 32
         >>> test = data.labels("Male", data.split("test")[:40])
         >>> evaluation = evaluate_classifier(male, data, test)
-        >>> evaluation.attribute, evaluation.n, int(evaluation.confusion.sum())
-        ('Male', 40, 40)
-        >>> 0 <= evaluation.metrics["balanced_accuracy"] <= 1
-        True
+        >>> (evaluation.attribute, evaluation.n, int(evaluation.confusion.sum()),
+        ...  0 <= evaluation.metrics["balanced_accuracy"] <= 1)
+        ('Male', 40, 40, True)
     """
     model = model_of(trained_or_model)
     check_trained(model)
@@ -354,12 +334,10 @@ def evaluate_balanced_test(trained: TrainedClassifier, data, *, sample=None,
     """Evaluate on the balanced (50/50) test sample, like the report's table.
 
     Args:
-        trained: A classifier from :func:`~celeba_lab.classifiers.train_classifier` or
-            :func:`~celeba_lab.classifiers.load_classifier`.
+        trained: A :class:`~celeba_lab.classifiers.TrainedClassifier`.
         data: The :class:`~celeba_lab.data.CelebA` it was trained on.
-        sample: The balanced sample whose test part to use; default: the classifier's own
-            (drawn again from its metadata). Pass another classifier's sample to compare two
-            recipes on exactly the same images.
+        sample: The balanced sample whose test part to use; default: the classifier's own.
+            Pass another classifier's to compare two recipes on the same images.
         batch_size: Images per prediction batch.
 
     Returns:
@@ -386,17 +364,16 @@ def evaluate_natural_test(trained, data, attribute: str | None = None, *,
                           batch_size: int = 50) -> ClassifierEvaluation:
     """Evaluate on the official test split as it is, with its natural class imbalance.
 
-    There always answering the majority class already scores the share of that class
-    (61.35 / 93.54 / 50.03 % for Male / Eyeglasses / Smiling on real CelebA), so look at
-    ``metrics["balanced_accuracy"]`` beside the accuracy.
+    Always answering the majority class already scores its share (61.35 / 93.54 / 50.03 % for
+    Male / Eyeglasses / Smiling on real CelebA): read ``metrics["balanced_accuracy"]`` too.
 
     Args:
-        trained: A :class:`~celeba_lab.classifiers.TrainedClassifier` (or a model, with
-            ``attribute`` given).
+        trained: A :class:`~celeba_lab.classifiers.TrainedClassifier`, or a model with
+            ``attribute`` given.
         data: A :class:`~celeba_lab.data.CelebA`.
         attribute: Default: the classifier's.
-        max_images: Evaluate on a random subset of this many test images; default: the run
-            profile's ``natural_test_images`` (``None``: all of them).
+        max_images: Size of a random subset of the test images; default: the run profile's
+            ``natural_test_images`` (``None``: all of them).
         seed: Seed of that subset.
         batch_size: Images per prediction batch.
 
@@ -412,10 +389,8 @@ def evaluate_natural_test(trained, data, attribute: str | None = None, *,
         >>> male = cl.train_classifier("Male", data, sizes=(20, 4, 4), epochs=1,
         ...                            image_size=(32, 32), verbose=0)   # seconds, 32 x 32
         >>> natural = evaluate_natural_test(male, data, max_images=100)
-        >>> natural.split, natural.n
-        ('natural test split', 100)
-        >>> natural.metrics["majority_baseline"] > 0.5    # the test split is not 50/50
-        True
+        >>> natural.split, natural.n, natural.metrics["majority_baseline"] > 0.5  # not 50/50
+        ('natural test split', 100, True)
     """
     attribute = attribute or getattr(trained, "attribute", None)
     if attribute is None:
@@ -430,17 +405,11 @@ def evaluate_natural_test(trained, data, attribute: str | None = None, *,
                                split="natural test split", batch_size=batch_size)
 
 
-# --------------------------------------------------------------------------------------------
-# Side by side with the report
-
-
-def _sizes_text(sizes) -> str:
-    return "/".join(f"{int(s):,}" for s in sizes)
-
+# Side by side with the report ---------------------------------------------------------------
 
 def _column_label(name: str, metadata: Mapping[str, Any]) -> str:
     source = metadata.get("data_source", "?")
-    sizes = _sizes_text(metadata["sizes"]) if metadata.get("sizes") else "?"
+    sizes = "/".join(f"{int(s):,}" for s in metadata["sizes"]) if metadata.get("sizes") else "?"
     return f"{name} ({source}; {sizes} images; {metadata.get('epochs', '?')} epochs)"
 
 
@@ -453,20 +422,15 @@ def report_comparison(
     """The report's table beside this build's, metric by metric, naming each data source.
 
     Args:
-        evaluations: ``{attribute: ClassifierEvaluation}`` for one build, or
-            ``{column name: {attribute: ClassifierEvaluation}}`` for several (e.g. the report's
-            and the improved recipe). Evaluations on the balanced test samples compare with
-            the report.
-        metrics: Metrics to list (default: the report's four; precision, recall and F1
-            weighted over both classes, as the report's).
+        evaluations: ``{attribute: ClassifierEvaluation}`` (on the balanced test samples) for
+            one build, or ``{column name: {attribute: ClassifierEvaluation}}`` for several.
+        metrics: Metrics to list (default: the report's four).
         intervals: Give every accuracy its 95 % interval (:func:`accuracy_interval` over the
-            test images: the report's 1,000, each build's own) and print every number to
-            three decimals, as text.
+            report's 1,000 test images, each build's own) and every number as text.
 
     Returns:
-        DataFrame indexed by (attribute, metric), one column for the report and one per build;
-        each heading names the data source, sample sizes (train/validation/test) and epochs.
-        With ``intervals``, its cells are text such as ``0.950 [0.888, 0.978]``.
+        DataFrame indexed by (attribute, metric), one column for the report and one per build,
+        each heading naming the data source, sample sizes and epochs.
 
     Example:
         >>> balanced = {a: evaluate_balanced_test(cl.train_classifier(
@@ -502,8 +466,9 @@ def report_comparison(
         def text(value, metric, n):
             if pd.isna(value):
                 return "n/a"
-            return str(accuracy_interval(value, n)) if metric == "accuracy" and n else (
-                f"{value:.3f}")
+            if metric == "accuracy" and n:
+                return str(accuracy_interval(value, n))
+            return f"{value:.3f}"
 
         table = pd.DataFrame({column: [
             text(value, metric, n if isinstance(n, int) else n.get(attribute))

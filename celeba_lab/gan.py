@@ -1,17 +1,8 @@
 """The report's DCGAN: its two networks, their conditional and stabilised variants, and the
 ``keras.Model`` that trains them against each other. Read it top to bottom.
 
-* **Networks** (:func:`report_generator`, :func:`report_discriminator`): flat
-  ``keras.Sequential`` models, one layer per line as the report describes them. ``width``
-  scales every layer so tests and quick runs can use a small copy of the same architecture;
-  ``width=1`` is the report's model, parameter for parameter.
-* **The GAN** (:class:`DCGAN`): its ``train_step`` makes one discriminator update and one
-  generator update per batch, as in the Keras example "DCGAN to generate face images". The
-  TensorFlow step is written out here; the JAX and PyTorch steps, which do the same in their
-  frameworks' terms, are in :mod:`celeba_lab.gan_backends`.
-* **Sampling** (:func:`latent_noise`, :func:`generate_images`): faces from a generator.
-
-Training runs (monitor, checkpoints, resuming) are in :mod:`celeba_lab.gan_training`.
+``width`` scales every layer (``width=1`` is the report's) for small copies in quick runs.
+JAX and PyTorch steps: :mod:`celeba_lab.gan_backends`; runs: :mod:`celeba_lab.gan_training`.
 
 Example:
     >>> gan = DCGAN(report_generator(width=0.125), report_discriminator(width=0.125))
@@ -37,8 +28,7 @@ LATENT_DIM = 64
 IMAGE_SIZE = 64
 #: The image sides the networks can be built for (a 32 x 32 GAN learns in CPU minutes).
 IMAGE_SIZES = (32, 64)
-#: Attributes a conditional GAN is conditioned on by default (sex, the four hair colours,
-#: eyeglasses and smile), those the report's collapse and its classifiers concern.
+#: Attributes a conditional GAN is conditioned on by default: those the report concerns.
 DEFAULT_CONDITIONS: tuple[str, ...] = (
     "Male", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Eyeglasses", "Smiling",
 )
@@ -53,8 +43,7 @@ STABILISERS: dict[str, str] = {
     "ttur": "two time-scale update rule (Heusel et al. 2017): D learns 4x faster "
             "(Adam 4e-4 against 1e-4)",
 }
-#: What ``stabilise=True`` switches on, the technique that targets a lack of variety directly
-#: plus the cheap guard against an over-confident discriminator.
+#: What ``stabilise=True`` switches on: the remedy for a lack of variety, and a cheap guard.
 DEFAULT_STABILISERS: tuple[str, ...] = ("minibatch_std", "label_smoothing")
 #: One-sided label smoothing used by the ``"label_smoothing"`` stabiliser.
 LABEL_SMOOTHING = 0.1
@@ -86,9 +75,8 @@ class GANRecipe:
     description: str
 
 
-#: The GANs :func:`~celeba_lab.train_gan` knows. ``"report"`` is the report's DCGAN exactly;
-#: ``"small"`` is the same architecture changed in four ways so that faces appear within a few
-#: CPU minutes (recognisable faces after about 2,500 steps) instead of a GPU's hours.
+#: The GANs :func:`~celeba_lab.train_gan` knows: ``"report"`` is the report's DCGAN exactly;
+#: ``"small"`` changes four things so that faces appear in CPU minutes (about 2,500 steps).
 GAN_RECIPES: dict[str, GANRecipe] = {
     "report": GANRecipe("report", 64, 1.0, False, LEARNING_RATE, 0.9,
                         "the report's DCGAN: 64 x 64, full width, no batch normalisation, "
@@ -109,7 +97,7 @@ def gan_recipe(name: str) -> GANRecipe:
         The recipe.
 
     Raises:
-        ValueError: an unknown name.
+        ValueError: an unknown ``name``.
 
     Example:
         >>> gan_recipe("small").image_size
@@ -120,9 +108,7 @@ def gan_recipe(name: str) -> GANRecipe:
     return GAN_RECIPES[name]
 
 
-# --------------------------------------------------------------------------------------------
-# The networks
-# --------------------------------------------------------------------------------------------
+# The networks -------------------------------------------------------------------------------
 
 def report_generator(latent_dim: int = LATENT_DIM, *, width: float = 1.0,
                      image_size: int = IMAGE_SIZE, batch_norm: bool = False) -> keras.Model:
@@ -183,8 +169,7 @@ def report_discriminator(*, width: float = 1.0, image_size: int = IMAGE_SIZE,
     Args:
         width: Multiplies every layer's size; 1 is the report's model (794,241 parameters).
         image_size: 64 (the report's) or 32 (without the last convolution).
-        minibatch_std: Add the :class:`MinibatchStdDev` feature before ``Flatten`` (see
-            :func:`stabilised_discriminator`); the report has none.
+        minibatch_std: Add :class:`MinibatchStdDev` before ``Flatten`` (the report has none).
 
     Returns:
         A ``keras.Sequential`` model named ``"discriminator"``.
@@ -232,15 +217,13 @@ def _check_image_size(image_size: int) -> None:
 def stabilised_discriminator(*, width: float = 1.0, image_size: int = IMAGE_SIZE) -> keras.Model:
     """The report's discriminator with a minibatch-standard-deviation feature before Flatten.
 
-    Why this one: mode collapse is a lack of *variety*, and a discriminator that judges images
-    one at a time cannot see variety. The :class:`MinibatchStdDev` layer (Karras et al. 2018,
-    "Progressive growing of GANs") appends one channel holding the average spread of the batch's
-    features, so a generator whose batch is all alike is told apart from real batches. It adds
-    16 x 64 = 1,024 weights to the first dense layer and nothing else (795,265 parameters).
+    Mode collapse is a lack of *variety*, which a discriminator judging images one at a time
+    cannot see. :class:`MinibatchStdDev` (Karras et al. 2018) appends the average spread of the
+    batch's features, so a batch all alike is told apart from real ones: 1,024 weights more.
 
     Args:
-        width: Multiplies every layer's size, as in :func:`report_discriminator`.
-        image_size: 64 or 32, as in :func:`report_discriminator`.
+        width: As in :func:`report_discriminator`.
+        image_size: As in :func:`report_discriminator`.
 
     Returns:
         A ``keras.Sequential`` model named ``"discriminator"``.
@@ -257,16 +240,15 @@ def conditional_generator(n_conditions: int, latent_dim: int = LATENT_DIM, *,
                           batch_norm: bool = False) -> keras.Model:
     """The report's generator, told which attributes to draw.
 
-    The 0/1 condition vector is concatenated to the noise before the first dense layer
-    (Mirza & Osindero 2014); everything after it is the report's generator, so the only extra
-    weights are ``n_conditions x 4,096`` in that layer.
+    The 0/1 condition vector joins the noise before the first dense layer (Mirza & Osindero
+    2014): ``n_conditions x 4,096`` weights more; the rest is the report's generator.
 
     Args:
         n_conditions: Length of the condition vector (one entry per attribute).
         latent_dim: Size of the input noise.
-        width: Multiplies every layer's size, as in :func:`report_generator`.
-        image_size: 64 or 32, as in :func:`report_generator`.
-        batch_norm: Batch normalisation, as in :func:`report_generator`.
+        width: As in :func:`report_generator`.
+        image_size: As in :func:`report_generator`.
+        batch_norm: As in :func:`report_generator`.
 
     Returns:
         A functional model with inputs ``[noise, conditions]``, named ``"generator"``.
@@ -294,17 +276,14 @@ def conditional_discriminator(n_conditions: int, *, width: float = 1.0,
                               image_size: int = IMAGE_SIZE) -> keras.Model:
     """The report's discriminator, judging whether an image is real *and* has the attributes.
 
-    The condition vector enters twice: broadcast to ``n_conditions`` constant 64 x 64 channels
-    beside the RGB ones (so the convolutions can check, say, hair colour where hair is), and
-    concatenated to the flattened features before the dense layers (so the decision can weigh
-    it directly). The layers in between are the report discriminator's.
+    The conditions enter as constant channels beside the RGB ones (so convolutions can check
+    hair colour where hair is) and beside the flattened features; in between, the report's.
 
     Args:
         n_conditions: Length of the condition vector.
-        width: Multiplies every layer's size, as in :func:`report_discriminator`.
-        minibatch_std: Add the :class:`MinibatchStdDev` feature (see
-            :func:`stabilised_discriminator`).
-        image_size: 64 or 32, as in :func:`report_discriminator`.
+        width: As in :func:`report_discriminator`.
+        minibatch_std: As in :func:`report_discriminator`.
+        image_size: As in :func:`report_discriminator`.
 
     Returns:
         A functional model with inputs ``[image, conditions]``, named ``"discriminator"``.
@@ -346,12 +325,8 @@ def _check_n_conditions(n_conditions: int) -> None:
 
 @keras.saving.register_keras_serializable(package="celeba_lab")
 class MinibatchStdDev(layers.Layer):
-    """Append one channel: the batch's mean standard deviation of every feature.
-
-    For features ``x`` of shape (batch, h, w, c) it computes the standard deviation of each
-    feature across the batch, averages them to one number, and appends it as a constant
-    (batch, h, w, 1) channel. Real batches are varied; a collapsed generator's are not.
-    """
+    """Append one constant channel: the mean over features of their standard deviation across
+    the batch. Real batches are varied; a collapsed generator's are not."""
 
     def call(self, inputs):
         spread = ops.mean(ops.sqrt(ops.var(inputs, axis=0) + 1e-8))
@@ -362,32 +337,23 @@ class MinibatchStdDev(layers.Layer):
         return (*input_shape[:-1], input_shape[-1] + 1)
 
 
-# --------------------------------------------------------------------------------------------
-# The GAN
-# --------------------------------------------------------------------------------------------
+# The GAN ------------------------------------------------------------------------------------
 
 class DCGAN(keras.Model):
     """A generator and a discriminator trained against each other with ``fit()``.
 
     Each ``train_step`` makes one discriminator update (real faces should score 1, generated
-    ones 0) and then one generator update (its faces should score 1 through the *updated*
-    discriminator). Losses are binary cross-entropy; the discriminator loss is the mean over the
-    real and the generated half of the batch, like the Keras DCGAN example the report followed.
-
-    A conditional GAN is the same class with conditional networks
-    (:func:`conditional_generator`, :func:`conditional_discriminator`); it trains on
-    ``(images, conditions)`` batches and both networks see the conditions.
+    ones 0), then one generator update (its faces should score 1 through the *updated* D),
+    with binary cross-entropy as in the Keras DCGAN example the report followed. Conditional
+    networks train on ``(images, conditions)`` batches.
 
     Args:
         generator: Maps noise (or ``[noise, conditions]``) to (64, 64, 3) images in [0, 1].
         discriminator: Maps an image (or ``[image, conditions]``) to a probability of "real".
         latent_dim: Noise size; default: read from the generator's input.
-        label_smoothing: One-sided label smoothing: real targets are ``1 - label_smoothing``
-            (fake ones stay 0). 0 (default) is the report's training; see :data:`STABILISERS`.
-        seed: Seed of :attr:`noise_seeds`, the model's own
-            :class:`keras.random.SeedGenerator`, which draws every noise vector in training.
-        condition_names: Names of the condition columns (conditional GANs), kept for
-            :meth:`generate` with a mapping.
+        label_smoothing: Real targets are ``1 - label_smoothing`` (fakes' stay 0); the report: 0.
+        seed: Seed of :attr:`noise_seeds`, which draws every noise vector in training.
+        condition_names: Names of the condition columns, for :meth:`generate` with a mapping.
 
     Example:
         >>> gan = DCGAN(report_generator(width=0.125), report_discriminator(width=0.125))
@@ -401,8 +367,7 @@ class DCGAN(keras.Model):
                  latent_dim: int | None = None, *, label_smoothing: float = 0.0, seed: int = 0,
                  condition_names: Sequence[str] | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.generator = generator
-        self.discriminator = discriminator
+        self.generator, self.discriminator = generator, discriminator
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.n_conditions = int(generator.inputs[1].shape[-1]) if len(generator.inputs) > 1 else 0
         if len(discriminator.inputs) != len(generator.inputs):
@@ -440,11 +405,11 @@ class DCGAN(keras.Model):
     def compile(self, d_optimizer: keras.optimizers.Optimizer | None = None,
                 g_optimizer: keras.optimizers.Optimizer | None = None,
                 loss_fn: keras.losses.Loss | None = None, **kwargs) -> None:
-        """Set the two optimizers and the loss; defaults are the report's.
+        """Set the two optimizers and the loss; defaults are the report's (Adam 1e-4).
 
         Args:
-            d_optimizer: Discriminator optimizer (default Adam, learning rate 1e-4).
-            g_optimizer: Generator optimizer (default Adam, learning rate 1e-4).
+            d_optimizer: Discriminator optimizer.
+            g_optimizer: Generator optimizer.
             loss_fn: Loss on probabilities (default binary cross-entropy).
             **kwargs: Passed to :meth:`keras.Model.compile` (e.g. ``jit_compile``).
         """
@@ -460,12 +425,8 @@ class DCGAN(keras.Model):
         return self.generator(inputs, training=training)
 
     def train_step(self, *args):
-        """One discriminator update, then one generator update, on one batch.
-
-        This is the TensorFlow step. The JAX and PyTorch steps
-        (:func:`celeba_lab.gan_backends.train_step`) do the same in their
-        frameworks' terms.
-        """
+        """One discriminator update, then one generator update, on one batch (TensorFlow; the
+        other backends': :func:`celeba_lab.gan_backends.train_step`)."""
         if keras.backend.backend() != "tensorflow":
             return gan_backends.train_step(self, *args)
         import tensorflow as tf
@@ -532,10 +493,8 @@ class DCGAN(keras.Model):
 
     def generate(self, n: int, *, seed: int = 0, conditions=None,
                  batch_size: int = 256) -> np.ndarray:
-        """``n`` generated faces as float32 (n, 64, 64, 3) in [0, 1]; see :func:`generate_images`.
-
-        ``conditions`` may be a mapping ``{attribute: 0 or 1}`` over :attr:`condition_names`.
-        """
+        """``n`` faces as :func:`generate_images` draws them; ``conditions`` may also be a
+        mapping ``{attribute: 0 or 1}`` over :attr:`condition_names`."""
         return generate_images(self.generator, n, seed=seed,
                                conditions=condition_matrix(conditions, self.condition_names, n)
                                if self.conditional else conditions,
@@ -545,8 +504,7 @@ class DCGAN(keras.Model):
 class ConditionalDCGAN(DCGAN):
     """A :class:`DCGAN` whose networks take a condition vector of 0/1 attributes.
 
-    Trains on ``(images, conditions)`` batches (``gan_batches(..., conditions=...)``) and draws
-    faces with chosen attributes: ``gan.generate(16, conditions={"Male": 1, "Blond_Hair": 1})``.
+    Draws faces with chosen attributes: ``gan.generate(16, conditions={"Male": 1})``.
 
     Args:
         generator: From :func:`conditional_generator`.
@@ -565,9 +523,7 @@ class ConditionalDCGAN(DCGAN):
                              "conditional_discriminator (they take [input, conditions]).")
 
 
-# --------------------------------------------------------------------------------------------
-# Sampling
-# --------------------------------------------------------------------------------------------
+# Sampling -----------------------------------------------------------------------------------
 
 def latent_noise(n: int, latent_dim: int = LATENT_DIM, seed: int = 0) -> np.ndarray:
     """Standard-normal noise (n, latent_dim) float32, the same for a seed on every backend.
@@ -575,7 +531,7 @@ def latent_noise(n: int, latent_dim: int = LATENT_DIM, seed: int = 0) -> np.ndar
     Args:
         n: Number of noise vectors.
         latent_dim: Their size.
-        seed: Seed of numpy's generator (not Keras'), so that every backend draws the same.
+        seed: Seed of NumPy's generator (not Keras', so every backend draws the same).
 
     Returns:
         float32 array (n, latent_dim).
@@ -596,11 +552,8 @@ def condition_matrix(conditions, names: Sequence[str], n: int) -> np.ndarray:
         names: The condition attributes, in the generator's column order.
         n: Number of rows.
 
-    Returns:
-        The matrix.
-
     Raises:
-        ValueError: Unknown attribute names, or a shape that does not fit.
+        ValueError: No conditions, unknown attribute names, or a shape that does not fit.
 
     Example:
         >>> condition_matrix({"Blond_Hair": 1}, ["Male", "Blond_Hair"], 2)
@@ -633,7 +586,7 @@ def generate_images(generator: keras.Model, n: int, seed: int = 0, conditions=No
         n: Number of faces.
         seed: Seed of the noise (:func:`latent_noise`): the same seed gives the same faces.
         conditions: For a conditional generator: an (n, k) array or a (k,) vector of 0/1
-            (see :func:`condition_matrix`; mappings need names, use :meth:`DCGAN.generate`).
+            (a mapping: :meth:`DCGAN.generate`).
         noise: Use this (n, latent_dim) noise instead of drawing it.
         batch_size: Faces generated per call.
 
@@ -664,8 +617,7 @@ def generate_images(generator: keras.Model, n: int, seed: int = 0, conditions=No
         z = noise[start:start + batch_size]
         inputs = [z, conditions[start:start + batch_size]] if conditional else z
         out.append(ops.convert_to_numpy(generator(inputs, training=False)))
-    images = (np.concatenate(out) if out
-              else np.zeros((0, *generator.output_shape[1:])))
+    images = np.concatenate(out) if out else np.zeros((0, *generator.output_shape[1:]))
     return np.clip(images, 0.0, 1.0).astype("float32")
 
 

@@ -1,17 +1,8 @@
 """The DCGAN's train step on JAX and PyTorch: the engine behind :meth:`DCGAN.train_step`.
 
-:class:`~celeba_lab.gan.DCGAN` writes its TensorFlow step out for the reader and hands the
-other Keras backends to :func:`train_step` here. Each does what the TensorFlow step does (one
-discriminator update, then one generator update; the same losses, noise and metrics), written
-as the Keras 3 guides "Customizing what happens in ``fit()``" show it for that backend:
-
-* **JAX**: pure functions. Every variable comes in as an argument (``state``) and goes out
-  changed; ``jax.value_and_grad`` differentiates a loss with respect to one network's weights,
-  and the model's noise seed is threaded through like any other variable.
-* **PyTorch**: ``.backward()`` fills each weight's ``.grad``; the generated batch of the
-  discriminator's update is computed under ``torch.no_grad()``.
-
-This module knows the GAN only through its attributes (it imports nothing of the package).
+Each does what the TensorFlow step does, as the Keras 3 guides "Customizing what happens in
+``fit()``" show it: on JAX as pure functions with every variable threaded through, on PyTorch
+with ``.backward()``. The module knows the GAN only through its attributes.
 """
 
 from __future__ import annotations
@@ -36,9 +27,8 @@ def train_step(gan, *args):
         NotImplementedError: a backend without a GAN train step.
 
     Example:
-        >>> gan = cl.build_gan(width=0.125)
-        >>> faces = np.zeros((8, 64, 64, 3), "float32")
-        >>> logs = gan.fit(faces, batch_size=8, epochs=1, verbose=0)  # dispatches here off TF
+        >>> gan = cl.build_gan(width=0.125)              # its fit() dispatches here off TF
+        >>> logs = gan.fit(np.zeros((8, 64, 64, 3), "float32"), batch_size=8, epochs=1, verbose=0)
     """
     backend = keras.backend.backend()
     if backend == "jax":
@@ -51,14 +41,11 @@ def train_step(gan, *args):
 class OptimizerPair:
     """What ``fit()`` sees as ``model.optimizer``: the two optimizers as one list of variables.
 
-    Keras' JAX trainer threads ``model.optimizer.variables`` through the stateless train step
-    and writes them back at the end of each epoch; listing both optimizers' variables here is
-    what lets a two-optimizer GAN train with ``fit()`` on JAX. ``build`` gives each optimizer
-    its own network's weights.
+    Keras' JAX trainer threads ``model.optimizer.variables`` through the stateless train step;
+    listing both optimizers' variables here lets a two-optimizer GAN train with ``fit()``.
 
     Args:
-        gan: The :class:`~celeba_lab.gan.DCGAN` whose ``d_optimizer`` and ``g_optimizer`` these
-            are.
+        gan: The :class:`~celeba_lab.gan.DCGAN` owning ``d_optimizer`` and ``g_optimizer``.
     """
 
     def __init__(self, gan):
@@ -90,8 +77,7 @@ def _noise(gan, batch_size):
     return keras.random.normal((batch_size, gan.latent_dim), seed=gan.noise_seeds)
 
 
-def _with(gan, x, conditions):
-    # A conditional GAN's networks also see the attributes.
+def _with(gan, x, conditions):  # a conditional GAN's networks also see the attributes
     return [x, conditions] if gan.conditional else x
 
 

@@ -1,11 +1,7 @@
 """A GAN's checkpoints: written whole after every epoch, verified and restored on resume.
 
-A checkpoint is a folder ``checkpoints/epoch_NNN`` holding both networks' weights, both
-optimizers' variables and the random state, and a manifest ``checkpoint.json`` naming it with
-the SHA-256 of every file: the format and the callback (:class:`celeba_lab.runs.Checkpoint`) a
-classifier's run uses too. A run killed at any moment leaves the previous checkpoint or the new
-one, both whole; a damaged one is named in a warning and the run trained again from epoch 1
-(:meth:`celeba_lab.runs.RunFolder.resume`), the policy of every run.
+A checkpoint ``checkpoints/epoch_NNN`` holds both networks' weights, both optimizers' variables
+and the random state, with the format and damage policy of every run (:mod:`celeba_lab.runs`).
 """
 
 from __future__ import annotations
@@ -32,14 +28,12 @@ class CheckpointError(RunFolderError):
 
 
 def _folder(run_dir: str | os.PathLike, *, adopt: bool = False) -> RunFolder:
-    # adopt: a default run folder, where a run written before markers is recognised.
     return RunFolder(Path(run_dir), kind="GAN run", restart="train_gan(..., resume=False)",
                      entries=_RUN_ENTRIES, error=CheckpointError, adopt=adopt)
 
 
 def _write_checkpoint(gan: DCGAN, folder: Path) -> dict:
-    """Write both networks, both optimizers and the random state into ``folder``; return the
-    manifest's GAN entries (for :class:`celeba_lab.runs.Checkpoint`)."""
+    """Write the GAN's state into ``folder``; return the manifest's GAN entries."""
     gan.generator.save_weights(folder / "generator.weights.h5")
     gan.discriminator.save_weights(folder / "discriminator.weights.h5")
     np.savez(folder / "optimizers.npz", **_variables_dict("d", gan.d_optimizer.variables),
@@ -52,10 +46,8 @@ def _write_checkpoint(gan: DCGAN, folder: Path) -> dict:
 
 def _random_states(gan: DCGAN) -> list:
     # Every keras.random.SeedGenerator the GAN owns (its noise_seeds, then D's dropout's), in a
-    # stable order. Their variables' paths say "seed_generator" (Keras' own name for the
-    # class), whatever the attribute holding them is called; random_state.npz stores them as
-    # s0000, s0001, ... by position, so checkpoints written when the attribute was called
-    # `seed_generator` restore unchanged.
+    # stable order: their paths say "seed_generator" (Keras' name for the class), whatever the
+    # attribute is called, and are stored by position, so older checkpoints restore unchanged.
     return [v for v in gan.non_trainable_variables if "seed_generator" in v.path]
 
 
@@ -64,8 +56,7 @@ def _variables_dict(prefix: str, variables) -> dict[str, np.ndarray]:
 
 
 def _restore_checkpoint(gan: DCGAN, folder: Path) -> DCGAN:
-    """``gan`` with the state in the checkpoint ``folder`` (verified by
-    :meth:`~celeba_lab.runs.RunFolder.resume`, which treats any error raised here as damage)."""
+    """``gan`` with the state in ``folder`` (any error raised here counts as damage)."""
     gan.generator.load_weights(folder / "generator.weights.h5")
     gan.discriminator.load_weights(folder / "discriminator.weights.h5")
     with np.load(folder / "optimizers.npz") as saved:

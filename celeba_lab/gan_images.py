@@ -1,8 +1,6 @@
 """What a generator draws: walks between noise vectors, and faces tiled into one picture.
 
-A trained generator maps each noise vector to a face; walking from one vector to another
-(:func:`latent_walk`) shows whether it learned a smooth space of faces or a few memorised ones.
-:func:`image_grid` tiles faces into the picture the training monitor saves after every epoch.
+A walk shows whether a generator learned a smooth space of faces or a few memorised ones.
 
 Example:
     >>> walk = latent_walk(cl.report_generator(width=0.125), steps=4)
@@ -24,14 +22,13 @@ def interpolate_latents(start: np.ndarray, end: np.ndarray, steps: int = 8,
                         method: str = "spherical") -> np.ndarray:
     """Points between two noise vectors: ``steps`` rows from ``start`` to ``end``.
 
-    Why spherical: Gaussian noise in many dimensions lies near a sphere of radius
-    ``sqrt(latent_dim)``; a straight line between two such points passes closer to the centre,
-    where the generator saw little noise in training, so its middle faces look washed out.
-    Spherical interpolation (slerp, White 2016) stays on the sphere.
+    Gaussian noise in many dimensions lies near a sphere of radius ``sqrt(latent_dim)``; a
+    straight line between two such points passes nearer the centre, where the generator saw
+    little noise, so its middle faces look washed out. Slerp (White 2016) stays on the sphere.
 
     Args:
         start: The first vector, shape (latent_dim,).
-        end: The last vector, shape (latent_dim,).
+        end: The last vector, same shape.
         steps: Number of points, ends included.
         method: ``"linear"`` or ``"spherical"``.
 
@@ -118,6 +115,4 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype("uint8")
 
 
-__all__ = [
-    "latent_walk", "image_grid",
-]
+__all__ = ["latent_walk", "image_grid"]

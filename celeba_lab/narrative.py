@@ -1,13 +1,7 @@
 """Sentences that interpret results, written from the results themselves.
 
-A chapter that says "`Smiling` is the hardest attribute" is right on one run and wrong on the
-next. The functions here take the numbers and return the sentence that fits them, so a page
-never states a conclusion its own table contradicts; ``tests/test_narrative.py`` runs each of
-them on contrasting results (another attribute hardest, a recipe better, worse or tied).
-
-Every comparison is made on the numbers *as the sentence prints them* (accuracies to three
-decimals), and two recipes count as different only where their 95 % intervals do not
-overlap, so a sentence never calls a few points of sampling noise an improvement.
+A page then never states a conclusion its own table contradicts. Comparisons use the numbers
+as printed (three decimals); two recipes differ only where their 95 % intervals do not overlap.
 
 Example:
     >>> print(recipe_comparison_sentence({"Male": 0.99}, {"Male": 0.80}, 100))
@@ -33,20 +27,16 @@ def attribute_list(names: Sequence[str]) -> str:
     """Attribute names as code, joined the way a sentence lists them.
 
     Args:
-        names: Attribute names, in the order they should be read.
+        names: Attribute names, in reading order.
 
     Returns:
-        Each name in backticks (Markdown code), joined by commas and a final "and"; an empty
-        string for no names.
+        Each name in backticks, joined by commas and a final "and" ("" for no names).
 
     Example:
         >>> attribute_list(["Male", "Eyeglasses", "Smiling"])
         '`Male`, `Eyeglasses` and `Smiling`'
     """
-    quoted = [f"`{name}`" for name in names]
-    if len(quoted) <= 1:
-        return "".join(quoted)
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return _join([f"`{name}`" for name in names])
 
 
 def _join(clauses: Sequence[str]) -> str:
@@ -67,8 +57,7 @@ def lowest_attributes(accuracies: Mapping[str, float]) -> list[str]:
         accuracies: Accuracy per attribute.
 
     Returns:
-        The attributes tied at the lowest printed accuracy, in the order of ``accuracies``
-        (one name unless there is a tie).
+        The attributes tied at the lowest printed accuracy, in the order of ``accuracies``.
 
     Raises:
         ValueError: ``accuracies`` is empty.
@@ -87,15 +76,11 @@ def learning_sentence(accuracies: Mapping[str, float], *, threshold: float = 0.6
                       profile_name: str = "quick", report_steps: int | None = None) -> str:
     """Whether classifiers learned, from their accuracies on balanced test samples.
 
-    A classifier whose accuracy on a balanced sample stays below ``threshold`` is still close
-    to guessing (0.5); the sentence names those, and says the range of the others.
-
     Args:
         accuracies: Accuracy per attribute on its balanced test sample.
-        threshold: The accuracy below which a classifier counts as not having learned.
+        threshold: The accuracy below which a classifier is still close to guessing.
         profile_name: The run profile that trained them, named when one did not learn.
-        report_steps: Training steps of the report's recipe; default: computed from
-            :data:`celeba_lab.evaluation.REPORT_SETTINGS`.
+        report_steps: Training steps of the report's recipe; default: from its settings.
 
     Returns:
         One or two sentences of Markdown.
@@ -149,10 +134,8 @@ def recipe_comparison_sentence(new_accuracies: Mapping[str, float],
                                where: str = "on the same test images") -> str:
     """Which attributes a recipe is more, less or not measurably differently accurate for.
 
-    Each accuracy gets its 95 % interval over its ``n`` images
-    (:func:`celeba_lab.evaluation.accuracy_interval`); a recipe counts as more (less)
-    accurate only where its interval lies wholly above (below) the other's, otherwise the
-    two are "within each other's intervals": on 100 images a few points are noise.
+    A recipe counts as more (less) accurate only where its 95 % interval
+    (:func:`celeba_lab.evaluation.accuracy_interval`) lies wholly above (below) the other's.
 
     Args:
         new_accuracies: The new recipe's accuracy per attribute.
@@ -160,14 +143,13 @@ def recipe_comparison_sentence(new_accuracies: Mapping[str, float],
         n: Images each accuracy was measured on.
         new: How the sentence names the new recipe.
         old: How the sentence names the old recipe.
-        where: What was compared (the budgets and the images), ending the first clause.
+        where: What was compared, ending the first clause.
 
     Returns:
         One sentence of Markdown, every accuracy with its interval.
 
     Raises:
-        ValueError: ``new_accuracies`` is empty or names an attribute ``old_accuracies``
-            lacks.
+        ValueError: ``new_accuracies`` is empty or names an attribute ``old_accuracies`` lacks.
 
     Example:
         >>> print(recipe_comparison_sentence({"Male": 0.95, "Smiling": 0.9},
@@ -203,14 +185,11 @@ def report_comparison_sentence(accuracies: Mapping[str, float],
                                synthetic: bool) -> str:
     """How a recipe's accuracies stand against the report's published ones.
 
-    On the synthetic data set the comparison measures the data as much as the models, and the
-    sentence says so instead of naming a winner.
-
     Args:
         accuracies: This build's accuracy per attribute.
-        report_accuracies: The report's accuracy per attribute (e.g.
-            ``{a: REPORT_RESULTS[a]["accuracy"] for a in REPORT_RESULTS}``).
-        synthetic: Whether this build ran on the package's synthetic CelebA.
+        report_accuracies: The report's accuracy per attribute.
+        synthetic: Whether this build ran on the synthetic CelebA: then the sentence says the
+            comparison measures the data as much as the models, instead of naming a winner.
 
     Returns:
         One or two sentences of Markdown.
@@ -269,9 +248,8 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
                                threshold: float = 0.6) -> str:
     """Which attribute was hardest in the report and for each of this build's recipes.
 
-    "Hardest" is the lowest accuracy on the balanced test sample; ties (at three decimals) are
-    named as ties. A lowest accuracy below ``threshold`` belongs to a classifier that did not
-    learn, and the sentence says so instead of agreeing or disagreeing with the report.
+    "Hardest" is the lowest accuracy on the balanced test sample, ties named as ties. A lowest
+    accuracy below ``threshold`` belongs to a classifier that did not learn, and is said so.
 
     Args:
         accuracies_report: This build's accuracy per attribute with the report's recipe.
@@ -280,8 +258,7 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
         threshold: The accuracy below which a classifier counts as not having learned.
 
     Returns:
-        Two sentences of Markdown: the report's hardest attribute against the others, then
-        this build's hardest for each recipe and whether it agrees with the report.
+        Two sentences of Markdown: the report's hardest attribute, then this build's per recipe.
 
     Example:
         >>> report = {"Male": 0.946, "Eyeglasses": 0.980, "Smiling": 0.883}
@@ -313,10 +290,9 @@ def hardest_attribute_sentence(accuracies_report: Mapping[str, float],
 def share_with_interval(share: float, low: float, high: float, n: int, what: str) -> str:
     """A share and its interval in words, saying what a zero-width interval at 0 or 1 means.
 
-    A bootstrap that resamples 300 faces of which none was read as a woman gives "0.0 %
-    [0.0 %, 0.0 %]": not certainty, only that resampling cannot create what the sample lacks.
-    Then the sentence says so and gives the rule of three instead (with none of ``n`` faces, the
-    true share is below ``3 / n`` at about 95 % confidence).
+    A bootstrap of 300 faces none of which was read as a woman gives "0.0 % [0.0 %, 0.0 %]":
+    not certainty. Then the phrase says so and gives the rule of three (with none of ``n``
+    faces, the true share is below ``3 / n`` at about 95 % confidence).
 
     Args:
         share: The estimated share (0-1).

@@ -1,19 +1,9 @@
 """Run folders: what makes a training run resumable, reliable and safe to start over.
 
-A run folder holds one run: the marker ``celeba-lab-run.json`` (the package's name, the
-folder's format version and the kind of run), ``settings.json``, a manifest
-``checkpoint.json`` naming the last complete checkpoint folder and the SHA-256 of its files,
-what else the run writes, and while it trains ``training.lock``. Its promises: **one run per
-folder** (:func:`fingerprint` names it, :meth:`RunFolder.claim` refuses other settings);
-**one process per folder** (the lock; a dead process's is taken over); **nothing of the
-user's is touched** (a run folder is recognised by its marker, never by file names: the
-package writes only into a new or empty folder, or one whose marker it wrote for the same
-kind of run, :meth:`RunFolder.refuse_foreign`; :meth:`RunFolder.clear` deletes the run's own
-files only); **no half-written file is trusted** (atomic writes,
-:func:`~celeba_lab._io.remove_temporaries`, :meth:`RunFolder.verify`); **one checkpoint
-format and one damage policy** for every kind of run (:class:`Checkpoint` writes
-``checkpoints/epoch_NNN`` and the manifest after each epoch, :meth:`RunFolder.resume` warns
-about a damaged one and trains again from epoch 1).
+A run folder holds the marker ``celeba-lab-run.json``, ``settings.json``, the manifest
+``checkpoint.json`` and, while it trains, ``training.lock``. Its promises: one run and one
+process per folder; nothing of the user's touched (a run is known by its marker, never by file
+names); no half-written file trusted; one damage policy for every run (:meth:`RunFolder.resume`).
 
 Example:
     >>> folder = RunFolder(cl.config.runs_dir() / "demo", kind="demo run",
@@ -59,8 +49,8 @@ def fingerprint(*parts: Any, length: int = 12) -> str:
     """A short hex digest of ``parts``: equal settings, equal digest (dict keys are sorted).
 
     Args:
-        *parts: Usually one mapping of settings; each part is hashed as JSON (keys sorted;
-            other objects written with ``str``), ``bytes`` as they are.
+        *parts: Usually one mapping of settings, hashed as JSON (keys sorted, other objects as
+            ``str``); ``bytes`` as they are.
         length: Number of hex digits.
 
     Returns:
@@ -80,13 +70,7 @@ def fingerprint(*parts: Any, length: int = 12) -> str:
 
 
 def read_json(path: str | os.PathLike) -> dict | None:
-    """The JSON object in ``path``, or ``None`` when it is missing or unreadable.
-
-    Args:
-        path: The file.
-
-    Returns:
-        The object, or ``None``.
+    """The JSON object in the file ``path``, or ``None`` when it is missing or unreadable.
 
     Example:
         >>> read_json("no-such-file.json") is None
@@ -105,20 +89,14 @@ class RunFolder:
     Args:
         path: The folder (it need not exist yet).
         kind: What runs in it, for messages: ``"GAN run"``.
-        restart: The call that starts the run over, for messages:
-            ``"train_gan(..., resume=False)"``.
-        entries: The names the run writes at the top of the folder, besides the temporaries
-            and the lock (what :meth:`clear` deletes); glob patterns such as
-            ``"checkpoint-*.keras"`` name every match.
+        restart: The call starting the run over, for messages: ``"train_gan(..., resume=False)"``.
+        entries: What :meth:`clear` deletes: the names (or glob patterns) the run writes.
         error: The exception raised (a subclass of :class:`RunFolderError` or ``RuntimeError``).
-        markers: Names of which one at least is in a run folder written before markers
-            were kept; such a folder is recognised only where ``adopt`` is true.
-        lock_error: The exception raised when another live process holds the lock (default:
-            ``error``).
-        manifest: The manifest's name (:meth:`commit`, :meth:`read_manifest`, :meth:`verify`).
+        markers: Names of which one at least is in a run folder written before markers.
+        lock_error: Raised when another live process holds the lock (default: ``error``).
+        manifest: The manifest's name.
         adopt: Recognise a run without a marker by its ``markers`` (and give it one): only for
-            a folder the package named itself, such as a default run folder under
-            :func:`celeba_lab.config.runs_dir`, never for a ``run_dir`` the user passed.
+            a folder the package named itself, never for a ``run_dir`` the user passed.
 
     Example:
         >>> RunFolder("runs/x", kind="GAN run").advice("it is broken")[:33]
@@ -141,12 +119,6 @@ class RunFolder:
     def advice(self, problem: str) -> str:
         """The message for a folder that cannot be resumed: ``problem`` and what to do.
 
-        Args:
-            problem: What is wrong.
-
-        Returns:
-            The message.
-
         Example:
             >>> "resume=False" in RunFolder("x").advice("its checkpoint is corrupt")
             True
@@ -156,12 +128,8 @@ class RunFolder:
                 "or pass another run_dir.")
 
     def refuse_foreign(self) -> None:
-        """Refuse a folder that is not a run of this kind: one that holds anything (besides a
-        lock and writers' temporaries) and no marker :meth:`mark` wrote for :attr:`kind`.
-
-        A file's name proves nothing (a user's ``model.keras`` or ``settings.json`` looks like
-        a run's); the marker's content does: the package's name, a format version this
-        package reads, and the kind of run.
+        """Refuse a folder that holds anything (besides a lock and writers' temporaries) and no
+        marker :meth:`mark` wrote for :attr:`kind` (a file's name proves nothing; a marker does).
 
         Raises:
             error: The folder holds files and no marker (the message names some), a marker
@@ -218,22 +186,19 @@ class RunFolder:
               resume: bool = True) -> Iterator[RunFolder]:
         """Hold the folder for one training session of the run ``settings`` describe.
 
-        In order: refuse a folder that is not a run of this kind (:meth:`refuse_foreign`,
-        whatever ``resume`` says); under the lock, write the marker, delete the run's own
-        files (``resume=False``), check or write ``settings.json``, remove temporaries.
+        In order: :meth:`refuse_foreign`; under the lock, write the marker, delete the run's
+        own files (``resume=False``), check or write ``settings.json``, remove temporaries.
 
         Args:
-            settings: What makes this run different from others (JSON-able); ``None``: the
-                caller checks them (no ``settings.json``).
+            settings: The run's settings (JSON-able); ``None``: the caller checks them.
             resume: Keep what the folder holds; ``False`` starts the run over.
 
         Yields:
             This folder.
 
         Raises:
-            error: Another live process holds the lock; the folder holds another run (other
-                settings), or a checkpoint without settings; the folder is not a run of this
-                kind (:meth:`refuse_foreign`).
+            error: Another live process holds the lock; the folder holds another run, a
+                checkpoint without settings, or is not a run of this kind.
 
         Example:
             >>> with RunFolder("run").claim({"seed": 1}, resume=False) as folder:
@@ -254,10 +219,7 @@ class RunFolder:
             yield self
 
     def settings(self) -> dict | None:
-        """The settings the folder's run was started with (``None``: none or unreadable).
-
-        Returns:
-            The contents of ``settings.json``.
+        """The run's ``settings.json`` (``None``: none or unreadable).
 
         Example:
             >>> RunFolder("a-new-folder").settings() is None
@@ -266,10 +228,7 @@ class RunFolder:
         return read_json(self.path / SETTINGS)
 
     def check_settings(self, settings: Mapping[str, Any]) -> None:
-        """Write ``settings.json``, or check that the folder's run has these settings.
-
-        Args:
-            settings: The run's settings (JSON-able).
+        """Write ``settings.json``, or check that the folder's run has these ``settings``.
 
         Raises:
             error: Other settings (the message lists the differing keys), or no readable
@@ -290,10 +249,6 @@ class RunFolder:
     def refuse_other_settings(self, existing: Mapping[str, Any] | None,
                               wanted: Mapping[str, Any]) -> None:
         """Raise unless the folder's run, started with ``existing``, is the run ``wanted``.
-
-        Args:
-            existing: The settings the folder's run was started with (``None``: none yet).
-            wanted: The settings of the call (JSON-able).
 
         Raises:
             error: Other settings; the message lists the differing keys and what to do.
@@ -322,25 +277,20 @@ class RunFolder:
                 remove_path(path)
 
     def commit(self, folder: str | os.PathLike, files: Sequence[str], **fields: Any) -> dict:
-        """Point the manifest at a complete checkpoint, then delete older ones.
-
-        The manifest (``folder``, the SHA-256 of each file, ``fields``) is replaced
-        atomically: a process killed at any moment leaves the old checkpoint or the new one.
+        """Point the manifest at a complete checkpoint (atomically), then delete older ones.
 
         Args:
-            folder: The checkpoint folder, inside the run folder (e.g. ``checkpoints/epoch_003``),
-                or the run folder itself when the checkpoint is one file there (a finished
-                model vouched for by ``metadata.json``: then every checkpoint is deleted).
-            files: The names of its files that the manifest vouches for.
+            folder: The checkpoint folder (e.g. ``checkpoints/epoch_003``), or the run folder
+                itself for a finished model (then every checkpoint is deleted).
+            files: The names of its files that the manifest vouches for (SHA-256).
             **fields: More entries (JSON-able), e.g. ``epoch=3``.
 
         Returns:
             The manifest.
 
         Example:
-            >>> run = RunFolder("run")
             >>> _ = write_json_atomic("run/checkpoints/epoch_001/state.json", {"step": 1})
-            >>> run.commit("run/checkpoints/epoch_001", ["state.json"], epoch=1)["folder"]
+            >>> RunFolder("run").commit("run/checkpoints/epoch_001", ["state.json"])["folder"]
             'checkpoints/epoch_001'
         """
         folder = Path(folder)
@@ -363,8 +313,8 @@ class RunFolder:
             The checkpoint folder.
 
         Raises:
-            error: The disk is full (or over quota): the message names the run folder and says
-                that the run resumes from its last complete checkpoint, left intact.
+            error: The disk is full (or over quota); the run resumes from its last complete
+                checkpoint, left intact.
 
         Example:
             >>> def write(model, folder):
@@ -395,12 +345,9 @@ class RunFolder:
         Args:
             required: Entries a usable manifest must have.
 
-        Returns:
-            The manifest, or ``None``.
-
         Raises:
-            error: The manifest is corrupt (unreadable, an entry missing, an epoch that is not
-                a whole number), or missing beside a checkpoint.
+            error: The manifest is corrupt (unreadable, a ``required`` entry missing, an epoch
+                that is not a whole number), or missing beside a checkpoint.
 
         Example:
             >>> RunFolder("a-new-folder").read_manifest() is None
@@ -427,10 +374,8 @@ class RunFolder:
         """Check that every file of the manifest's checkpoint is there, byte for byte.
 
         Args:
-            manifest: From :meth:`read_manifest` (``"files"``; ``"folder"``, default the run
-                folder).
-            source: The file the manifest was read from, for messages (default
-                :attr:`manifest`).
+            manifest: From :meth:`read_manifest` (``"files"``; ``"folder"``, default the run).
+            source: The file the manifest was read from, for messages.
 
         Returns:
             The checkpoint folder.
@@ -461,10 +406,9 @@ class RunFolder:
         """``(manifest, restore(checkpoint folder))`` of the last complete checkpoint; ``None``
         when there is none, or when it is damaged.
 
-        The one policy for a damaged checkpoint, every kind of run alike (CONTRIBUTING.md): an
-        unreadable manifest, a file missing or unlike its SHA-256, or a checkpoint ``restore``
-        raises on, is named in one ``RuntimeWarning`` and the run trains again from epoch 1.
-        Nothing is deleted here: the first new checkpoint replaces it (:meth:`commit`).
+        The one damage policy (CONTRIBUTING.md): an unreadable manifest, a file missing or unlike
+        its SHA-256, or a checkpoint ``restore`` raises on, is named in one ``RuntimeWarning``
+        and the run trains again from epoch 1 (the first new checkpoint replaces it).
 
         Raises:
             error: With ``strict`` (a loader, which cannot train), a damaged checkpoint.
@@ -495,9 +439,8 @@ class RunFolder:
 
 class Checkpoint(keras.callbacks.Callback):
     """The checkpoint callback of every run: after each epoch,
-    ``folder.save_checkpoint(write, model, epoch, history, **fields)``. With ``record`` it
-    first appends the epoch's logs and wall time (``seconds``) to ``history``; without, another
-    callback, called before this one, keeps it."""
+    ``folder.save_checkpoint(write, model, epoch, history, **fields)``. With ``record`` it first
+    appends the epoch's logs and ``seconds`` to ``history`` (else an earlier callback does)."""
 
     def __init__(self, folder: RunFolder, write: Callable[[Any, Path], Mapping | None],
                  history: dict[str, list[float]], *, record: bool = False, **fields: Any):

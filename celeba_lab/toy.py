@@ -1,20 +1,11 @@
 """Mode collapse you can watch: a GAN on eight Gaussians in a ring, in seconds on a CPU.
 
-Faces have thousands of "modes" (kinds of face) and no one can see them all at once. Points in
-the plane have as many as we choose, and a scatter plot shows every one. The data here is a
-mixture of eight narrow Gaussians placed on a circle: a faithful generator puts an eighth of
-its points on each; a collapsed one covers a few and ignores the rest.
-
-The GAN is the book's own :class:`~celeba_lab.gan.DCGAN` (the same ``train_step`` as for faces)
-with two small dense networks instead of convolutional ones. The remedy is *packing* (PacGAN,
-Lin et al. 2018): the discriminator judges ``pack`` samples at once, so a generator that puts
-all of them in the same few places is easy to catch. The measure is the one chapter 5 applies to
-faces: each point goes into a cell (the nearest mode, or "off the ring"), and the total
-variation between the generated and the real cell shares is read against its noise floor.
+The GAN is the book's own :class:`~celeba_lab.gan.DCGAN` with two small dense networks; the
+remedy is *packing* (PacGAN, Lin et al. 2018): the discriminator judges ``pack`` samples at
+once. Each point goes into a cell (its mode, or off the ring), measured as chapter 5 does faces.
 
 Example:
-    >>> points = ring_of_gaussians(1000, seed=0)
-    >>> points.shape
+    >>> ring_of_gaussians(1000, seed=0).shape
     (1000, 2)
     >>> mode_cells(ring_centres()).tolist()[:2]
     ['mode 0', 'mode 1']
@@ -54,9 +45,6 @@ def ring_centres(modes: int = MODES, radius: float = RADIUS) -> np.ndarray:
     Args:
         modes: Number of Gaussians.
         radius: Radius of the ring.
-
-    Returns:
-        float64 array (modes, 2).
 
     Example:
         >>> ring_centres(4).round(3).tolist()
@@ -101,7 +89,7 @@ def mode_cells(points: np.ndarray, *, modes: int = MODES) -> pd.Series:
 
     Raises:
         ValueError: ``points`` is not (n, 2), or holds NaN or infinite coordinates (a diverged
-            generator's: in no cell, and not a collapse).
+            generator's, not a collapse).
 
     Example:
         >>> mode_cells(np.array([[2.0, 0.05], [0.0, 0.0]])).tolist()
@@ -116,7 +104,7 @@ def mode_cells(points: np.ndarray, *, modes: int = MODES) -> pd.Series:
                          "(train again with a smaller learning_rate); they are in no cell.")
     distance = np.linalg.norm(points[:, None, :] - ring_centres(modes)[None], axis=2)
     nearest = distance.argmin(axis=1)
-    names = np.array([f"mode {k}" for k in range(modes)] + [OFF_RING])
+    names = np.array(toy_cells(modes))
     return pd.Series(names[np.where(distance.min(axis=1) <= MODE_REACH, nearest, modes)])
 
 
@@ -125,9 +113,6 @@ def toy_cells(modes: int = MODES) -> list[str]:
 
     Args:
         modes: Number of Gaussians on the ring.
-
-    Returns:
-        ``["mode 0", ..., "off the ring"]``.
 
     Example:
         >>> toy_cells(2)
@@ -143,9 +128,6 @@ def toy_generator(latent_dim: int = TOY_LATENT_DIM) -> keras.Sequential:
 
     Args:
         latent_dim: Size of the noise.
-
-    Returns:
-        The generator.
 
     Example:
         >>> toy_generator().output_shape
@@ -180,11 +162,7 @@ def toy_discriminator(*, pack: int = 1) -> keras.Sequential:
     """A point (or ``pack`` points at once) -> the probability that it is real.
 
     Args:
-        pack: Samples judged together (1: the plain GAN; 4: PacGAN4). The batch size must be a
-            multiple of it.
-
-    Returns:
-        The discriminator.
+        pack: Samples judged together (1: the plain GAN; 4: PacGAN4); divides the batch size.
 
     Raises:
         ValueError: ``pack`` below 1.
@@ -230,8 +208,7 @@ def train_toy_gan(*, pack: int = 1, steps: int = 5000, snapshots: int = 10,
                   seed: int = 0) -> ToyRun:
     """Train a toy GAN on the ring and keep the generated points after every interval.
 
-    Both networks use Adam with ``beta_1 = 0.5`` (the DCGAN paper's setting). The real points of
-    every step are drawn in advance from ``seed``, so a run is reproducible.
+    Both networks use Adam with ``beta_1 = 0.5`` (the DCGAN paper's). Reproducible from ``seed``.
 
     Args:
         pack: Samples the discriminator judges at once (1: the plain GAN).
@@ -246,13 +223,12 @@ def train_toy_gan(*, pack: int = 1, steps: int = 5000, snapshots: int = 10,
         A :class:`ToyRun`.
 
     Raises:
-        ValueError: ``steps`` not a positive multiple of ``snapshots``, or a ``batch_size`` that
-            ``pack`` does not divide; a count that is not a whole number of at least 1 (``seed``:
-            0), or a ``learning_rate`` that is not a finite number above 0.
+        ValueError: ``steps`` not a positive multiple of ``snapshots``, ``batch_size`` not one
+            of ``pack``; a count not a whole number of at least 1 (``seed``: 0); a
+            ``learning_rate`` not a finite number above 0.
 
     Example:
-        >>> run = train_toy_gan(steps=20, snapshots=2)
-        >>> run.points.shape
+        >>> train_toy_gan(steps=20, snapshots=2).points.shape
         (2, 2000, 2)
     """
     pack, steps, snapshots = (whole_number(name, value) for name, value in
@@ -285,17 +261,15 @@ def train_toy_gan(*, pack: int = 1, steps: int = 5000, snapshots: int = 10,
 def toy_collapse_table(run: ToyRun) -> pd.DataFrame:
     """Each snapshot measured like a face generator: modes covered, on-ring share, TV, floor.
 
-    A mode counts as covered when it holds at least a quarter of its fair share (1/8 of the
-    points). The total variation compares the generated cell shares with the real points'
-    cells (the nine cells of :func:`toy_cells`); the noise floor is the distance two samples of
-    the real distribution of these sizes show by chance (:func:`~celeba_lab.tv_noise_floor`).
+    A mode counts as covered when it holds at least a quarter of its fair share. The total
+    variation compares the generated cell shares with the real points'; the noise floor is
+    what two real samples of these sizes show by chance (:func:`~celeba_lab.tv_noise_floor`).
 
     Args:
         run: A :class:`ToyRun`.
 
     Returns:
-        One row per snapshot, indexed by step: ``modes covered``, ``on a mode`` (share of
-        points), ``TV``, ``noise floor``.
+        One row per snapshot, indexed by step.
 
     Example:
         >>> table = toy_collapse_table(train_toy_gan(steps=20, snapshots=2))
