@@ -1,12 +1,8 @@
 """Background colour: a collapse that pixels measure exactly, before any classifier reads a face.
 
-A classifier reading a generated face may misread it; the colour of the image's top corners
-(the background beside the hair, in CelebA's aligned crops and in the synthetic set) is read
-from the pixels themselves, with no instrument error at all. So it is the cleanest first
-measure of a generator's coverage: every face goes into one of eight colour cells, and the
-same total variation, noise floor and interval as for the sex x hair-colour cells compare the
-generated faces' distribution with the real faces' (:func:`background_tv`). It bridges the 2-D
-toy (whose cells are exact too) and the faces (whose cells classifiers read).
+The colour of the image's top corners is read from the pixels, with no instrument error: the
+cleanest first measure of a generator's coverage, over eight colour cells, with the same TV,
+noise floor and interval as the sex x hair-colour cells (:func:`background_tv`).
 
 Example:
     >>> red, grey = np.zeros((1, 32, 32, 3)), np.full((1, 32, 32, 3), 0.5)
@@ -65,10 +61,8 @@ def background_colours(images: np.ndarray) -> np.ndarray:
 def background_cells(images: np.ndarray) -> pd.Series:
     """Each image's background cell, read from its pixels (:data:`BACKGROUND_CELLS`).
 
-    The corners' mean colour (:func:`background_colours`) is "dark" below
-    :data:`DARK_VALUE` brightness, "grey" below :data:`GREY_SATURATION` saturation, and
-    otherwise the nearest of six hues 60 degrees apart (red, yellow, green, cyan, blue,
-    magenta).
+    The corners' mean colour (:func:`background_colours`) is "dark" below :data:`DARK_VALUE`
+    brightness, "grey" below :data:`GREY_SATURATION` saturation, else the nearest of six hues.
 
     Args:
         images: (n, h, w, 3) images, uint8 or float in [0, 1].
@@ -99,9 +93,8 @@ def background_tv(real: pd.Series, generated: pd.Series, *, n_boot: int = 500,
                   level: float = 0.95, seed: int = 0) -> TVEstimate:
     """Total variation between two sets of background cells, with noise floor and interval.
 
-    The same estimator as for the classified cells (:func:`estimate_tv`, maximum likelihood
-    with a confidence belt), with a perfect instrument: the confusion matrix is the identity,
-    so the interval and the noise floor come from sampling alone.
+    :func:`estimate_tv` with an identity confusion matrix: the interval and the noise floor
+    come from sampling alone.
 
     Args:
         real: Background cells of real faces (:func:`background_cells`).

@@ -1,9 +1,7 @@
 """The bootstrap interval every mode-collapse measure reports: :func:`bootstrap_ci`.
 
-:class:`Estimate` is a statistic with its interval; :func:`bootstrap_ci` resamples the faces
-(or any rows) and gives the percentile or basic interval. Attribute shares
-(:mod:`celeba_lab.collapse.cells`) and divergences (:mod:`celeba_lab.collapse.distances`) both
-use it, so it sits below them.
+It sits below :mod:`celeba_lab.collapse.cells` and :mod:`celeba_lab.collapse.distances`, which
+both use it.
 """
 
 from __future__ import annotations
@@ -42,10 +40,9 @@ def bootstrap_ci(samples: np.ndarray | Sequence[Any], statistic: Callable[[np.nd
                  method: str = "percentile") -> Estimate:
     """Percentile bootstrap confidence interval for any statistic of one sample.
 
-    Resamples the rows of ``samples`` with replacement ``n_boot`` times, computes the statistic
-    on each resample, and takes the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles.
-    ``method="basic"`` gives the basic (reflected) interval ``2θ̂ - q_high, 2θ̂ - q_low``
-    instead, which corrects a statistic's bias to first order (see :func:`tv_with_ci`).
+    The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the statistic over ``n_boot``
+    resamples of the rows; ``method="basic"`` reflects them, ``2θ̂ - q_high, 2θ̂ - q_low``,
+    which corrects a statistic's bias to first order (see :func:`tv_with_ci`).
 
     Args:
         samples: The data, resampled along its first axis.

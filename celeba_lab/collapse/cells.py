@@ -1,12 +1,8 @@
 """Who is generated: attribute labels, joint sex x hair-colour cells and their shares.
 
-The same functions serve annotated real faces and classified generated faces: labels with
-CelebA's columns (:func:`predicted_labels` for classifier probabilities) become hair colours
-(:func:`hair_colour`), joint cells (:func:`joint_cells`, :func:`sex_hair_cells`) and shares
-(:func:`cell_shares`, :func:`attribute_shares`, :func:`attribute_share_table`). Also here: how
-many faces of an attribute the classifiers can be trained on (:func:`feasible_sizes`) and the
-first remedy's attribute-balanced training ids (:func:`attribute_balanced_ids`,
-:func:`balance_table`).
+The same functions serve annotated real faces and classified generated faces (labels with
+CelebA's columns, :func:`predicted_labels`). Also here: the classifiers' feasible training
+sizes (:func:`feasible_sizes`) and the first remedy's ids (:func:`attribute_balanced_ids`).
 """
 
 from __future__ import annotations
@@ -27,16 +23,10 @@ from .bootstrap import bootstrap_ci
 
 #: Hair-colour categories, the four CelebA hair attributes then everything else.
 HAIR_CATEGORIES: tuple[str, ...] = (*HAIR_COLOURS, "Other")
-
-
 #: The two values of the ``Male`` attribute, as cell labels (0 first).
 SEXES: tuple[str, ...] = ("Female", "Male")
-
-
 #: The ten joint sex x hair-colour cells, e.g. ``"Female/Blond_Hair"``.
 SEX_HAIR_CELLS: tuple[str, ...] = tuple(f"{s}/{h}" for s in SEXES for h in HAIR_CATEGORIES)
-
-
 #: The attributes the mode-collapse chapter measures on every face.
 MEASURED_ATTRIBUTES: tuple[str, ...] = ("Male", "Eyeglasses", "Smiling", *HAIR_COLOURS)
 
@@ -45,18 +35,12 @@ class MissingClassifierError(LookupError):
     """A measurement needs a classifier for an attribute that was not given."""
 
 
-# --------------------------------------------------------------------------------------------
-# Attribute labels: the same functions for annotated real faces and classified generated faces
-# --------------------------------------------------------------------------------------------
-
 def hair_colour(attributes: pd.DataFrame, *, ties: str = "other") -> pd.Series:
     """The hair colour of each face, from the four 0/1 hair attributes.
 
-    CelebA annotates Black_Hair, Blond_Hair, Brown_Hair and Gray_Hair as independent yes/no
-    attributes, so a face can have none of them (bald, red, hidden by a hat: ``"Other"``) or
-    several (ambiguous). Ambiguous faces go to ``"Other"`` by default, so no colour gains faces
-    by an arbitrary rule; ``ties="first"`` takes the first in :data:`HAIR_COLOURS` order instead.
-    Classifier outputs turned into labels by :func:`predicted_labels` never tie.
+    CelebA's four hair attributes are independent yes/no labels: a face with none (bald, red,
+    hidden by a hat) is ``"Other"``, and so is a face with several unless ``ties="first"``
+    (the first in :data:`HAIR_COLOURS` order). Labels from :func:`predicted_labels` never tie.
 
     Args:
         attributes: Frame with the four hair columns (0/1), e.g. ``CelebA.attributes``.
@@ -92,11 +76,9 @@ def hair_colour(attributes: pd.DataFrame, *, ties: str = "other") -> pd.Series:
 def hair_colour_from_scores(scores: pd.DataFrame, *, threshold: float = 0.5) -> pd.Series:
     """The hair colour of each face from the four hair classifiers' probabilities.
 
-    The rule: the colour with the highest probability, unless all four are below ``threshold``,
-    which makes it ``"Other"`` (no classifier is confident the face has its colour). Four binary
-    classifiers are not a calibrated four-way classifier, so the argmax is a decision rule, not a
-    probability; the correction in :func:`correct_for_misclassification` uses this same rule on
-    real faces, which is what makes the correction valid.
+    The most probable colour, or ``"Other"`` when all four are below ``threshold``. The argmax
+    of four binary classifiers is a decision rule, not a probability; the correction
+    (:func:`correct_for_misclassification`) is valid because it uses the same rule on real faces.
 
     Args:
         scores: Frame with the four :data:`HAIR_COLOURS` columns of probabilities in [0, 1].
@@ -123,10 +105,8 @@ def hair_colour_from_scores(scores: pd.DataFrame, *, threshold: float = 0.5) -> 
 def predicted_labels(probabilities: pd.DataFrame, *, threshold: float = 0.5) -> pd.DataFrame:
     """Turn classifier probabilities into 0/1 labels shaped like CelebA's annotations.
 
-    Binary attributes are positive at ``probability >= threshold``. The four hair columns, when
-    present, become one-hot by :func:`hair_colour_from_scores` (all zero for ``"Other"``), so a
-    face has at most one predicted colour and every later function treats real and generated
-    faces alike.
+    Binary attributes are positive at ``probability >= threshold``; the four hair columns, when
+    present, become one-hot by :func:`hair_colour_from_scores` (all zero for ``"Other"``).
 
     Args:
         probabilities: Frame of P(attribute) per face, one column per attribute.
@@ -193,8 +173,7 @@ def sex_hair_cells(attributes: pd.DataFrame) -> pd.Series:
     """The sex x hair-colour cell of each face: one of the ten :data:`SEX_HAIR_CELLS`.
 
     Args:
-        attributes: Frame with ``Male`` and the four hair columns (0/1): ``CelebA.attributes``
-            for real faces, :func:`predicted_labels` for classified ones.
+        attributes: Frame with ``Male`` and the four hair columns (0/1), annotated or predicted.
 
     Returns:
         Categorical series over :data:`SEX_HAIR_CELLS`.
@@ -268,13 +247,9 @@ def attribute_shares(labels: pd.DataFrame,
         >>> attribute_shares(labels).tolist()
         [0.25, 0.25, 0.5]
     """
-    _require_columns(labels, attributes, "attribute shares")
-    shares = {name: float(labels[name].mean()) for name in attributes}
-    if all(c in labels.columns for c in HAIR_COLOURS):
-        colour = hair_colour(labels)
-        for name in HAIR_CATEGORIES:
-            shares[name] = float((colour == name).mean())
-    return pd.Series(shares, name="share")
+    indicators = _share_indicators(labels, attributes)
+    return pd.Series({name: float(column.mean()) for name, column in indicators.items()},
+                     name="share")
 
 
 def attribute_share_table(sources: Mapping[str, pd.DataFrame], *,
@@ -325,19 +300,12 @@ def _share_indicators(labels: pd.DataFrame, attributes: Sequence[str]) -> dict[s
     return indicators
 
 
-# --------------------------------------------------------------------------------------------
-# The instrument's training samples
-# --------------------------------------------------------------------------------------------
-
 def feasible_sizes(data, attribute: str, wanted: Sequence[int] | None = None
                    ) -> tuple[int, int, int]:
     """The largest balanced (train, validation, test) sizes, up to ``wanted``, the data allows.
 
-    A balanced sample needs as many faces without the attribute as with it in each partition;
-    a rare attribute (``Gray_Hair`` is on about 4 % of CelebA's faces) cannot fill the profile's
-    sizes in every partition. Each size is capped at twice the smaller class of its partition
-    (rounded down to an even number), so :func:`celeba_lab.data.balanced_sample` can always
-    draw it.
+    Each size is capped at twice the smaller class of its partition (rounded down to even), so
+    :func:`celeba_lab.data.balanced_sample` can draw it even for a rare attribute (``Gray_Hair``).
 
     Args:
         data: A :class:`celeba_lab.data.CelebA`.
@@ -349,8 +317,7 @@ def feasible_sizes(data, attribute: str, wanted: Sequence[int] | None = None
 
     Raises:
         celeba_lab.data.UnknownAttributeError: Not a CelebA attribute.
-        celeba_lab.data.NotEnoughImagesError: A partition has no face with (or without) the
-            attribute, so no classifier can be trained or validated on it.
+        celeba_lab.data.NotEnoughImagesError: A partition has no face with (or without) it.
         ValueError: ``wanted`` does not give three sizes.
 
     Example:
@@ -376,24 +343,18 @@ def feasible_sizes(data, attribute: str, wanted: Sequence[int] | None = None
     return tuple(sizes)
 
 
-# --------------------------------------------------------------------------------------------
-# Remedy 1: attribute-balanced training ids
-# --------------------------------------------------------------------------------------------
-
 def attribute_balanced_ids(data, n: int, *, by: Sequence[str] = ("Male", "hair"), seed: int = 0,
                            split: str | None = "train") -> pd.Index:
     """Image ids in which every joint attribute cell is equally represented (remedy 1).
 
-    The report proposed balancing the GAN's training data across attributes. This samples
-    ``n`` ids so each non-empty cell of ``by`` (default: the ten sex x hair-colour cells) gets
-    ``n / cells`` of them: without replacement where a cell has enough images, with replacement
-    where it is small (rare cells such as ``Male/Blond_Hair`` then repeat their faces, which is
-    the price of balance). Pass the ids to ``data.gan_batches(data, ids=...)``.
+    Each non-empty cell of ``by`` gets ``n / cells`` ids, drawn with replacement only where it
+    is small (rare cells such as ``Male/Blond_Hair`` repeat their faces: the price of
+    balance). Pass the ids to ``data.gan_batches(data, ids=...)``.
 
     Args:
         data: A :class:`celeba_lab.data.CelebA`.
         n: Number of ids to return.
-        by: Attributes defining the cells (see :func:`joint_cells`).
+        by: Attributes defining the cells (see :func:`joint_cells`; default sex x hair colour).
         seed: Random seed.
         split: Partition to draw from, or ``None`` for all images.
 
@@ -466,10 +427,6 @@ def balance_table(data, ids: Iterable[str], *, by: Sequence[str] = ("Male", "hai
                          "after": cell_shares(after, categories).to_numpy(),
                          "repeats": repeats.to_numpy()}, index=pd.Index(categories, name="cell"))
 
-
-# --------------------------------------------------------------------------------------------
-# Small helpers
-# --------------------------------------------------------------------------------------------
 
 def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]

@@ -1,10 +1,8 @@
 """Correcting for the instrument's errors: confusion matrices and their inversion.
 
-The classifiers misread faces; :func:`cell_confusion_matrix` measures how (on annotated real
-faces), :func:`correct_for_misclassification` removes those errors from observed cell shares
-(least squares on the simplex), :func:`rogan_gladen` does it for one binary attribute, and
-:func:`classifier_error_rates` / :func:`corrected_share_table` apply it to every measured
-attribute.
+:func:`cell_confusion_matrix` measures how the classifiers misread faces;
+:func:`correct_for_misclassification` (cells) and :func:`rogan_gladen` (one binary attribute)
+remove those errors from observed shares, :func:`corrected_share_table` for every attribute.
 """
 
 from __future__ import annotations
@@ -21,10 +19,6 @@ from .cells import (HAIR_CATEGORIES, SEX_HAIR_CELLS, SEXES, MissingClassifierErr
                     _require_columns, hair_colour, predicted_labels, sex_hair_cells)
 
 
-# --------------------------------------------------------------------------------------------
-# Correcting for the instrument's errors
-# --------------------------------------------------------------------------------------------
-
 def cell_confusion_matrix(true_cells: pd.Series | Sequence[str],
                      predicted_cells: pd.Series | Sequence[str],
                      categories: Sequence[str] = SEX_HAIR_CELLS) -> pd.DataFrame:
@@ -36,8 +30,7 @@ def cell_confusion_matrix(true_cells: pd.Series | Sequence[str],
         categories: All cells.
 
     Returns:
-        Square frame, rows true cells, columns predicted cells. A true cell with no face gets a
-        row of NaN (its error rates are unknown).
+        Square frame, rows true cells, columns predicted cells (NaN rows for empty true cells).
 
     Raises:
         ValueError: The two label lists differ in length, or a label is not a category.
@@ -65,22 +58,16 @@ def correct_for_misclassification(observed: pd.Series | np.ndarray,
                                   confusion: pd.DataFrame | np.ndarray) -> pd.Series | np.ndarray:
     """Estimate the true distribution over cells from the classifiers' observed distribution.
 
-    A classifier that errs blurs the distribution it reports: if ``M[i, j]`` is the probability
-    that a face of true cell ``i`` is classified as ``j``, the observed shares are
-    ``q = Mᵀ p``. This solves for ``p``: the exact solution when ``Mᵀ`` is invertible and it
-    lies on the probability simplex, otherwise the least-squares solution constrained to the
-    simplex (non-negative, summing to 1), found by projected gradient descent. For two classes
-    with sensitivity ``se`` and specificity ``sp`` this is the Rogan–Gladen estimator
-    (:func:`rogan_gladen`) clipped to [0, 1].
+    With ``M[i, j]`` = P(classified ``j`` | true cell ``i``) the observed shares are
+    ``q = Mᵀ p``; this solves for ``p``, exactly when the solution lies on the simplex,
+    otherwise by least squares constrained to it. For two classes it is the Rogan–Gladen
+    estimator (:func:`rogan_gladen`) clipped to [0, 1].
 
-    Which data ``M`` must come from: **real, annotated faces that none of the classifiers was
-    trained on** (the test partition), classified exactly as the generated faces are, through
-    the same resizing (:func:`simulate_generator_resolution` when generated faces are upsampled),
-    with the same decision rules (:func:`predicted_labels`). Its rows are conditional on the true
-    cell, so the sample need not have the generator's proportions, but every cell needs enough
-    faces for its row to be reliable. The correction then assumes the classifiers err on
-    generated faces as they do on real faces of the same cell: plausible for good samples,
-    unverifiable for strange ones. Report corrected and observed numbers side by side.
+    ``M`` must come from **real annotated faces none of the classifiers was trained on**,
+    classified exactly as the generated faces are (:func:`simulate_generator_resolution`,
+    :func:`predicted_labels`), with enough faces in every cell. The correction assumes the
+    classifiers err on generated faces as on real faces of the same cell (plausible for good
+    samples, unverifiable for strange ones): report corrected and observed numbers together.
 
     Args:
         observed: Observed shares ``q`` (summing to 1), a Series indexed by cell or an array.
@@ -91,8 +78,7 @@ def correct_for_misclassification(observed: pd.Series | np.ndarray,
         Estimated true shares ``p``, same type and index as ``observed``.
 
     Raises:
-        ValueError: Shapes disagree, ``observed`` holds NaN, or ``M`` has a row with no data
-            (NaN or all zero).
+        ValueError: Shapes disagree, ``observed`` holds NaN, or ``M`` has a NaN or zero row.
 
     Example:
         >>> M = np.array([[0.9, 0.1], [0.2, 0.8]])
@@ -120,12 +106,11 @@ def correct_for_misclassification(observed: pd.Series | np.ndarray,
 def rogan_gladen(observed_share: float, sensitivity: float, specificity: float) -> float:
     """Correct one binary share for a classifier's errors (Rogan and Gladen, 1978).
 
-    ``p = (q + specificity - 1) / (sensitivity + specificity - 1)``, clipped to [0, 1], where
-    ``q`` is the share the classifier calls positive. Sensitivity and specificity must be
-    measured on held-out real annotated faces, as for :func:`correct_for_misclassification`.
+    ``p = (q + specificity - 1) / (sensitivity + specificity - 1)``, clipped to [0, 1], with
+    the rates measured as for :func:`correct_for_misclassification`.
 
     Args:
-        observed_share: Share classified positive.
+        observed_share: Share classified positive (``q``).
         sensitivity: P(predicted positive | truly positive).
         specificity: P(predicted negative | truly negative).
 
@@ -133,8 +118,8 @@ def rogan_gladen(observed_share: float, sensitivity: float, specificity: float) 
         The estimated true share.
 
     Raises:
-        ValueError: ``sensitivity + specificity <= 1``: the classifier is no better than chance
-            and nothing can be corrected; or ``observed_share`` is not in [0, 1].
+        ValueError: ``observed_share`` not in [0, 1], or ``sensitivity + specificity <= 1``
+            (the classifier is no better than chance: nothing can be corrected).
 
     Example:
         >>> round(rogan_gladen(0.38, sensitivity=0.9, specificity=0.8), 6)
@@ -240,12 +225,9 @@ def classifier_error_rates(true_labels: pd.DataFrame, probabilities: pd.DataFram
                            threshold: float = 0.5) -> pd.DataFrame:
     """Each classifier's sensitivity and specificity on annotated faces, with its decision rule.
 
-    Binary attributes are thresholded; the four hair colours are compared one colour against
-    the rest after the meter's argmax rule (:func:`predicted_labels`) on the predicted side and
-    :func:`hair_colour` on the annotated side, so a hair "error" is exactly what changes a
-    face's cell. Measure this on held-out real faces sent through the generator's resolution
-    (:func:`simulate_generator_resolution`): those are the error rates that apply to generated
-    faces.
+    The hair colours are compared one against the rest after :func:`predicted_labels`'s argmax
+    and :func:`hair_colour`, so a hair "error" is exactly what changes a face's cell. Measure
+    on held-out real faces sent through :func:`simulate_generator_resolution`.
 
     Args:
         true_labels: Annotated 0/1 labels of the faces (e.g. ``data.attributes.loc[ids]``).
@@ -253,9 +235,8 @@ def classifier_error_rates(true_labels: pd.DataFrame, probabilities: pd.DataFram
         threshold: Decision threshold.
 
     Returns:
-        Frame indexed by attribute with ``sensitivity`` (P(predicted 1 | true 1)),
-        ``specificity`` (P(predicted 0 | true 0)), ``balanced_accuracy``, ``positives`` and
-        ``negatives`` (annotated counts; a rate over fewer than ~30 faces is rough).
+        Frame indexed by attribute: ``sensitivity``, ``specificity``, ``balanced_accuracy``,
+        ``positives`` and ``negatives`` (annotated counts; a rate over < ~30 faces is rough).
 
     Raises:
         ValueError: Different numbers of rows.
@@ -298,16 +279,13 @@ def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.D
                           seed: int = 0) -> pd.DataFrame:
     """Attribute shares of classified faces, corrected for the classifiers' errors, with intervals.
 
-    Binary attributes are corrected one by one with :func:`rogan_gladen` and the classifier's
-    sensitivity and specificity; the hair-colour shares come from the sex x hair-colour cell
-    shares corrected with the cell ``confusion`` matrix (:func:`correct_for_misclassification`)
-    and summed over sex. The interval is a percentile bootstrap over the faces that repeats the
-    correction on each resample (the error rates themselves are taken as known).
+    Binary attributes are corrected with :func:`rogan_gladen`; hair colours by correcting the
+    cell shares with ``confusion`` (:func:`correct_for_misclassification`), summed over sex.
+    The percentile bootstrap over the faces repeats the correction (error rates taken as known).
 
     Args:
-        sources: Source name -> 0/1 labels *predicted* by the classifiers
-            (:func:`predicted_labels`). Annotated real faces need no correction: use
-            :func:`attribute_share_table` for them.
+        sources: Source name -> 0/1 labels *predicted* by the classifiers (annotated real
+            faces need no correction: :func:`attribute_share_table`).
         error_rates: From :func:`classifier_error_rates`.
         confusion: From :func:`cell_confusion_matrix`; without it hair shares are left out.
         attributes: Binary attributes to report.
@@ -316,12 +294,9 @@ def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.D
         seed: Random seed.
 
     Returns:
-        Long frame ``source, attribute, share, low, high, observed`` (the same shape as
-        :func:`attribute_share_table`, plus the uncorrected share).
-
-        A binary attribute whose classifier is no better than chance (sensitivity +
-        specificity <= 1) gets NaN for ``share``, ``low`` and ``high``: nothing can be
-        corrected.
+        Long frame ``source, attribute, share, low, high, observed`` (as
+        :func:`attribute_share_table`, plus the uncorrected share); NaN ``share``, ``low`` and
+        ``high`` where a classifier is no better than chance.
 
     Raises:
         MissingClassifierError: An attribute has no error rates or no labels.
@@ -355,13 +330,11 @@ def corrected_share_table(sources: Mapping[str, pd.DataFrame], error_rates: pd.D
         for name in attributes:
             sens, spec = error_rates.loc[name, ["sensitivity", "specificity"]]
             values = labels[name].to_numpy(dtype=float) > 0.5
-            if not sens + spec > 1:
-                # A classifier no better than chance measures nothing: no corrected share.
-                rows.append(_share_row(source, name, np.nan, np.full(n_boot, np.nan), level,
-                                       values.mean()))
-                continue
-            point = rogan_gladen(values.mean(), sens, spec)
-            boot = np.array([rogan_gladen(values[d].mean(), sens, spec) for d in draws])
+            if sens + spec > 1:
+                point = rogan_gladen(values.mean(), sens, spec)
+                boot = np.array([rogan_gladen(values[d].mean(), sens, spec) for d in draws])
+            else:  # no better than chance (or unknown rates): nothing can be corrected
+                point, boot = np.nan, np.full(n_boot, np.nan)
             rows.append(_share_row(source, name, point, boot, level, values.mean()))
         if confusion is not None and all(c in labels.columns for c in ("Male", *HAIR_COLOURS)):
             codes = _as_labels(sex_hair_cells(labels), SEX_HAIR_CELLS)

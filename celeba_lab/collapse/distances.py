@@ -1,13 +1,9 @@
 """How far from the real data, how varied, and is it copying: divergences and distances.
 
-* :func:`total_variation` between cell distributions, with a bootstrap interval
-  (:func:`tv_with_ci`) and the noise floor of a faithful source (:func:`tv_noise_floor`);
-* :func:`diversity_score` / :func:`pixel_diversity` (mean pairwise distance: identical faces
-  score exactly zero), :func:`nearest_neighbours` and :func:`memorisation_ratio`;
-* sample quality on features: :func:`frechet_distance` (the FID formula) and
-  :func:`kernel_distance` (KID).
-
-All numpy: the features come from :mod:`celeba_lab.collapse.features`.
+Total variation between cell distributions (:func:`total_variation`, :func:`tv_with_ci`),
+diversity and memorisation (:func:`diversity_score`, :func:`memorisation_ratio`) and sample
+quality (:func:`frechet_distance`, :func:`kernel_distance`). All numpy: the features come from
+:mod:`celeba_lab.collapse.features`.
 """
 
 from __future__ import annotations
@@ -48,11 +44,9 @@ class Memorisation:
 
     Attributes:
         generated_distance: Per generated face, the distance to its nearest training face.
-        train_distance: Per sampled training face, the distance to its nearest *other*
-            training face.
-        ratio: ``median(generated_distance) / median(train_distance)``. About 1: generated faces
-            are as far from the training set as training faces are from each other; much below
-            1: the generator reproduces training faces.
+        train_distance: Per sampled training face, the distance to its nearest *other* one.
+        ratio: ``median(generated_distance) / median(train_distance)``: about 1 for new faces,
+            much below 1 when the generator reproduces training faces.
         copy_share: Share of generated faces closer to a training face than 99 % of training
             faces are to their nearest neighbour (the 1st percentile of ``train_distance``).
     """
@@ -63,24 +57,16 @@ class Memorisation:
     copy_share: float
 
 
-# --------------------------------------------------------------------------------------------
-# Divergence
-# --------------------------------------------------------------------------------------------
-
 def total_variation(p: pd.Series | np.ndarray | Sequence[float],
                     q: pd.Series | np.ndarray | Sequence[float]) -> float:
     """Total variation distance between two distributions: ``0.5 * sum |p - q|``.
 
-    It is the largest difference in probability the two distributions give to any set of
-    cells: 0 for equal distributions, 1 for disjoint supports. A generator that puts everything
-    in one cell ``c`` is at ``1 - p_real(c)`` from the real data; the largest possible value
-    against a fixed ``p`` is ``1 - min(p)``.
-
-    Both inputs are normalised to sum 1 (counts are accepted). Series are aligned on their
-    index, missing cells counting as zero.
+    The largest difference in probability the two give to any set of cells: 0 for equal
+    distributions, 1 for disjoint supports; a generator with everything in cell ``c`` is at
+    ``1 - p(c)``. Series are aligned on their index (missing cells count as zero).
 
     Args:
-        p: First distribution (shares or counts).
+        p: First distribution (shares, or counts: both are normalised to sum 1).
         q: Second distribution.
 
     Returns:
@@ -108,22 +94,13 @@ def tv_with_ci(real_cells: pd.Series | Sequence[str], generated_cells: pd.Series
                method: str = "percentile") -> Estimate:
     """Total variation between real and generated cell distributions, with a bootstrap interval.
 
-    Both samples are resampled independently (resampling ``n`` faces with replacement is a
-    multinomial draw of cell counts with the observed shares, which is how it is computed).
-    With ``correction`` (a confusion matrix for the *generated* side's classifier labels), each
-    resampled generated distribution is corrected by :func:`correct_for_misclassification` before
-    the distance, so the interval includes that step.
-
-    **Read the interval with the noise floor.** The distance between two finite samples is
-    biased upwards: two samples of the *same* distribution are at a positive distance (about
-    ``sqrt(cells / n)`` in size, :func:`tv_noise_floor`), and resamples are farther apart still.
-    The default percentile interval therefore describes the distance *measured at these sample
-    sizes* (how much it would move with new samples), and can lie entirely above the true
-    distance, even above the estimate itself. ``method="basic"`` reflects the resamples around
-    the estimate, which removes the bias to first order: it covers the true distance far more
-    often, but still less often than the nominal level when the distance is small compared with
-    the noise. Either way, a source is only told apart from real data when its distance clearly
-    exceeds the noise floor, which :func:`collapse_report` shows beside it.
+    Both samples are resampled independently; with ``correction`` each generated resample is
+    corrected before the distance. **Read the interval with the noise floor**
+    (:func:`tv_noise_floor`, about ``sqrt(cells / n)``): a source is told apart only well above
+    it. Resamples are farther apart still, so the percentile interval can lie entirely above
+    the true distance, even above the estimate. ``method="basic"`` removes the bias to first
+    order: it covers far more often, but still less than the nominal level when the distance is
+    small compared with the noise.
 
     Args:
         real_cells: Cell of each real face (annotations).
@@ -132,7 +109,8 @@ def tv_with_ci(real_cells: pd.Series | Sequence[str], generated_cells: pd.Series
         n_boot: Bootstrap resamples.
         level: Confidence level.
         seed: Random seed.
-        correction: Optional confusion matrix applied to the generated shares.
+        correction: Confusion matrix of the *generated* side's classifier labels, applied with
+            :func:`correct_for_misclassification`.
         method: ``"percentile"`` or ``"basic"`` (bias-reflecting).
 
     Returns:
@@ -169,9 +147,8 @@ def tv_noise_floor(real_cells: pd.Series | Sequence[str], n_generated: int,
                    seed: int = 0) -> float:
     """The distance sampling alone produces: mean TV between two samples of the real shares.
 
-    Draws, ``n_sim`` times, a sample of ``len(real_cells)`` and one of ``n_generated`` faces from
-    the real cell shares and averages their total variation. A generator that matched the real
-    distribution perfectly would score about this much in :func:`tv_with_ci`.
+    Averages the TV of ``n_sim`` pairs of samples (``len(real_cells)`` and ``n_generated``
+    faces) of the real cell shares: what a perfect generator scores in :func:`tv_with_ci`.
 
     Args:
         real_cells: Cell of each real face.
@@ -198,18 +175,13 @@ def tv_noise_floor(real_cells: pd.Series | Sequence[str], n_generated: int,
                                       - b / b.sum(1, keepdims=True)).sum(1)))
 
 
-# --------------------------------------------------------------------------------------------
-# Diversity and memorisation
-# --------------------------------------------------------------------------------------------
-
 def diversity_score(features: np.ndarray, *, metric: str = "euclidean", max_pairs: int = 200_000,
                     seed: int = 0) -> float:
     """Mean pairwise distance between the faces' feature vectors: how varied a sample is.
 
-    Identical faces score exactly 0; a collapsed generator scores low compared with the same
-    number of real faces. Distances are computed by direct differences (no cancellation), over
-    all pairs when there are at most ``max_pairs``, otherwise over ``max_pairs`` random pairs of
-    distinct faces (an unbiased estimate).
+    Identical faces score exactly 0 (direct differences, no cancellation); a collapsed
+    generator scores low beside as many real faces. Beyond ``max_pairs`` pairs, random pairs
+    of distinct faces give an unbiased estimate.
 
     Args:
         features: (N, ...) array; each row flattened to one vector.
@@ -252,9 +224,8 @@ def diversity_score(features: np.ndarray, *, metric: str = "euclidean", max_pair
 def pixel_diversity(images: np.ndarray, *, max_pairs: int = 50_000, seed: int = 0) -> float:
     """Mean pairwise root-mean-square pixel difference: the classic, model-free diversity score.
 
-    Pixel distance rewards any difference (a shifted background counts as much as another
-    face), so prefer :func:`diversity_score` on classifier features; this one needs no model and
-    is in [0, 1] for images in [0, 1].
+    Any difference counts (a shifted background as much as another face), so prefer
+    :func:`diversity_score` on classifier features; this one needs no model.
 
     Args:
         images: (N, H, W, C) in [0, 1].
@@ -262,7 +233,7 @@ def pixel_diversity(images: np.ndarray, *, max_pairs: int = 50_000, seed: int = 
         seed: Random seed.
 
     Returns:
-        The mean pairwise RMS distance; 0 for identical images.
+        The mean pairwise RMS distance, in [0, 1]; 0 for identical images.
 
     Example:
         >>> pixel_diversity(np.zeros((4, 8, 8, 3)))
@@ -277,9 +248,8 @@ def nearest_neighbours(query: np.ndarray, reference: np.ndarray, k: int = 1, *,
                        chunk_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest reference rows (Euclidean) of each query row, memory bounded.
 
-    Candidates are found chunk by chunk with the expansion ``|a|² + |b|² - 2ab`` (fast), then
-    the chosen distances are recomputed by direct differences, so an exact copy is at distance
-    exactly 0.
+    Candidates come from the fast expansion ``|a|² + |b|² - 2ab``; their distances are
+    recomputed directly, so an exact copy is at distance exactly 0.
 
     Args:
         query: (Nq, ...) features (e.g. of generated faces).
@@ -329,10 +299,8 @@ def memorisation_ratio(generated_features: np.ndarray, train_features: np.ndarra
                        train_sample: int = 2000, seed: int = 0) -> Memorisation:
     """Is the generator copying? Nearest-training-face distances of generated vs training faces.
 
-    For each generated face, its distance to the nearest training face; for a random sample of
-    training faces, the distance to their nearest *other* training face (leave-one-out). A
-    generator that copies has generated distances far below the training ones (ratio << 1);
-    one that invents new faces has a ratio near 1 or above.
+    Compares each generated face's distance to its nearest training face with a training
+    sample's distances to their nearest *other* training face (see :class:`Memorisation`).
 
     Args:
         generated_features: (Ng, ...) features of generated faces.
@@ -353,7 +321,7 @@ def memorisation_ratio(generated_features: np.ndarray, train_features: np.ndarra
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(train), min(train_sample, len(train)), replace=False)
     _, baseline = _leave_one_out_nearest(train, chosen)
-    generated, baseline = generated[:, 0], baseline
+    generated = generated[:, 0]
     floor = np.quantile(baseline, 0.01)
     return Memorisation(generated_distance=generated, train_distance=baseline,
                         ratio=float(np.median(generated) / np.median(baseline)),
@@ -369,16 +337,12 @@ def _leave_one_out_nearest(train: np.ndarray, chosen: np.ndarray):
     return indices[rows, pick], distances[rows, pick]
 
 
-# --------------------------------------------------------------------------------------------
-# Sample quality: Frechet and kernel distances
-# --------------------------------------------------------------------------------------------
-
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets: the FID formula.
 
-    ``|μa - μb|² + tr(Σa + Σb - 2 (Σa Σb)^½)``. On Inception-v3 features of 10,000+ images this
-    is the FID of the literature; on :func:`classifier_features` it is the book's own
-    "classifier Fréchet distance", comparable only between the book's models.
+    ``|μa - μb|² + tr(Σa + Σb - 2 (Σa Σb)^½)``: on Inception-v3 features of 10,000+ images the
+    FID of the literature; on :func:`classifier_features` the book's own, comparable only
+    between the book's models.
 
     Args:
         feats_a: (Na, d) features.
@@ -408,11 +372,9 @@ def frechet_distance_from_moments(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.
                                   cov_b: np.ndarray) -> float:
     """The Fréchet (2-Wasserstein) distance between N(μa, Σa) and N(μb, Σb).
 
-    The trace of ``(Σa Σb)^½`` is computed without a general matrix square root (no scipy):
-    ``Σa Σb`` has the same eigenvalues as the symmetric positive semi-definite
-    ``S = Σa^½ Σb Σa^½``, so ``tr (Σa Σb)^½ = Σ sqrt(eig(S))``. ``Σa^½`` comes from a symmetric
-    eigen-decomposition; tiny negative eigenvalues from rounding are clipped to zero. This is
-    stable even for singular covariances (fewer samples than dimensions).
+    No general matrix square root (no scipy): ``Σa Σb`` has the eigenvalues of the symmetric
+    ``S = Σa^½ Σb Σa^½``, so ``tr (Σa Σb)^½ = Σ sqrt(eig(S))``, with rounding's tiny negative
+    eigenvalues clipped; stable even for singular covariances (fewer samples than dimensions).
 
     Args:
         mu_a: Mean (d,).
@@ -446,12 +408,9 @@ def kernel_distance(feats_a: np.ndarray, feats_b: np.ndarray, *, subsets: int = 
                     subset_size: int = 1000, seed: int = 0) -> KernelDistance:
     """Kernel distance (KID): unbiased MMD² with the cubic polynomial kernel, over subsets.
 
-    ``k(x, y) = (x·y / d + 1)³`` (Bińkowski et al., 2018). Each of ``subsets`` rounds draws
-    ``m = min(subset_size, Na, Nb)`` rows from each side without replacement and computes the
-    unbiased MMD² (which can be slightly negative when the distributions are equal); the result
-    is the mean and standard deviation over rounds. Unlike FID it is unbiased, so it is the
-    better choice for the small sample counts of the quick profile. Inception features give the
-    published KID; classifier features give the book's own.
+    ``k(x, y) = (x·y / d + 1)³`` (Bińkowski et al., 2018), on ``min(subset_size, Na, Nb)`` rows
+    per side drawn without replacement (slightly negative when the distributions are equal).
+    Unlike FID it is unbiased: the better choice for the quick profile's small samples.
 
     Args:
         feats_a: (Na, d) features.

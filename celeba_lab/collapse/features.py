@@ -1,19 +1,10 @@
 """The instrument run on faces: attribute probabilities and feature vectors.
 
-:class:`AttributeMeter` runs the book's attribute classifiers (Male, Eyeglasses, Smiling, the
-four hair colours) on any faces and returns a :class:`Measurement` (probabilities and the
-penultimate-layer features); :func:`measure_real_faces` does it for CelebA ids at a generator's
-resolution (:func:`simulate_generator_resolution`, :func:`resize_faces`). Two feature spaces,
-never to be confused:
-
-* **classifier features** (:func:`classifier_features`): the penultimate layer of the book's
-  own attribute classifier. Works offline, compares the book's models with each other, and
-  with nothing else.
-* **Inception features** (:func:`inception_features`): Inception-v3 pooled features, the
-  feature space of published FID/KID numbers. Needs the ImageNet weights (a download, done on
-  Colab). Only these numbers can be set beside published ones.
-
-Keras is imported only where a model is run.
+:class:`AttributeMeter` runs the book's attribute classifiers on any faces;
+:func:`measure_real_faces` does it for CelebA ids at a generator's resolution. Two feature
+spaces, never to be confused: :func:`classifier_features` (offline; compares the book's models
+with each other only) and :func:`inception_features` (needs the ImageNet weights; the only
+ones comparable with published FID/KID). Keras is imported only where a model is run.
 """
 
 from __future__ import annotations
@@ -33,15 +24,9 @@ from .cells import MissingClassifierError, predicted_labels, sex_hair_cells
 
 
 _INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-
-
 _INCEPTION_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
                   + _INCEPTION_FILE)
-
-
 _INCEPTION_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
-
-
 _INCEPTION_SIZE = (299, 299)
 
 
@@ -52,10 +37,6 @@ class ImageSizeMismatchError(ValueError):
 class InceptionUnavailableError(RuntimeError):
     """Inception-v3 ImageNet weights are not on this machine and downloading was not allowed."""
 
-
-# --------------------------------------------------------------------------------------------
-# The instrument: classifiers run on faces
-# --------------------------------------------------------------------------------------------
 
 class AttributeMeter:
     """Run the book's attribute classifiers on faces from any source.
@@ -81,7 +62,6 @@ class AttributeMeter:
                  scorer: Callable[[Any, np.ndarray], np.ndarray] | None = None):
         if not classifiers:
             raise MissingClassifierError("AttributeMeter needs at least one classifier.")
-        # A TrainedClassifier is unwrapped to its Keras model.
         self.classifiers = {name: getattr(c, "model", c) for name, c in classifiers.items()}
         self.batch_size = batch_size
         self._scorer = scorer
@@ -108,12 +88,9 @@ class AttributeMeter:
         Args:
             images: float32 array (N, H, W, 3) in [0, 1], from any source.
             attributes: Which attributes (default: all the meter has).
-            resize: Resize images to each classifier's input size. Upsampling a 64 x 64 face to
-                the classifier's 218 x 178 blurs it and stretches it from square to the
-                classifier's aspect ratio: the classifier then sees images unlike those it was
-                trained on, and makes more mistakes. Measure those mistakes on real faces sent
-                through the same path (:func:`simulate_generator_resolution`) and correct for
-                them (:func:`correct_for_misclassification`).
+            resize: Resize images to each classifier's input size. Upsampled faces are blurred
+                and stretched, so the classifier errs more: measure that on real faces sent
+                through :func:`simulate_generator_resolution`, and correct for it.
             generator_size: Only used in the error message (the size the generator makes).
 
         Returns:
@@ -121,8 +98,7 @@ class AttributeMeter:
 
         Raises:
             MissingClassifierError: An attribute has no classifier.
-            ImageSizeMismatchError: The images are not the classifier's size and ``resize`` is
-                False.
+            ImageSizeMismatchError: Wrong image size and ``resize`` is False.
         """
         attributes = self.attributes if attributes is None else tuple(attributes)
         self.require(attributes)
@@ -139,14 +115,10 @@ class AttributeMeter:
                 ) -> "Measurement":
         """Probabilities *and* features of every classifier, in one pass over the images.
 
-        Each classifier is run once, through a model with two outputs: its prediction and its
-        penultimate features (:func:`celeba_lab.classifiers.classifier_embedding`). The
-        features of all classifiers are concatenated in attribute order: the meter's
-        *attribute feature space*, where faces that differ in sex, glasses, smile or hair colour
-        are far apart. Diversity, nearest neighbours and the classifier Fréchet/kernel distances
-        of the chapter are computed there. Images are resized once per input size, not once
-        per classifier, 1,024 at a time, so that memory stays bounded however many faces are
-        measured.
+        Each classifier runs once, giving its prediction and its penultimate features
+        (:func:`celeba_lab.classifiers.classifier_embedding`); the features, side by side, are
+        the *attribute feature space* of the chapter's diversity and distances. Images are
+        resized once per input size, 1,024 at a time (memory stays bounded).
 
         Args:
             images: float32 array (N, H, W, 3) in [0, 1].
@@ -288,24 +260,19 @@ def measure_real_faces(meter: AttributeMeter, data, ids: Iterable[str], *,
                        chunk_size: int = 256) -> Measurement:
     """Measure real faces the way generated ones are measured, a chunk at a time.
 
-    The faces are decoded at the classifiers' input size into the decoded-image cache (a
-    second call is cheap); each chunk is read from it, sent down to the generator's resolution
-    and back (:func:`simulate_generator_resolution`) and measured
-    (:meth:`AttributeMeter.measure`), so
-    the real faces reach the classifiers with the same blur and stretch as upsampled generated
-    faces, and memory stays bounded for any number of faces.
+    The faces are decoded into the decoded-image cache (a second call is cheap), sent down to
+    the generator's resolution and back (:func:`simulate_generator_resolution`), then measured
+    (:meth:`AttributeMeter.measure`).
 
     Args:
         meter: The classifiers.
         data: A :class:`celeba_lab.data.CelebA`.
         ids: Image ids to measure, in the order wanted.
-        generator_size: The generator's output size; ``None`` measures the faces at full
-            resolution.
+        generator_size: The generator's output size; ``None``: full resolution.
         chunk_size: Faces decoded and measured at once.
 
     Returns:
-        A :class:`Measurement` whose rows follow ``ids`` (its ``probabilities`` are indexed by
-        image id).
+        A :class:`Measurement` in ``ids`` order (``probabilities`` indexed by image id).
 
     Raises:
         ValueError: ``ids`` is empty.
@@ -337,10 +304,9 @@ def simulate_generator_resolution(images: np.ndarray,
                                   generator_size: tuple[int, int] | int = 64) -> np.ndarray:
     """Send real faces down to the generator's resolution and back to their own size.
 
-    Real faces measured this way look to the classifier like upsampled generated faces do (same
-    blur, same stretch), so the classifier's error rates estimated on them are the ones that
-    apply to generated faces. Use it for the real faces of the confusion matrix whenever
-    generated faces are classified with ``resize=True``.
+    The classifier's error rates on real faces sent this way apply to upsampled generated
+    faces: use it for the confusion matrix's real faces whenever generated faces are
+    classified with ``resize=True``.
 
     Args:
         images: float32 (N, H, W, 3) in [0, 1].
@@ -391,23 +357,17 @@ def resize_faces(images: np.ndarray, size: tuple[int, int] | int,
     return _in_batches(one_batch, images, batch_size)
 
 
-# --------------------------------------------------------------------------------------------
-# Feature extractors
-# --------------------------------------------------------------------------------------------
-
 def classifier_features(model, images: np.ndarray, *, resize: bool = False,
                         batch_size: int = 64) -> np.ndarray:
     """Features from the penultimate layer of one of the book's classifiers (works offline).
 
-    These give the book's own "classifier FD/KD": a distance in the space where the classifier
-    separates faces, trained on CelebA only. They compare the book's generators with each other
-    and with real data; they do **not** compare with published FID/KID numbers.
+    They give the book's own "classifier FD/KD", which compare the book's generators with each
+    other and with real data, **not** with published FID/KID numbers.
 
     Args:
         model: A trained classifier (e.g. the Male classifier).
         images: float32 (N, H, W, 3) in [0, 1].
-        resize: Resize to the classifier's input size (see :meth:`AttributeMeter.probabilities`
-            for what that does to the faces).
+        resize: Resize to the classifier's input size (see :meth:`AttributeMeter.probabilities`).
         batch_size: Images per batch.
 
     Returns:
@@ -434,8 +394,7 @@ def classifier_features(model, images: np.ndarray, *, resize: bool = False,
 def inception_weights_path() -> Path:
     """Where Keras keeps (or would download) the Inception-v3 no-top ImageNet weights.
 
-    ``$KERAS_HOME/models/`` when ``KERAS_HOME`` is set, else ``~/.keras/models/`` (Keras's own
-    rule, read at call time).
+    ``$KERAS_HOME/models/``, else ``~/.keras/models/`` (Keras's own rule, read at call time).
 
     Returns:
         The path of the weights file (which may not exist).
@@ -458,13 +417,10 @@ def inception_features(images: np.ndarray, *, allow_download: bool = False,
                        batch_size: int = 32) -> np.ndarray:
     """Inception-v3 pooled features (2,048 per image): the feature space of published FID/KID.
 
-    The model is ``keras.applications.InceptionV3(include_top=False, pooling="avg")`` with
-    ImageNet weights; images are resized to 299 x 299 (bilinear) and scaled to [-1, 1]. The
-    weights are read from the Keras cache (:func:`inception_weights_path`); the network is used
-    **only** when ``allow_download=True`` (the book passes it on Colab). Note that published FIDs
-    use the original TF-slim Inception graph; Keras's weights give numbers close to, but not
-    identical with, those of the reference implementations, and FID needs 10,000+ images per side
-    to be comparable at all.
+    ``keras.applications.InceptionV3(include_top=False, pooling="avg")`` with ImageNet weights
+    from the Keras cache (:func:`inception_weights_path`), on images resized to 299 x 299 and
+    scaled to [-1, 1]. Published FIDs use the TF-slim graph: Keras's weights come close but not
+    identical, and FID needs 10,000+ images per side to be comparable at all.
 
     Args:
         images: float (N, H, W, 3) in [0, 1].
@@ -475,8 +431,7 @@ def inception_features(images: np.ndarray, *, allow_download: bool = False,
         float32 (N, 2048).
 
     Raises:
-        InceptionUnavailableError: The weights are not cached (or are corrupt) and downloading
-            was not allowed.
+        InceptionUnavailableError: The weights are missing or corrupt and may not be downloaded.
 
     Example:
         >>> feats = inception_features(images, allow_download=True)
@@ -514,7 +469,7 @@ def _load_inception(allow_download: bool):
                                        cache_subdir="models",
                                        cache_dir=str(path.parent.parent))
         path = Path(fetched)
-    elif _md5(path) != _INCEPTION_MD5:
+    elif file_digest(path, "md5") != _INCEPTION_MD5:
         raise InceptionUnavailableError(
             f"{path} is incomplete or corrupt (its MD5 is not {_INCEPTION_MD5}). Delete it and "
             "run inception_features(images, allow_download=True) on a machine with network "
@@ -525,14 +480,6 @@ def _load_inception(allow_download: bool):
     _inception_model = model
     return model
 
-
-def _md5(path: Path) -> str:
-    return file_digest(path, "md5")
-
-
-# --------------------------------------------------------------------------------------------
-# Small helpers
-# --------------------------------------------------------------------------------------------
 
 def _as_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)

@@ -1,32 +1,15 @@
 """Validating the mode-collapse instrument: can it tell a faithful generator from a collapsed one?
 
-Chapter 5 measures a generator's sex x hair-colour distribution with imperfect classifiers.
-On real CelebA at 64 x 64 they put only about half of the faces in their annotated cell, and
-the least-squares correction (:func:`celeba_lab.collapse.correct_for_misclassification`) then
-reads a total variation (TV) of about 0.4 for a source drawn from the data's own distribution.
-This module checks the instrument and replaces that estimator:
-
-1. **Simulation harness** (:mod:`celeba_lab.collapse.simulation`:
-   :func:`~celeba_lab.collapse.simulation.simulate_estimators`,
-   :func:`~celeba_lab.collapse.simulation.compare_estimators`): true cell
-   distributions ``p`` (data) and ``q`` (source), a confusion matrix ``C`` (row: true cell,
-   column: measured cell), sample sizes; measured labels and the confusion matrix's own test
-   faces are drawn, and candidate estimators are scored on bias and interval coverage.
-2. **The chosen estimator** (:func:`estimate_tv`): maximum likelihood on the simplex
-   (measured counts ~ Multinomial(Cᵀq), :func:`ml_cell_shares`), compared with the data's
-   annotated shares, corrected by a confidence belt: the plug-in is simulated (source and
-   the confusion matrix's test faces redrawn) at candidate sources along a path from the data
-   through the sparse fit to a deeper collapse (:func:`belt_path`), and the interval is the
-   TVs whose simulated plug-ins contain the observed one; the path's first point (the data
-   itself) gives the noise floor and the detection threshold, and the interval starts at 0
-   whenever the source is not told apart from the data.
-3. **Validation on held-out real faces** (:func:`validation_sources`,
-   :func:`validate_instrument`) and **what the instrument can detect** (:func:`detectable_shift`).
+On real CelebA at 64 x 64 the classifiers put only about half of the faces in their annotated
+cell, and least squares (:func:`~celeba_lab.collapse.correct_for_misclassification`) reads a TV
+of about 0.4 for a source drawn from the data itself. This module holds its replacement,
+:func:`estimate_tv` (maximum likelihood, :func:`ml_cell_shares`, corrected by a confidence belt
+along :func:`belt_path`), its validation on held-out real faces (:func:`validation_sources`,
+:func:`validate_instrument`) and what it can detect (:func:`detectable_shift`).
 
 Why this estimator (:func:`~celeba_lab.collapse.simulation.compare_estimators` with
-:func:`~celeba_lab.collapse.simulation.simulated_confusion`, ten-cell
-accuracy 0.484, 1,000 test faces, 200 repetitions, sources of 1,000 / 683 / 248 faces as in the
-issue; true TV in brackets):
+:func:`~celeba_lab.collapse.simulation.simulated_confusion`, ten-cell accuracy 0.484, 1,000
+test faces, 200 repetitions, sources of 1,000 / 683 / 248 faces; true TV in brackets):
 
 =======================  ================  ================  ================
 estimator                unbiased (0.000)  skew (0.267)      collapse (0.740)
@@ -44,28 +27,20 @@ Mean interval widths: sparse bootstrap 0.21 / 0.29 / 0.23, belt 0.23 / 0.33 / 0.
 unbiased source's noise floor is about 0.17, so both ML estimators read within it, and their
 intervals start at 0 there.)
 
-The least-squares inversion reads far above the noise on a faithful source; comparing measured
-with measured shares cancels the instrument's bias but shrinks every distance towards zero
-(it estimates TV(Cᵀp, Cᵀq)), so a collapse reads half its size; maximum likelihood with a plain
-bootstrap tracks the skew but its interval misses a null source's 0 and a collapse's boundary.
-
-The sparse bootstrap (one parametric bootstrap from the sparse fit, its bias subtracted)
-undercovers a collapse onto 2 cells of 248 faces because its correction depends on the fit it
-corrects: when the fit leaked much mass into empty cells (plug-in 0.55 for a true 0.74), its
-bootstrap world is a mild collapse with a small bias, so the correction is small exactly when
-it should be large; the corrected values spread more (sd 0.10) than the bootstrap says (about
-0.06). Re-fitting on the sparse support, or selecting the support by likelihood ratio, did not
-help (0.68-0.72 coverage in a 60-repetition check), nor would a union with the plain bootstrap
-(whose world leaks more). The belt judges every candidate TV by the bias *it* would cause, so a
-leaky fit is also compatible with the deeper collapse beyond it: coverage 0.89 on the collapse
-at the price of intervals about a fifth wider, and still a slight downward bias of the median
-unbiased value (-0.04: a point at the simplex's boundary cannot be reached from inside it).
-A path that stops at the fit's excess cells (no tilt beyond them) still undercovered (0.78):
-a third cell the fit keeps caps it short of the truth.
-
-Not evaluated: the classifiers' probabilities instead of hard labels (needs a model of their
-calibration on faces), and fewer cells (a different, coarser TV: it would change the
-question rather than answer it).
+Least squares reads far above the noise on a faithful source; measured vs measured shares
+estimates TV(Cᵀp, Cᵀq), so a collapse reads half its size; ML with a plain bootstrap misses a
+null source's 0 and a collapse's boundary. The sparse bootstrap's correction depends on the fit
+it corrects: a fit that leaked mass into empty cells (plug-in 0.55 for a true 0.74) makes a
+mild bootstrap world with a small bias, so its corrected values spread more (sd 0.10) than it
+says (about 0.06). Re-fitting on the sparse support or selecting it by likelihood ratio did not
+help (0.68-0.72 coverage in a 60-repetition check), nor would a union with the plain
+bootstrap. The belt judges every candidate TV by the bias *it* would cause: coverage 0.89 on
+the collapse, intervals about a fifth wider, and a slight downward bias of the median unbiased
+value (-0.04: a point at the simplex's boundary cannot be reached from inside it). A path that
+stops at the fit's excess cells (no tilt beyond them) undercovered (0.78: a third cell the fit
+keeps caps it short of the truth). Not evaluated: the classifiers' probabilities instead of
+hard labels (needs a model of their calibration), and fewer cells (a coarser TV: a different
+question).
 """
 
 from __future__ import annotations
@@ -77,23 +52,17 @@ import numpy as np
 import pandas as pd
 
 from .._checks import whole_number
-from ._common import _cell_counts
+from ._common import _cell_counts, _check_level
 from .cells import SEX_HAIR_CELLS, sex_hair_cells
 from .correction import correct_for_misclassification
 
 
 #: Cells a collapsed validation source keeps: the report's "blond or dark-haired women".
 COLLAPSE_CELLS: tuple[str, ...] = ("Female/Black_Hair", "Female/Blond_Hair")
-
-
 #: Cells of a sparse fit below this share are set to zero before the parametric bootstrap.
 SPARSITY = 0.05
-
-
 #: Points of the path the confidence belt of :func:`estimate_tv` is simulated at.
 BELT_GRID = 12
-
-
 _ML_ITERATIONS = 150
 
 
@@ -143,25 +112,19 @@ class ValidationSource:
     true_tv: float
 
 
-# --------------------------------------------------------------------------------------------
-# Confusion matrices
-# --------------------------------------------------------------------------------------------
-
 def check_confusion(confusion: pd.DataFrame | np.ndarray,
                     cells: Sequence[str] = SEX_HAIR_CELLS) -> np.ndarray:
     """Validate a cell confusion matrix and return it as a float array.
 
     Args:
-        confusion: Square matrix over ``cells``, rows summing to 1; a frame must be indexed
-            by those cells.
+        confusion: Square matrix over ``cells``, rows summing to 1 (a frame indexed by them).
         cells: The cells (default :data:`SEX_HAIR_CELLS`).
 
     Returns:
         The matrix as a (k, k) array in ``cells`` order.
 
     Raises:
-        ValueError: Not square, not 10 x 10, unknown cells, negative or NaN entries, or a row
-            not summing to 1.
+        ValueError: Not square over ``cells``, negative or NaN entries, or a row not summing to 1.
 
     Example:
         >>> check_confusion(np.eye(10)).shape
@@ -189,17 +152,12 @@ def check_confusion(confusion: pd.DataFrame | np.ndarray,
     return matrix
 
 
-# --------------------------------------------------------------------------------------------
-# Maximum-likelihood correction
-# --------------------------------------------------------------------------------------------
-
 def ml_cell_shares(counts: np.ndarray, confusion: np.ndarray, *,
                    iterations: int = _ML_ITERATIONS) -> np.ndarray:
     """Maximum-likelihood true shares from measured counts: counts ~ Multinomial(Cᵀq).
 
-    EM (each step ``q_i <- q_i sum_j C_ij f_j / (Cᵀq)_j``) accelerated by SQUAREM, on many
-    samples at once. Unlike the least-squares inversion it weighs each measured cell by its
-    sampling noise and stays on the simplex by construction.
+    EM (``q_i <- q_i sum_j C_ij f_j / (Cᵀq)_j``) accelerated by SQUAREM, on many samples at
+    once; it weighs each measured cell by its sampling noise and stays on the simplex.
 
     Args:
         counts: Measured counts per cell, shape (K,) or (B, K).
@@ -262,21 +220,16 @@ def _sparse(shares: np.ndarray, sparsity: float) -> np.ndarray:
     return kept / kept.sum() if kept.sum() > 0 else shares
 
 
-# --------------------------------------------------------------------------------------------
-# The estimator
-# --------------------------------------------------------------------------------------------
-
 def corrected_cell_shares(cells: pd.Series | Sequence[str],
                           confusion: pd.DataFrame) -> pd.Series:
-    """The true cell shares behind classified cells, by maximum likelihood (:func:`ml_cell_shares`).
+    """The true cell shares behind classified cells, by maximum likelihood.
 
-    The estimate the validated TV is built on, for tables and heatmaps: unlike the
-    least-squares inversion it stays on the simplex and weighs each cell by its sampling noise.
+    The estimate (:func:`ml_cell_shares`) the validated TV is built on, for tables and heatmaps.
 
     Args:
         cells: Classified cell of each face.
-        confusion: The instrument's cell confusion matrix (rows: true cells, columns: measured),
-            indexed by the cells, as :func:`~celeba_lab.cell_confusion_matrix` returns it.
+        confusion: The cell confusion matrix (rows: true cells, columns: measured), indexed by
+            the cells, as :func:`~celeba_lab.cell_confusion_matrix` returns it.
 
     Returns:
         Shares indexed by the confusion matrix's cells, summing to 1.
@@ -301,53 +254,41 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
                 grid: int = BELT_GRID, cells: Sequence[str] = SEX_HAIR_CELLS) -> TVEstimate:
     """TV between the data's annotated cells and a source's *measured* cells, corrected.
 
-    The source's true shares are estimated by maximum likelihood (:func:`ml_cell_shares`);
-    its TV from the data's shares is the plug-in, biased low when the source sits on the
-    simplex's boundary (a collapse: the fit leaks mass into empty cells) and high near the
-    data (noise reads as distance).
-
-    ``method="belt"`` (default) corrects it by test inversion (a Neyman confidence belt)
-    along a path of candidate sources (:func:`belt_path`): from the data's shares through a
-    sparse version of the fit (cells below ``sparsity`` set to zero) and on towards the cells
-    the fit favours most. At ``grid`` points of the path the plug-in is simulated ``n_boot``
-    times, redrawing the source's counts and the confusion matrix's test faces; the interval
-    is the TVs whose central ``level`` range of plug-ins contains the observed one, the value
-    the TV whose median plug-in equals it (beyond the path's end both are extrapolated by a
-    parallel shift). Each candidate is judged by *its own* bias, so a fit that leaked mass
-    is not taken for a milder collapse.
-
-    ``method="sparse bootstrap"`` is the earlier estimator: one parametric bootstrap from the
-    sparse fit, its mean shift subtracted and its basic interval (it undercovers a collapse,
-    see the module's table).
-
-    Either way the path's first point (or a separate simulation) is the source drawn from the
-    data's shares: it gives the noise floor and the threshold, and when the source's plug-in
-    stays under the threshold, 0 is in the interval.
+    The plug-in, the TV of the maximum-likelihood fit (:func:`ml_cell_shares`), is biased low
+    for a collapse (the fit leaks mass into empty cells) and high near the data. The belt
+    (``method="belt"``, a Neyman confidence belt) simulates it ``n_boot`` times at ``grid``
+    points of :func:`belt_path`, redrawing the source's counts and the confusion matrix's test
+    faces; the interval is the TVs whose central ``level`` range of plug-ins contains the
+    observed one, the value the TV whose median plug-in equals it (shifted in parallel beyond
+    the path's end): each candidate is judged by *its own* bias. ``method="sparse bootstrap"``
+    (the earlier estimator, which undercovers a collapse) subtracts the mean shift of one
+    parametric bootstrap from the sparse fit and gives its basic interval. Either way a source
+    drawn from the data's shares gives the noise floor and the threshold; a plug-in under the
+    threshold puts 0 in the interval.
 
     Args:
         real_cells: The data's annotated cells (labels), or its shares / counts per cell.
         source_cells: The source's measured cells (labels) or measured counts per cell.
         confusion: Row-normalised confusion matrix (:func:`cell_confusion_matrix`).
         confusion_faces: The test faces ``confusion`` was measured on: their annotated cells,
-            or the number of faces per true cell, or their total (split by the data's shares).
+            their number per true cell, or their total (split by the data's shares).
         n_boot: Simulations per path point (``"belt"``) or bootstrap and null simulations.
         level: Confidence level.
         seed: Random seed.
         sparsity: Cells of the fit below this share are empty in the sparse fit.
         method: ``"belt"`` or ``"sparse bootstrap"``.
         grid: Points of the path the belt is simulated at.
-        cells: The cells (default the ten :data:`SEX_HAIR_CELLS`; the background colours of
+        cells: The cells (default :data:`SEX_HAIR_CELLS`; the background colours of
             :func:`~celeba_lab.collapse.background_tv` are another set).
 
     Returns:
         :class:`TVEstimate`.
 
     Raises:
-        ValueError: A bad confusion matrix, unknown cells, a true cell without test faces,
-            ``level`` outside (0, 1), an unknown ``method`` or ``grid`` below 3; NaN
-            values; ``source_cells`` given as shares (they sum to 1: the estimate needs
-            counts); ``confusion_faces`` that are not whole numbers of faces; ``n_boot``
-            below 1.
+        ValueError: A bad confusion matrix, unknown or NaN cells, a true cell without test
+            faces, ``level`` outside (0, 1), an unknown ``method``, ``grid`` below 3, ``n_boot``
+            below 1, ``confusion_faces`` not whole numbers of faces, or ``source_cells`` given
+            as shares (the estimate needs counts).
 
     Example:
         >>> from celeba_lab.collapse.simulation import simulated_confusion
@@ -358,8 +299,7 @@ def estimate_tv(real_cells: pd.Series | Sequence[str] | np.ndarray,
         True
     """
     matrix = check_confusion(confusion, cells)
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}.")
+    _check_level(level)
     if method not in ("belt", "sparse bootstrap"):
         raise ValueError(f"Unknown method {method!r}: use 'belt' or 'sparse bootstrap'.")
     if grid < 3:
@@ -393,13 +333,13 @@ def belt_path(p: np.ndarray, sparse: np.ndarray, t: float) -> np.ndarray:
     """The candidate sources the confidence belt is built on, indexed by ``t >= 0``.
 
     ``t`` in [0, 1]: the mixture ``(1 - t) p + t sparse`` (the data at 0, the sparse fit at 1);
-    beyond 1 the exponential tilt ``q ∝ p^(1-t) sparse^t``, which empties the cells the fit
-    favours least first and ends on the one it favours most (the largest ``sparse / p``): a
-    collapse deeper than the fit, which a fit that leaked mass into empty cells needs.
+    beyond 1 the tilt ``q ∝ p^(1-t) sparse^t``, which empties the cells the fit favours least
+    first and ends on the one it favours most: a collapse deeper than the fit, which a fit that
+    leaked mass into empty cells needs.
 
     Args:
         p: The data's shares.
-        sparse: The sparse maximum-likelihood fit.
+        sparse: The sparse maximum-likelihood fit (cells below ``sparsity`` set to zero).
         t: Position on the path.
 
     Returns:
@@ -519,10 +459,6 @@ def _old_tv(p: np.ndarray, counts: np.ndarray, matrix: np.ndarray) -> float:
     return float(_tv(p, correct_for_misclassification(counts / counts.sum(), matrix)))
 
 
-# --------------------------------------------------------------------------------------------
-# Validation on held-out real faces, and what the instrument can detect
-# --------------------------------------------------------------------------------------------
-
 def validation_sources(held_out: pd.DataFrame | pd.Series, reference: pd.Series | Sequence[str]
                        | np.ndarray, *, seed: int = 0, keep_men: float = 0.25,
                        collapse_cells: Sequence[str] = COLLAPSE_CELLS
@@ -533,8 +469,8 @@ def validation_sources(held_out: pd.DataFrame | pd.Series, reference: pd.Series 
     ``"collapse"``: only the faces of ``collapse_cells``.
 
     Args:
-        held_out: Annotations of the held-out faces (a frame with ``Male`` and the hair
-            columns), or their annotated cells; indexed by image id.
+        held_out: Annotations of the held-out faces (``Male`` and the hair columns), or their
+            annotated cells; indexed by image id.
         reference: The data's annotated cells (or shares) that true TVs are measured against.
         seed: Random seed of the dropped men.
         keep_men: Share of the men the skewed source keeps.
@@ -581,8 +517,8 @@ def validate_instrument(measured: pd.Series, held_out: pd.DataFrame | pd.Series,
     """Measure the validation sources like generators: true and estimated TV side by side.
 
     Args:
-        measured: The instrument's cells of the held-out faces, indexed by image id
-            (``held_out_measurement.cells()``).
+        measured: The instrument's cells of the held-out faces (``measurement.cells()``),
+            indexed by image id.
         held_out: Their annotations (or annotated cells), indexed by image id.
         real_cells: The data's annotated cells.
         confusion: The instrument's confusion matrix.
@@ -594,7 +530,7 @@ def validate_instrument(measured: pd.Series, held_out: pd.DataFrame | pd.Series,
 
     Returns:
         One row per source: ``n, true TV, TV, low, high, covered, detected, noise floor,
-        threshold, old TV`` (the least-squares estimate the chapter used to report).
+        threshold, old TV`` (the least-squares estimate).
 
     Raises:
         ValueError: A held-out face has no measured cell.
@@ -660,12 +596,10 @@ def detectable_shift(real_cells: pd.Series | Sequence[str] | np.ndarray,
                      seed: int = 0) -> float:
     """The smallest drop in one attribute's share that the instrument tells from no drop.
 
-    By simulation: sources of ``n_source`` faces whose ``attribute`` share is lowered by
-    ``shift`` (:func:`shifted_shares`) are measured through ``confusion`` with a confusion
-    matrix re-estimated from ``confusion_faces`` test faces each time; the test rejects "no
-    shift" when the plug-in maximum-likelihood TV exceeds its ``1 - alpha`` quantile under no
-    shift. Returns the smallest shift on a grid of ``step`` whose rejection rate reaches
-    ``power``.
+    By simulation: sources of ``n_source`` faces with the share lowered by ``shift``
+    (:func:`shifted_shares`) are measured through ``confusion``, re-estimated from
+    ``confusion_faces`` test faces each time; the test rejects "no shift" when the plug-in
+    maximum-likelihood TV exceeds its ``1 - alpha`` quantile under no shift.
 
     Args:
         real_cells: The data's annotated cells (or shares).
@@ -680,13 +614,12 @@ def detectable_shift(real_cells: pd.Series | Sequence[str] | np.ndarray,
         seed: Random seed.
 
     Returns:
-        The smallest detectable shift, or ``nan`` if even removing the attribute entirely
-        is not detected with that power.
+        The smallest shift on the grid whose rejection rate reaches ``power``, or ``nan`` if
+        even removing the attribute entirely is not detected with that power.
 
     Raises:
-        ValueError: An unknown ``attribute`` (not ``nan``: that means "not detectable"),
-            ``confusion_faces`` or ``n_source`` that are not whole numbers of faces, NaN
-            shares.
+        ValueError: An unknown ``attribute`` (not ``nan``: that means "not detectable"), NaN
+            shares, or ``confusion_faces`` or ``n_source`` not whole numbers of faces.
 
     Example:
         >>> p = np.full(10, 0.1)

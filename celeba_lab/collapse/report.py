@@ -1,9 +1,7 @@
 """The chapter's table: every source of faces measured the same way, side by side.
 
-:class:`SourceSample` holds what is known about one source (cells, features, a confusion matrix
-to correct with); :func:`collapse_report` measures each against the reference (corrected TV with
-its interval and noise floor, diversity, FID/KID on classifier and Inception features) and
-:func:`format_collapse_report` rounds it for the page. :func:`condition_agreement` checks that
+:func:`collapse_report` measures each :class:`SourceSample` against the reference and
+:func:`format_collapse_report` rounds it for the page; :func:`condition_agreement` checks that
 a conditional generator makes the attributes it was asked for.
 """
 
@@ -33,25 +31,20 @@ class SourceSample:
     Attributes:
         cells: The sex x hair-colour cell of each face (from :func:`sex_hair_cells`).
         features: Classifier features of the faces (:func:`classifier_features`), or ``None``.
-        inception: Inception features (:func:`inception_features`), or ``None`` when the weights
-            are not available.
-        agreement: For a conditional generator, :func:`condition_agreement`'s table.
-        correction: Confusion matrix of the classifiers (:func:`cell_confusion_matrix`) to
-            correct this source's cell shares with before the divergence (``None``: observed
-            shares; leave it ``None`` for annotated real faces, whose cells are not predicted).
+        inception: Inception features (:func:`inception_features`), or ``None``.
+        agreement: :func:`condition_agreement`'s table, for a conditional generator.
+        correction: The classifiers' confusion matrix (:func:`cell_confusion_matrix`) to correct
+            this source's cell shares with (``None``: observed shares, as for annotated faces).
         extra: More numeric columns for this row (e.g. ``{"NN ratio": 0.9}``).
-        target: Cells of the distribution this source was *trained to reproduce*, when that is
-            not the reference: an attribute-balanced GAN aims at equal cells, not at the real
-            shares, so its collapse is its distance from the balanced training set. ``None``:
-            the reference.
+        target: Cells of the distribution this source was *trained to reproduce*, when not the
+            reference (an attribute-balanced GAN aims at equal cells). ``None``: the reference.
         target_name: What ``target`` is, for the table's ``TV against`` column.
-        confusion_faces: The test faces ``correction`` was measured on: their annotated cells,
-            their number per true cell, or their total. With ``correction`` it switches
+        confusion_faces: The test faces ``correction`` was measured on (annotated cells,
+            number per true cell, or total). With ``correction`` it switches
             :func:`collapse_report` to the validated estimator
-            (:func:`celeba_lab.collapse.instrument.estimate_tv`), which also counts the confusion
-            matrix's own sampling error; ``None``: the least-squares correction
-            (:func:`tv_with_ci`), which reads a faithful source far from the data when the
-            classifiers are poor.
+            (:func:`celeba_lab.collapse.instrument.estimate_tv`); ``None``: the least-squares
+            correction (:func:`tv_with_ci`), which reads a faithful source far from the data
+            when the classifiers are poor.
     """
 
     cells: pd.Series
@@ -65,26 +58,18 @@ class SourceSample:
     confusion_faces: pd.Series | Sequence[str] | np.ndarray | int | None = None
 
 
-# --------------------------------------------------------------------------------------------
-# Conditional agreement and the chapter's table
-# --------------------------------------------------------------------------------------------
-
 def condition_agreement(requested: pd.DataFrame, predicted_probs: pd.DataFrame, *,
                         threshold: float = 0.5) -> pd.DataFrame:
     """How often a conditional generator's faces show the attributes they were asked for.
 
-    For each binary attribute requested, the share of faces whose classified attribute equals
-    the requested one. When the four hair colours are requested, one ``hair colour`` row
-    compares the requested colour (``Other`` when none is set) with the classifiers' colour
-    (:func:`hair_colour_from_scores`). The chance level is the agreement expected if the faces
-    ignored the request: ``Σ_c P(requested = c) P(classified = c)`` from the two marginals
-    (0.5 for a balanced binary request whatever the classifier says).
+    One row per binary attribute requested, and a ``hair colour`` row for requested hair
+    colours (``Other`` when none is set). Chance is the agreement if the faces ignored the
+    request, ``Σ_c P(requested = c) P(classified = c)`` (0.5 for a balanced binary request).
 
     Args:
         requested: The conditions given to the generator, one row per face, 0/1 columns
-            (floats accepted, thresholded at 0.5).
-        predicted_probs: Classifier probabilities for the same faces, in the same order
-            (:meth:`AttributeMeter.probabilities`).
+            (floats thresholded at 0.5).
+        predicted_probs: Classifier probabilities for the same faces, in the same order.
         threshold: Decision threshold on the probabilities.
 
     Returns:
@@ -133,59 +118,43 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
                     reference_name: str = "real data") -> pd.DataFrame:
     """The chapter's one table: every source of faces measured the same way against real data.
 
-    Rows are sources (put a held-out *real* sample first: its distances to the reference are the
-    noise floor that finite samples produce even with no collapse at all). Columns:
+    Rows are sources (put a held-out *real* sample first: its row is sampling noise). Columns:
 
     * ``TV``, ``TV low``, ``TV high``: total variation between the source's and the reference's
-      sex x hair-colour distributions, with the bootstrap interval (:func:`tv_with_ci`); for a
-      source with a ``target`` (:class:`SourceSample`), against that target instead (the
-      table's ``attrs["tv_against"]`` names, per row, what the TV was measured against).
-    * ``TV noise floor``: the distance two samples of the reference (or target) distribution of
-      these sizes have on average (:func:`tv_noise_floor`); only a TV well above it shows a
-      difference.
-    * ``detected`` (only when some source has ``correction`` and ``confusion_faces``): whether
-      the source is told apart from the reference (its uncorrected TV above what a source
-      drawn from the reference exceeds with probability ``(1 - level) / 2``, the estimate's
-      ``detected``); missing (``<NA>``) for the other rows.
+      (or the source's ``target``'s) sex x hair-colour distributions, with its interval.
+    * ``TV noise floor``: the TV a source drawn from the reference (or target) reads on
+      average; only a TV well above it shows a difference.
+    * ``detected`` (only when some source has ``correction`` and ``confusion_faces``): the
+      estimate's ``detected``; ``<NA>`` for the other rows.
     * ``diversity``: mean pairwise Euclidean distance of classifier features.
     * ``FD (classifier)``, ``KD (classifier)``: Fréchet and kernel distances to the reference in
-      the book's classifier feature space (offline; not comparable with published numbers).
-    * ``FID (Inception)``, ``KID (Inception)``: the same in Inception-v3 space, NaN when either
-      side has no Inception features (:func:`format_collapse_report` shows
-      :data:`INCEPTION_NA`). Only these compare with published results.
+      the book's classifier feature space (not comparable with published numbers).
+    * ``FID (Inception)``, ``KID (Inception)``: the same in Inception-v3 space (NaN without
+      Inception features on both sides); only these compare with published results.
     * ``agreement``: mean condition agreement of a conditional generator (NaN otherwise).
 
-    A source with both ``correction`` and ``confusion_faces`` (:class:`SourceSample`) is
-    measured with the validated estimator, :func:`celeba_lab.collapse.instrument.estimate_tv`
-    (maximum likelihood through the confusion matrix, corrected by a confidence belt that also
-    redraws the matrix's test faces): ``TV``, ``TV low``, ``TV high`` are its value and
-    interval (``TV low`` is 0 when the source is not told apart from the reference), ``TV
-    noise floor`` its ``floor`` (the mean uncorrected TV of a source drawn from the reference
-    and read through the same instrument). Any other source keeps the least-squares
-    correction and the bootstrap of :func:`tv_with_ci`, which with poor classifiers reads a
-    faithful source far above its noise floor. ``attrs["tv_estimator"]`` names, per row, which
-    of the two measured it.
+    A source with ``correction`` and ``confusion_faces`` is measured with
+    :func:`celeba_lab.collapse.instrument.estimate_tv` (its value, interval and ``floor``); any
+    other with :func:`tv_with_ci` and :func:`tv_noise_floor`. ``attrs["tv_against"]`` and
+    ``attrs["tv_estimator"]`` name, per row, what the TV was measured against and how.
 
     Args:
         reference: The real reference sample (cells, features, optional Inception features).
         sources: Row name -> :class:`SourceSample`, in display order.
-        n_boot: Bootstrap resamples for the TV interval (least squares), or simulations per
-            point of the confidence belt (:func:`celeba_lab.collapse.instrument.estimate_tv`).
+        n_boot: Bootstrap resamples (:func:`tv_with_ci`) or simulations per point of the
+            confidence belt (:func:`celeba_lab.collapse.instrument.estimate_tv`).
         level: Confidence level.
         seed: Random seed.
         kid_subsets: KID subsets.
         kid_subset_size: KID subset size.
-        tv_method: Bootstrap interval for the least-squares TV, ``"percentile"`` or
-            ``"basic"`` (see :func:`tv_with_ci`); not used by sources measured with
-            ``confusion_faces``.
+        tv_method: :func:`tv_with_ci`'s interval, ``"percentile"`` or ``"basic"``.
         reference_name: What the reference is, for the ``TV against`` column.
 
     Returns:
         Numeric frame, one row per source (``detected`` is a nullable boolean column).
 
     Raises:
-        ValueError: A source has ``confusion_faces`` but no ``correction`` (there is no
-            confusion matrix to read its cells through), or
+        ValueError: A source has ``confusion_faces`` but no ``correction``, or
             :func:`celeba_lab.collapse.instrument.estimate_tv` refuses its inputs.
 
     Example:
@@ -197,9 +166,7 @@ def collapse_report(reference: SourceSample, sources: Mapping[str, SourceSample]
         >>> bool(table.loc["collapsed", "TV"] > table.loc["real (held out)", "TV"])
         True
     """
-    rows = {}
-    labels = {}
-    estimators = {}
+    rows, labels, estimators = {}, {}, {}
     for name, source in sources.items():
         target = reference.cells if source.target is None else source.target
         labels[name] = reference_name if source.target is None else source.target_name
@@ -261,9 +228,8 @@ def format_collapse_report(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame
         digits: Decimals shown.
 
     Returns:
-        Frame of strings; Inception columns read :data:`INCEPTION_NA` when missing, agreement
-        reads ``–`` for unconditional sources, ``detected`` (when present) reads ``yes`` /
-        ``no``, or ``–`` for a source measured without the confusion matrix's test faces.
+        Frame of strings: ``–`` where a value is missing, :data:`INCEPTION_NA` in the Inception
+        columns; ``detected`` (when present) reads ``yes`` / ``no``.
 
     Example:
         >>> cells = cl.sex_hair_cells(data.attributes)

@@ -1,11 +1,8 @@
 """The simulation harness that chose the instrument's estimator (:func:`compare_estimators`).
 
-True cell distributions ``p`` (data) and ``q`` (source), a confusion matrix ``C`` (row: true
-cell, column: measured cell) and sample sizes are given; measured labels and the confusion
-matrix's own test faces are drawn (:func:`simulated_confusion`,
-:func:`simulate_measured_cells`), and the candidate estimators (:data:`ESTIMATORS`) are scored
-on bias and interval coverage (:func:`simulate_estimators`, :func:`compare_estimators`). The
-results, and why :func:`celeba_lab.collapse.instrument.estimate_tv` was chosen, are in
+Given true cell distributions, a confusion matrix and sample sizes, measured labels and the
+confusion matrix's own test faces are drawn, and the candidate estimators (:data:`ESTIMATORS`)
+are scored on bias and interval coverage; the results are in
 :mod:`celeba_lab.collapse.instrument`.
 """
 
@@ -23,18 +20,13 @@ from .instrument import (COLLAPSE_CELLS, _check_keep_men, _finite, _old_tv, _res
                          _shares, _tv, check_confusion, estimate_tv, ml_cell_shares)
 
 
-# --------------------------------------------------------------------------------------------
-# Simulated confusion matrices and measured labels
-# --------------------------------------------------------------------------------------------
-
 def simulated_confusion(sex_accuracy: float = 0.88, hair_accuracy: float = 0.55
                         ) -> pd.DataFrame:
     """A confusion matrix over the ten cells as poor as the one measured on real CelebA.
 
-    Sex and hair colour are misread independently: sex flips with probability
-    ``1 - sex_accuracy``; a hair colour is read right with probability ``hair_accuracy`` and
-    otherwise as a neighbouring colour (black and brown, blond and brown, grey and other...).
-    The defaults give a ten-cell accuracy of 0.484, the real instrument's.
+    Sex and hair colour are misread independently, a hair colour as a neighbouring one (black
+    and brown, blond and brown, grey and other...). The defaults give a ten-cell accuracy of
+    0.484, the real instrument's.
 
     Args:
         sex_accuracy: P(sex read right).
@@ -66,8 +58,7 @@ def simulate_measured_cells(true_cells: pd.Series | Sequence[str],
                             confusion: pd.DataFrame | np.ndarray, *, seed: int = 0) -> pd.Series:
     """What an instrument with this confusion matrix would read: each cell redrawn from its row.
 
-    A weakened instrument for tests and validation without training anything: labels flipped
-    at known rates.
+    A weakened instrument for tests and validation: labels flipped at known rates.
 
     Args:
         true_cells: Annotated cell per face.
@@ -100,10 +91,6 @@ def _frame(matrix: np.ndarray) -> pd.DataFrame:
                         columns=pd.Index(SEX_HAIR_CELLS, name="predicted"))
 
 
-# --------------------------------------------------------------------------------------------
-# Simulation harness: candidate estimators on known distributions
-# --------------------------------------------------------------------------------------------
-
 def _basic(value: float, boot: np.ndarray, level: float) -> tuple[float, float, float]:
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return value, max(0.0, 2 * value - hi), min(1.0, 2 * value - lo)
@@ -132,16 +119,12 @@ def _ml_vs_held_out(rng, p, source, held, matrix, faces, n_boot, level):
     return max(0.0, 2 * value - boot.mean()), low_high[1], low_high[2]
 
 
-def _sparse_bootstrap(rng, p, source, held, matrix, faces, n_boot, level):
-    est = estimate_tv(p, source, matrix, faces, n_boot=n_boot, level=level,
-                      seed=int(rng.integers(2 ** 31)), method="sparse bootstrap")
-    return est.value, est.low, est.high
-
-
-def _chosen(rng, p, source, held, matrix, faces, n_boot, level):
-    est = estimate_tv(p, source, matrix, faces, n_boot=n_boot, level=level,
-                      seed=int(rng.integers(2 ** 31)))
-    return est.value, est.low, est.high
+def _estimate_tv(method: str) -> Callable:
+    def estimator(rng, p, source, held, matrix, faces, n_boot, level):
+        est = estimate_tv(p, source, matrix, faces, n_boot=n_boot, level=level,
+                          seed=int(rng.integers(2 ** 31)), method=method)
+        return est.value, est.low, est.high
+    return estimator
 
 
 #: The candidate estimators :func:`simulate_estimators` compares, by name. Each takes
@@ -151,8 +134,8 @@ ESTIMATORS: dict[str, Callable] = {
     "least squares (old)": _least_squares,
     "measured vs held out": _measured_vs_held_out,
     "ML vs held out": _ml_vs_held_out,
-    "ML, sparse bootstrap": _sparse_bootstrap,
-    "ML, confidence belt": _chosen,
+    "ML, sparse bootstrap": _estimate_tv("sparse bootstrap"),
+    "ML, confidence belt": _estimate_tv("belt"),
 }
 
 
@@ -190,9 +173,8 @@ def simulate_estimators(p: np.ndarray, q: np.ndarray, confusion: pd.DataFrame | 
                         estimators: Sequence[str] | None = None) -> pd.DataFrame:
     """Run candidate estimators on simulated measurements of a source with known shares.
 
-    Each repetition draws the confusion matrix's test faces (``n_confusion`` faces of the
-    data's distribution, each measured through ``confusion``), the source's measured cells
-    (``n_source`` faces of ``q``) and held-out real faces (``n_held_out`` of ``p``).
+    Each repetition draws the confusion matrix's test faces, the source's measured cells and
+    held-out real faces, all measured through ``confusion``.
 
     Args:
         p: The data's true shares (its annotations: known exactly).
@@ -200,7 +182,7 @@ def simulate_estimators(p: np.ndarray, q: np.ndarray, confusion: pd.DataFrame | 
         confusion: The instrument's true confusion matrix.
         n_source: Faces of the source.
         n_held_out: Held-out real faces measured like the source.
-        n_confusion: Test faces the confusion matrix is estimated on.
+        n_confusion: Test faces (of ``p``) the confusion matrix is estimated on.
         reps: Repetitions.
         n_boot: Bootstrap resamples per estimate.
         level: Confidence level.
@@ -211,8 +193,7 @@ def simulate_estimators(p: np.ndarray, q: np.ndarray, confusion: pd.DataFrame | 
         One row per estimator and repetition: ``estimator, true TV, TV, low, high, covered``.
 
     Raises:
-        ValueError: An unknown estimator name, ``reps`` or ``n_boot`` below 1, or NaN in ``p``
-            or ``q``.
+        ValueError: An unknown estimator, ``reps`` or ``n_boot`` below 1, or NaN in ``p`` or ``q``.
 
     Example:
         >>> p = np.full(10, 0.1)
@@ -256,8 +237,7 @@ def compare_estimators(p: np.ndarray, confusion: pd.DataFrame | np.ndarray, *,
         **options: More arguments of :func:`simulate_estimators`.
 
     Returns:
-        Rows ``(estimator, source)``; columns ``n, true TV, mean TV, bias, sd, coverage,
-        width``.
+        Rows ``(estimator, source)``; columns ``n, true TV, mean TV, bias, sd, coverage, width``.
 
     Example:
         >>> table = compare_estimators(np.full(10, 0.1), np.eye(10), reps=2, n_boot=20,
