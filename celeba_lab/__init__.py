@@ -1,16 +1,9 @@
 """celeba_lab: face-attribute classifiers and face generators on CelebA, the package of the book.
 
-Type ``import celeba_lab as cl`` and use ``cl.load_celeba``, ``cl.balanced_sample``,
-``cl.train_classifier``, ``cl.train_gan`` and the rest of the public API: the names each module
-lists in its ``__all__`` (the book's API chapter documents them module by module). Anything
-else is internal and may change.
-
-A public name is written in one place, its module's ``__all__``. :data:`_API` (name -> module)
-is read from those lists when the package is imported, without importing the modules, so that
-importing the package is instant and starts Keras only when a name from a module that needs it
-is used (``python -m celeba_lab synth`` and the data layer work without TensorFlow). The
-``TYPE_CHECKING`` imports at the end name each module once, for editors and static tools,
-which follow ``cl.train_gan`` to its definition through the module's ``__all__``.
+``import celeba_lab as cl`` gives ``cl.<name>`` for every name a module lists in its
+``__all__`` (anything else is internal). :data:`_API` (name -> module) is read from those lists
+without importing the modules, so importing the package is instant and starts Keras only when
+a name that needs it is used; the ``TYPE_CHECKING`` imports at the end are for static tools.
 """
 
 from __future__ import annotations

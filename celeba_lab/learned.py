@@ -1,26 +1,10 @@
-"""Has a generator learned anything? The check that comes before any verdict about it.
+"""Has a generator learned anything? The checks that come before any verdict about it.
 
-A generator that has not left its starting point draws the same flat picture for every noise
-vector. Measured like a trained one, it "covers one mode", "has no variety" and "sits far from
-the data": every symptom of mode collapse, and none of them means anything. So before a page
-calls a generator collapsed (or a remedy better), it asks two questions, each against the same
-real faces:
-
-* **Does it vary?** The pixel spread (each pixel's standard deviation across faces, averaged)
-  of its faces, against the real faces' spread. An untrained generator's is near zero.
-* **Did training bring it closer to real faces?** The Fréchet distance between its faces and
-  real ones in a classifier's feature space, against the same distance for the *same network
-  before its first step* (same settings and seed). Learning means a clear fall.
-* **Is it close enough to measure?** The same distance against the distance between two
-  disjoint sets of real faces of the same size (what "no difference" reads at this sample
-  size): a generator whose faces are worth measuring stays within :data:`MAX_REAL_RATIO` times
-  it.
-
-A verdict also needs an instrument that reads the generator's faces:
-:func:`reading_check` compares the attribute reader's error rates on generated faces whose
-intended attributes are known with its rates on real faces, and :func:`verdict_gate` allows a
-verdict only where the generator passed its check and the reader reads every attribute the
-verdict uses.
+An untrained generator shows every symptom of mode collapse, and none of them means anything.
+:class:`GeneratorCheck` asks whether its faces vary, whether training brought them closer to
+real faces than its untrained self, and whether they are close enough to measure;
+:func:`reading_check` asks whether the attribute reader reads generated faces; and
+:func:`verdict_gate` allows a verdict only where both hold.
 
 Example:
     >>> check = GeneratorCheck("toy", pixel_spread=0.2, real_spread=0.25, distance=1.0,
@@ -107,17 +91,14 @@ class GeneratorCheck:
 
     def reason(self) -> str:
         """One sentence: why it counts as learned, or what is missing."""
-        text = self._reason()
-        return text[:1].upper() + text[1:]
-
-    def _reason(self) -> str:
         if self.learned:
             close = ("" if np.isnan(self.real_distance) else
                      f"; that distance is {self.real_ratio:.1f} times the distance between two "
                      f"sets of real faces (at most {MAX_REAL_RATIO:.0f} passes)")
-            return (f"{self.name} has learned: its faces vary ({self.spread_ratio:.0%} of the "
+            text = (f"{self.name} has learned: its faces vary ({self.spread_ratio:.0%} of the "
                     f"real faces' pixel spread) and training cut their distance from real faces "
                     f"to {self.distance_ratio:.0%} of the untrained network's{close}.")
+            return text[:1].upper() + text[1:]
         missing = []
         if not self.spread_ratio >= MIN_SPREAD_RATIO:
             missing.append(f"its faces barely vary ({self.spread_ratio:.0%} of the real "
@@ -130,7 +111,8 @@ class GeneratorCheck:
             missing.append(f"its distance from real faces is {self.real_ratio:.1f} times the "
                            f"distance between two sets of real faces (faces worth measuring: "
                            f"at most {MAX_REAL_RATIO:.0f})")
-        return f"{self.name} has not learned: " + "; ".join(missing) + "."
+        text = f"{self.name} has not learned: " + "; ".join(missing) + "."
+        return text[:1].upper() + text[1:]
 
 
 def pixel_spread(images: np.ndarray) -> float:
@@ -167,8 +149,8 @@ def check_generator(name: str, generated: np.ndarray, untrained: np.ndarray, rea
         real: Real faces at the same size.
         features: Images -> feature vectors, e.g. ``lambda x: cl.classifier_features(model,
             x, resize=True)``.
-        other_real: A second set of real faces, disjoint from ``real``, as many as
-            ``generated``: the real-versus-real distance that :data:`MAX_REAL_RATIO` scales.
+        other_real: Real faces disjoint from ``real``, as many as ``generated``: the
+            real-versus-real distance that :data:`MAX_REAL_RATIO` scales.
 
     Returns:
         A :class:`GeneratorCheck`.
@@ -245,18 +227,15 @@ def reading_check(true_labels: pd.DataFrame, real: pd.DataFrame, generated: pd.D
                   bar: float = READABLE_BAR, threshold: float = 0.5) -> pd.DataFrame:
     """Does the reader read generated faces as it reads real ones? Its error rates on both.
 
-    ``real`` and ``generated`` are the reader's probabilities for the same annotated faces:
-    the real faces, and generated faces meant to show them (for example the generator's
-    reconstructions of them, :func:`celeba_lab.invert_generator`). An attribute is *readable*
-    on generated faces when its balanced accuracy there reaches ``bar``; the two readings
-    *differ* when their balanced accuracies are further apart than sampling explains (beyond
-    1.96 standard errors of the difference). Where they differ, the generated-face rates are
-    the ones that apply to a generator's faces (``use``).
+    An attribute is *readable* on generated faces when its balanced accuracy there reaches
+    ``bar``; the two readings *differ* when their balanced accuracies are more than 1.96
+    standard errors apart, and then the generated-face rates apply to a generator's faces.
 
     Args:
         true_labels: Annotated 0/1 labels of the faces.
         real: The reader's probabilities for the real faces (one column per attribute).
-        generated: Its probabilities for the generated faces, in the same order.
+        generated: Its probabilities for generated faces meant to show the same faces, in the
+            same order (e.g. reconstructions from :func:`celeba_lab.invert_generator`).
         bar: Balanced accuracy an attribute needs on generated faces to be read at all.
         threshold: Decision threshold.
 

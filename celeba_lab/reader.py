@@ -1,17 +1,10 @@
 """The attribute reader: one small network that reads seven attributes at the generator's size.
 
-Chapter 5 counts who a generator draws, so it needs an instrument that reads sex, glasses,
-smile and hair colour from a generated face. Classifiers trained on 218 x 178 photographs and
-fed enlarged 32 x 32 faces read them badly (the faces are blurred, the instrument was never
-trained on anything like them). This reader is trained where it is used: one flat
-``Sequential`` on real faces at the generator's own size, with one sigmoid output per
-attribute, in about a minute on a CPU.
-
-It is then checked on the images it will read. :func:`invert_generator` finds, for held-out real
-faces whose attributes are annotated, the noise from which the generator draws each face most
-closely: those reconstructions are *generated* faces whose intended attributes are known, and
-:func:`~celeba_lab.learned.reading_check` compares the reader's error rates on them with its
-error rates on the real faces.
+Classifiers trained on full-size photographs read enlarged 32 x 32 generated faces badly, so
+chapter 5 reads them with a flat ``Sequential`` trained on real faces at the generator's own
+size (one sigmoid output per attribute, about a minute on a CPU). :func:`invert_generator`
+makes generated faces with known intended attributes, on which it is checked
+(:func:`~celeba_lab.learned.reading_check`).
 
 Example:
     >>> attribute_reader(image_size=32).count_params()
@@ -164,12 +157,10 @@ def invert_generator(generator: keras.Model, faces: np.ndarray, *, steps: int = 
                      seed: int = 0) -> Inversion:
     """Find the noise from which a trained generator draws each face most closely.
 
-    The generator is frozen; one noise vector per face is a trainable table (a Keras
-    ``Embedding``), fitted by Adam on the mean squared pixel error, all faces in one batch.
-    What comes out is a set of *generated* faces, each meant to show the face it
-    reconstructs: where the annotations of the originals are known, they are the intended
-    attributes of the reconstructions (a generator that cannot draw a trait draws it wrongly
-    here too, so errors of the generator count against the reader: the check is strict).
+    The generator is frozen; one noise vector per face (a Keras ``Embedding``) is fitted by
+    Adam on the mean squared pixel error, all faces in one batch. The originals' annotations
+    are the intended attributes of the reconstructions (a trait the generator cannot draw
+    counts against the reader: the check is strict).
 
     Args:
         generator: A trained generator (noise, or ``[noise, conditions]``, to faces in [0, 1]).
@@ -216,11 +207,9 @@ def invert_generator(generator: keras.Model, faces: np.ndarray, *, steps: int = 
         drawn = generator(latent, training=False)
     search = keras.Model(inputs, drawn)
     search.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    x = [np.arange(n)] + ([np.asarray(conditions, "float32")] if conditional else [])
-    search.fit(x if conditional else x[0], faces, batch_size=n, epochs=steps, verbose=0,
-               shuffle=False)
+    x = [np.arange(n), np.asarray(conditions, "float32")] if conditional else np.arange(n)
+    search.fit(x, faces, batch_size=n, epochs=steps, verbose=0, shuffle=False)
     latents = keras.ops.convert_to_numpy(search.get_layer("latents").embeddings)
-    reconstructions = np.asarray(search.predict(x if conditional else x[0], batch_size=256,
-                                                verbose=0), dtype="float32")
+    reconstructions = np.asarray(search.predict(x, batch_size=256, verbose=0), dtype="float32")
     errors = ((reconstructions - faces) ** 2).reshape(n, -1).mean(axis=1)
     return Inversion(np.asarray(latents, "float32"), reconstructions, errors)

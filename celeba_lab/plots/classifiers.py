@@ -1,8 +1,4 @@
-"""Figures and tables of the classifier chapters: architecture, faces, curves, confusion, errors.
-
-Every figure function returns a :class:`matplotlib.figure.Figure`; table helpers return
-:class:`pandas.DataFrame` objects.
-"""
+"""Figures (and the architecture table) of the classifier chapters: faces, curves, confusion."""
 
 from __future__ import annotations
 
@@ -16,14 +12,6 @@ __all__ = [
     "architecture_table", "plot_labelled_faces", "plot_learning_curves", "plot_confusion_matrix",
     "plot_confusion_matrices", "plot_confident_errors", "plot_recipe_comparison",
 ]
-
-
-def _history_of(trained_or_history) -> dict[str, list[float]]:
-    return dict(getattr(trained_or_history, "history", trained_or_history))
-
-
-def _model_of(trained_or_model):
-    return getattr(trained_or_model, "model", trained_or_model)
 
 
 def _load_face(data, image_id: str) -> np.ndarray:
@@ -47,18 +35,14 @@ def architecture_table(trained_or_model) -> pd.DataFrame:
         >>> int(architecture_table(report_classifier()).loc["total", "parameters"])
         623490
     """
-    model = _model_of(trained_or_model)
+    model = getattr(trained_or_model, "model", trained_or_model)
     rows = []
     for layer in model.layers:
-        shape = tuple(layer.output.shape[1:])
         activation = getattr(layer, "activation", None)
-        rows.append({
-            "layer": layer.name,
-            "kind": type(layer).__name__,
-            "output shape": " x ".join(str(s) for s in shape),
-            "parameters": int(layer.count_params()),
-            "activation": getattr(activation, "__name__", "") if activation else "",
-        })
+        rows.append({"layer": layer.name, "kind": type(layer).__name__,
+                     "output shape": " x ".join(str(s) for s in layer.output.shape[1:]),
+                     "parameters": int(layer.count_params()),
+                     "activation": getattr(activation, "__name__", "") if activation else ""})
     table = pd.DataFrame(rows).set_index("layer")
     table.loc["total"] = ["", "", int(table["parameters"].sum()), ""]
     table["parameters"] = table["parameters"].astype(int)
@@ -118,14 +102,14 @@ def plot_learning_curves(trained_or_history, *, title: str | None = None) -> plt
         >>> fig = plot_learning_curves(cl.train_classifier("Male"))  # trains: # doctest: +SKIP
         >>> fig = plot_learning_curves({"loss": [0.7, 0.5], "accuracy": [0.6, 0.8]})
     """
-    history = _history_of(trained_or_history)
+    history = dict(getattr(trained_or_history, "history", trained_or_history))
     meta = getattr(trained_or_history, "metadata", {}) or {}
     if title is None and meta:
         title = f"{meta.get('attribute', '')} ({meta.get('recipe', '')} recipe)"
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        for key, label, style in ((metric, "training", "-o"), (f"val_{metric}", "validation",
-                                                               "-s")):
+        for key, label, style in ((metric, "training", "-o"),
+                                  (f"val_{metric}", "validation", "-s")):
             values = history.get(key, [])
             if values:
                 ax.plot(np.arange(1, len(values) + 1), values, style, label=label, markersize=4)
@@ -258,8 +242,7 @@ def plot_recipe_comparison(table: pd.DataFrame, *, metric: str = "balanced_accur
     Args:
         table: DataFrame indexed by attribute, one column per model, values of ``metric``.
         metric: Name for the axis label.
-        baseline: Optional per-attribute value drawn as a dashed mark (e.g. the majority
-            baseline or chance).
+        baseline: Per-attribute value drawn as a dashed mark (e.g. majority baseline or chance).
 
     Returns:
         A bar chart, one group per attribute, each bar labelled with its value.

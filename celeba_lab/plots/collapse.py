@@ -1,8 +1,7 @@
 """Figures of the mode-collapse chapter: who the generators make, how far from real, do they copy.
 
-Every function takes the tables and arrays that :mod:`celeba_lab.collapse` computes and returns
-a :class:`matplotlib.figure.Figure` (not tied to pyplot's global state), which a chapter shows,
-saves, or glues into its text with a caption and alt text.
+Each function draws tables or arrays from :mod:`celeba_lab.collapse` into a
+:class:`matplotlib.figure.Figure` not tied to pyplot's global state.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ from ..collapse import SEX_HAIR_CELLS, SEXES, cell_table
 from ..collapse.background import BACKGROUND_CELLS
 
 __all__ = [
-    "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion", "plot_nearest_neighbours",
-    "plot_remedy_samples", "plot_condition_grid", "plot_instrument_validation",
-    "plot_backgrounds", "plot_faces_by_cell", "plot_reading_check",
+    "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion",
+    "plot_nearest_neighbours", "plot_remedy_samples", "plot_condition_grid",
+    "plot_instrument_validation", "plot_backgrounds", "plot_faces_by_cell", "plot_reading_check",
 ]
 
 #: The colour each background cell is drawn in.
@@ -42,8 +41,7 @@ def plot_attribute_shares(table: pd.DataFrame, *, title: str | None = None,
         figsize: Figure size in inches.
 
     Returns:
-        The figure: one group of bars per attribute, one bar per source, error bars the
-        intervals.
+        The figure: one group of bars per attribute, one bar per source, with the intervals.
 
     Raises:
         ValueError: The table lacks a required column or is empty.
@@ -88,8 +86,7 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
     """Sex x hair-colour shares as heatmaps: real beside each generated source (and differences).
 
     Args:
-        real: Shares over the ten cells of real faces
-            (:func:`~celeba_lab.collapse.cells.cell_shares`).
+        real: Real faces' shares of the ten cells (:func:`~celeba_lab.collapse.cells.cell_shares`).
         generated: Shares of one generated source, or a mapping name -> shares for several.
         difference: Add, per source, a panel of ``generated - real`` (red: too many, blue: too
             few).
@@ -145,8 +142,7 @@ def plot_cell_confusion(confusion: pd.DataFrame, *, title: str | None = None,
     """The classifiers' confusion matrix over the joint cells, P(predicted | true).
 
     Args:
-        confusion: Row-normalised matrix
-            (:func:`~celeba_lab.collapse.correction.cell_confusion_matrix`).
+        confusion: From :func:`~celeba_lab.collapse.correction.cell_confusion_matrix`.
         title: Figure title.
         figsize: Figure size in inches.
 
@@ -181,8 +177,7 @@ def plot_nearest_neighbours(generated: np.ndarray, train: np.ndarray, indices: n
     Args:
         generated: Generated images (Ng, H, W, 3) in [0, 1].
         train: Training images (Nt, H', W', 3) in [0, 1], indexed by ``indices``.
-        indices: (Ng, k) neighbour indices
-            (:func:`~celeba_lab.collapse.distances.nearest_neighbours`).
+        indices: (Ng, k) indices of :func:`~celeba_lab.collapse.distances.nearest_neighbours`.
         distances: (Ng, k) neighbour distances.
         rows: How many generated faces to show (the first ``rows``).
         image_size: Inches per image.
@@ -238,8 +233,7 @@ def plot_condition_grid(images_by_condition: Mapping[str, np.ndarray], *, per_ro
     """A conditional generator's faces, one row per requested attribute combination.
 
     Args:
-        images_by_condition: Label of the request (e.g. ``"Male, Blond_Hair, Smiling"``) ->
-            images generated with it.
+        images_by_condition: Request label (e.g. ``"Male, Blond_Hair"``) -> images drawn with it.
         per_row: Images per row.
         image_size: Inches per image.
 
@@ -267,19 +261,16 @@ def _labelled_rows(groups: Mapping[str, np.ndarray], per_row: int, image_size: f
                 _show(ax, images[c])
             else:
                 ax.axis("off")
-        axes[r, 0].axis("on")
-        axes[r, 0].set_xticks([])
-        axes[r, 0].set_yticks([])
-        for spine in axes[r, 0].spines.values():
-            spine.set_visible(False)
+        axes[r, 0].axis("on")  # for its label; no ticks, no frame
+        axes[r, 0].set(xticks=[], yticks=[])
+        axes[r, 0].spines[:].set_visible(False)
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     return fig
 
 
 def _show(ax, image: np.ndarray, title: str | None = None) -> None:
     ax.imshow(np.clip(np.asarray(image, dtype=float), 0, 1))
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
     if title:
         ax.set_title(title, fontsize=8)
 
@@ -289,14 +280,12 @@ def _short_cell(cell: str) -> str:
     return f"{'F' if sex == SEXES[0] else 'M'} {_HAIR_LABELS.get(hair, hair)}"
 
 
-
 def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
                                figsize: tuple[float, float] = (4.8, 4.2)) -> Figure:
     """True against estimated TV for the validation sources, with the old estimator beside.
 
     Args:
-        table: :func:`~celeba_lab.collapse.instrument.validate_instrument`'s frame (columns
-            ``true TV, TV, low, high, old TV``, indexed by source).
+        table: :func:`~celeba_lab.collapse.instrument.validate_instrument`'s frame.
         title: Figure title.
         figsize: Figure size in inches.
 
@@ -305,7 +294,7 @@ def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
         the old least-squares estimates as crosses, and the noise floors as ticks.
 
     Raises:
-        ValueError: The table lacks a required column or is empty.
+        ValueError: The table lacks a column (``true TV, TV, low, high, old TV``) or is empty.
 
     Example:
         >>> table = pd.DataFrame({"true TV": [0.0, 0.3], "TV": [0.05, 0.28], "low": [0.0, 0.2],
@@ -340,7 +329,7 @@ def plot_backgrounds(sources: Mapping[str, tuple[np.ndarray, pd.Series]], *, per
     """Background cells per source: one bar of shares each, then faces to check them by eye.
 
     Args:
-        sources: Name -> (faces (n, s, s, 3) in [0, 1], their background cells, from
+        sources: Name -> (faces (n, s, s, 3) in [0, 1], their
             :func:`celeba_lab.collapse.background_cells`).
         per_row: Faces shown per source, each over a strip of its cell's colour.
         image_size: Inches per face.

@@ -1,7 +1,7 @@
 """Figures of the data chapter: faces, attribute statistics, partitions, samples, memory.
 
-Every function returns a :class:`matplotlib.figure.Figure` that is already closed in pyplot,
-so a notebook shows it once (as a cell's value or through ``glue``) and never twice.
+Each returns a :class:`matplotlib.figure.Figure` already closed in pyplot, so a notebook shows
+it once.
 """
 
 from __future__ import annotations
@@ -54,8 +54,7 @@ def plot_face_grid(data: CelebA, ids: Iterable[str] | None = None, *,
     Args:
         data: The data set.
         ids: The images to show (default: ``n`` drawn at random with ``seed``).
-        attributes: Which positive attributes to name under each face (``Male`` is written as
-            "male" or "female").
+        attributes: Positive attributes to name under each face (``Male``: "male"/"female").
         n: Number of faces when ``ids`` is not given.
         ncols: Faces per row.
         seed: Seed of the random choice.
@@ -111,8 +110,7 @@ def plot_prevalence(data: CelebA, *, published: bool = True) -> Figure:
 
     Args:
         data: The data set.
-        published: Also draw :data:`celeba_lab.data.CELEBA_PREVALENCE` (real CelebA, first
-            20,000 images).
+        published: Also draw :data:`celeba_lab.data.CELEBA_PREVALENCE` (real CelebA).
 
     Returns:
         The figure (attributes sorted by published prevalence).
@@ -182,16 +180,13 @@ def _seriation(corr: pd.DataFrame) -> list[str]:
 def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = None, *,
                                n: int = 14, include: Sequence[str] = REPORT_ATTRIBUTES,
                                annotate: bool | None = None) -> Figure:
-    """Correlation (phi coefficient) between pairs of attributes, as a heatmap.
-
-    By default it shows the ``n`` attributes of :func:`correlated_attributes` (``include``
-    and those in the strongest pairs), ordered so that attributes that go together sit
-    together, each pair once, with its value written in the cell.
+    """Correlation (phi coefficient) between pairs of attributes, as a heatmap, each pair once.
 
     Args:
         data: The data set.
         attributes: The attributes to show, in this order (``cl.ATTRIBUTES``: all 40); default:
-            :func:`correlated_attributes` ``(data, n, include)``, reordered.
+            :func:`correlated_attributes` ``(data, n, include)``, ordered so that attributes
+            that go together sit together.
         n: Number of attributes when ``attributes`` is not given.
         include: Attributes always shown when ``attributes`` is not given.
         annotate: Write each value in its cell (default: when at most 20 attributes).

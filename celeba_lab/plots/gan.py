@@ -1,8 +1,7 @@
 """Pictures of GAN training: the monitor's grids, an animation of them, losses, samples, walks.
 
-Every function returns a :class:`matplotlib.figure.Figure`, except :func:`animate_epoch_grids`,
-which writes an animated GIF and returns its path (show it in a notebook with
-:func:`show_animation`).
+Each returns a :class:`matplotlib.figure.Figure`, except :func:`animate_epoch_grids` (a GIF's
+path, for :func:`show_animation`) and :func:`show_animation`.
 """
 
 from __future__ import annotations
@@ -21,18 +20,17 @@ __all__ = [
 ]
 
 
-def _run(run_or_dir):
-    from ..gan_training import GANRun, load_gan_run
-
-    return run_or_dir if isinstance(run_or_dir, GANRun) else load_gan_run(run_or_dir)
-
-
 def _grids(run_or_dir):
     # The monitor's faces without rebuilding the GAN: (epoch numbers, uint8 array).
     if hasattr(run_or_dir, "grids"):
-        return run_or_dir.grids()
-    paths = sorted((Path(run_or_dir) / "grids").glob("epoch_*.npy"))
-    return [int(p.stem.split("_")[1]) for p in paths], np.stack([np.load(p) for p in paths])
+        epochs, images = run_or_dir.grids()
+    else:
+        paths = sorted((Path(run_or_dir) / "grids").glob("epoch_*.npy"))
+        epochs = [int(p.stem.split("_")[1]) for p in paths]
+        images = np.stack([np.load(p) for p in paths]) if paths else None
+    if len(epochs) == 0:
+        raise ValueError("This run has no monitor grids (trained with monitor=False?).")
+    return epochs, images
 
 
 def _pick_epochs(epochs: Sequence[int], at_most: int) -> list[int]:
@@ -69,8 +67,6 @@ def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
     from ..gan_images import image_grid
 
     epochs, images = _grids(run)
-    if len(epochs) == 0:
-        raise ValueError("This run has no monitor grids (trained with monitor=False?).")
     rows = _pick_epochs(epochs, max_epochs)
     faces = min(faces, images.shape[1])
     fig, axes = plt.subplots(len(rows), 1, figsize=(faces * 0.9, len(rows) * 1.0 + 0.3),
@@ -109,8 +105,6 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
     from ..gan_images import image_grid
 
     epochs, images = _grids(run)
-    if len(epochs) == 0:
-        raise ValueError("This run has no monitor grids (trained with monitor=False?).")
     run_dir = Path(run.run_dir if hasattr(run, "run_dir") else run)
     path = Path(path) if path is not None else run_dir / "grids" / "animation.gif"
     frames = []
@@ -131,10 +125,7 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
 
 
 def show_animation(path: str | os.PathLike):
-    """The GIF at ``path`` as a notebook output (``IPython.display.Image``, image/gif).
-
-    Display it, or ``glue`` it and place it with a ``{glue:figure}`` that gives the caption
-    and alt text.
+    """The GIF at ``path`` as a notebook output, to display or to ``glue`` into a figure.
 
     Args:
         path: The GIF, e.g. from :func:`animate_epoch_grids`.
@@ -256,9 +247,7 @@ def plot_latent_walk(generator, *, steps: int = 8, seed: int = 0, conditions=Non
 
 def plot_conditional_samples(gan, combinations: Sequence[Mapping[str, int]], *,
                              per_row: int = 8, seed: int = 0) -> Figure:
-    """One row of generated faces per requested attribute combination.
-
-    The same noise is used in every row, so rows differ only by the conditions.
+    """One row of generated faces per requested attribute combination, the same noise in each.
 
     Args:
         gan: A conditional :class:`~celeba_lab.gan.DCGAN` or a GANRun holding one.

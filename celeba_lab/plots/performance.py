@@ -1,8 +1,7 @@
 """Figures of the performance appendix: data throughput, memory, training speed, projections.
 
-The functions take the plain rows the benchmarks write (``bench/results/*.json``: lists of
-dictionaries), so they draw results read from a file exactly as results measured a moment ago.
-Every function returns a :class:`matplotlib.figure.Figure` that is already closed in pyplot.
+Each takes the rows the benchmarks write (``bench/results/*.json``, lists of dictionaries) and
+returns a :class:`matplotlib.figure.Figure` already closed in pyplot.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ _TARGET_LABELS = {"gan": "GAN input, 64 x 64", "classifier": "classifier input, 
 _COLOURS = dict(zip(WAY_LABELS, sns.color_palette("deep")))
 
 
-def _done(fig: Figure) -> Figure:
-    fig.tight_layout()
+def _done(fig: Figure, **layout) -> Figure:
+    fig.tight_layout(**layout)
     plt.close(fig)  # the caller displays it; pyplot must not show it a second time
     return fig
 
@@ -100,24 +99,19 @@ def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None =
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=1, fontsize=9, frameon=False)
         legend_inches = 0.1 + 0.2 * len(ways)
-        fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
-    plt.close(fig)  # the caller displays it; pyplot must not show it a second time
-    return fig
+    return _done(fig, rect=(0, legend_inches / fig.get_figheight(), 1, 1))
 
 
 def plot_data_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Peak memory each way adds as N grows, one panel per input.
-
-    Measured points are filled; runs of the in-RAM way that were skipped because they would
-    not fit are drawn hollow at the memory they would need (computed, never measured) and
-    labelled so.
 
     Args:
         rows: The data benchmark's rows (``delta_rss_mib``, the peak resident memory added,
             for measured runs; ``needed_gib`` for skipped ones).
 
     Returns:
-        A log-log figure of memory added (MiB) against N.
+        A log-log figure of memory added (MiB) against N: measured points filled, skipped
+        runs hollow at the memory they would need (computed, not measured).
 
     Raises:
         ValueError: No row for any known input (``"gan"`` or ``"classifier"``).
@@ -255,9 +249,8 @@ def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float =
                         ) -> Figure:
     """Each chapter's peak memory on the full data set, against a RAM limit.
 
-    Two bars per chapter: the anonymous memory of its kernel and worker processes (arrays and
-    framework buffers, which the system cannot drop) and its resident memory (which also
-    counts pages of memory-mapped caches, dropped when memory runs short).
+    Two bars per chapter: anonymous memory (arrays and buffers, which the system cannot drop)
+    and resident memory (which also counts memory-mapped cache pages, dropped when short).
 
     Args:
         rows: ``bench/results/chapter_memory.json``'s rows (``chapter``, ``peak_anon_mib``,
