@@ -1,9 +1,8 @@
 """celeba_lab: face-attribute classifiers and face generators on CelebA, the package of the book.
 
-``import celeba_lab as cl`` gives ``cl.<name>`` for every name a module lists in its
-``__all__`` (anything else is internal). :data:`_API` (name -> module) is read from those lists
-without importing the modules, so importing the package is instant and starts Keras only when
-a name that needs it is used; the ``TYPE_CHECKING`` imports at the end are for static tools.
+``cl.<name>`` is public for every name in a module's ``__all__`` (the rest is internal), read
+into :data:`_API` (name -> module) without importing the modules: importing is instant and
+starts Keras only when a name needs it. The ``TYPE_CHECKING`` imports are for static tools.
 """
 
 from __future__ import annotations
@@ -53,8 +52,7 @@ __all__ = sorted(_API)
 
 def __getattr__(name: str):
     if name in _API:
-        module = importlib.import_module(f"{__name__}.{_API[name]}")
-        value = getattr(module, name)
+        value = getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
         globals()[name] = value
         return value
     if name in _SUBMODULES:

@@ -1,10 +1,9 @@
 """Has a generator learned anything? The checks that come before any verdict about it.
 
-An untrained generator shows every symptom of mode collapse, and none of them means anything.
-:class:`GeneratorCheck` asks whether its faces vary, whether training brought them closer to
-real faces than its untrained self, and whether they are close enough to measure;
-:func:`reading_check` asks whether the attribute reader reads generated faces; and
-:func:`verdict_gate` allows a verdict only where both hold.
+An untrained generator shows every symptom of mode collapse, none of them meaningful.
+:class:`GeneratorCheck` asks whether its faces vary, came closer to real faces than its
+untrained self and are close enough to measure; :func:`reading_check`, whether the reader reads
+generated faces; :func:`verdict_gate` allows a verdict only where both hold.
 
 Example:
     >>> check = GeneratorCheck("toy", pixel_spread=0.2, real_spread=0.25, distance=1.0,
@@ -33,10 +32,9 @@ MAX_REAL_RATIO = 4.0
 #: The reader reads an attribute on generated faces at this balanced accuracy or more.
 READABLE_BAR = 0.75
 
-__all__ = [
-    "GeneratorCheck", "NotLearnedError", "check_generator", "require_learned", "learning_table",
-    "MAX_REAL_RATIO", "READABLE_BAR", "reading_check", "VerdictGate", "verdict_gate",
-]
+__all__ = ["GeneratorCheck", "NotLearnedError", "check_generator", "require_learned",
+           "learning_table", "MAX_REAL_RATIO", "READABLE_BAR", "reading_check", "VerdictGate",
+           "verdict_gate"]
 
 
 class NotLearnedError(RuntimeError):
@@ -53,8 +51,7 @@ class GeneratorCheck:
         real_spread: The same for the real faces it is compared with.
         distance: Fréchet distance between its faces and the real ones (classifier features).
         untrained_distance: The same for the untrained network (same settings and seed).
-        real_distance: The same between the real faces and a second, disjoint set of real
-            faces of the same size (NaN when not measured: the test is then skipped).
+        real_distance: The same between two disjoint, equal-sized real sets (NaN: not measured).
     """
 
     name: str
@@ -78,8 +75,7 @@ class GeneratorCheck:
     @property
     def real_ratio(self) -> float:
         """Its feature distance over the distance between two sets of real faces."""
-        return (self.distance / self.real_distance if self.real_distance > 0
-                else float("nan"))
+        return self.distance / self.real_distance if self.real_distance > 0 else float("nan")
 
     @property
     def learned(self) -> bool:
@@ -149,8 +145,7 @@ def check_generator(name: str, generated: np.ndarray, untrained: np.ndarray, rea
         real: Real faces at the same size.
         features: Images -> feature vectors, e.g. ``lambda x: cl.classifier_features(model,
             x, resize=True)``.
-        other_real: Real faces disjoint from ``real``, as many as ``generated``: the
-            real-versus-real distance that :data:`MAX_REAL_RATIO` scales.
+        other_real: Real faces disjoint from ``real``, as many as ``generated``; see real_distance.
 
     Returns:
         A :class:`GeneratorCheck`.
@@ -166,8 +161,7 @@ def check_generator(name: str, generated: np.ndarray, untrained: np.ndarray, rea
         >>> check_generator("grey", grey, grey, real, flat).learned
         False
     """
-    sets = (generated, untrained, real) + (() if other_real is None else (other_real,))
-    shapes = {np.shape(a)[1:] for a in sets}
+    shapes = {np.shape(a)[1:] for a in (generated, untrained, real, other_real) if a is not None}
     if len(shapes) != 1:
         raise ValueError(f"Generated, untrained and real faces must share one image size; got "
                          f"{sorted(shapes)}.")
@@ -227,10 +221,6 @@ def reading_check(true_labels: pd.DataFrame, real: pd.DataFrame, generated: pd.D
                   bar: float = READABLE_BAR, threshold: float = 0.5) -> pd.DataFrame:
     """Does the reader read generated faces as it reads real ones? Its error rates on both.
 
-    An attribute is *readable* on generated faces when its balanced accuracy there reaches
-    ``bar``; the two readings *differ* when their balanced accuracies are more than 1.96
-    standard errors apart, and then the generated-face rates apply to a generator's faces.
-
     Args:
         true_labels: Annotated 0/1 labels of the faces.
         real: The reader's probabilities for the real faces (one column per attribute).
@@ -241,8 +231,9 @@ def reading_check(true_labels: pd.DataFrame, real: pd.DataFrame, generated: pd.D
 
     Returns:
         One row per attribute: sensitivity, specificity and balanced accuracy on real and on
-        generated faces, ``difference`` (generated minus real balanced accuracy), ``differs``,
-        ``readable`` and ``use`` (``"generated"`` or ``"real"``).
+        generated faces; ``difference`` (generated minus real balanced accuracy); ``differs``
+        (more than 1.96 standard errors apart); ``readable`` (reaches ``bar`` on generated
+        faces); ``use``: ``"generated"`` where they differ, else ``"real"``.
 
     Raises:
         ValueError: ``real`` and ``generated`` differ in shape or columns, or ``bar`` is
@@ -290,8 +281,7 @@ class VerdictGate:
     Attributes:
         generator: The generator's name.
         learned: It passed its learning check (:class:`GeneratorCheck`).
-        unreadable: The attributes the verdict needs that the reader cannot read on generated
-            faces (:func:`reading_check`).
+        unreadable: Attributes the verdict needs that :func:`reading_check` found unreadable.
         learning_reason: The learning check's own sentence.
     """
 

@@ -1,11 +1,8 @@
 """Every figure the book shows, one submodule per part of the book.
 
-Each function returns a :class:`matplotlib.figure.Figure` (or, for animations, a file's path).
-The submodules import Keras only inside the functions that need it, so ``import
-celeba_lab.plots`` starts none.
+Each returns a :class:`matplotlib.figure.Figure` (for animations, a path); Keras is imported
+only inside the functions that need it, so ``import celeba_lab.plots`` starts none.
 """
-
-from __future__ import annotations
 
 from . import classifiers, collapse, data, gan, performance, toy
 from .classifiers import *  # noqa: F403  (each submodule's __all__: its public figures)

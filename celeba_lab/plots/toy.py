@@ -31,9 +31,8 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
         size: Side of each panel in inches.
 
     Returns:
-        The figure; each panel is titled with its step and the modes its points cover (a
-        quarter of a mode's fair share at least), each mode labelled with how many generated
-        points it holds (red: too few to count as covered).
+        The figure: each panel titled with its step and the modes its points cover (a quarter
+        of a mode's fair share at least), each mode labelled with its count (red: not covered).
 
     Example:
         >>> from celeba_lab.toy import train_toy_gan
@@ -43,10 +42,9 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
 
     from ..toy import MODE_REACH, mode_cells, ring_centres
 
-    first = next(iter(runs.values()))
     if columns is None:
-        columns = np.unique(np.linspace(0, len(first.steps) - 1, min(5, len(first.steps)))
-                            .round().astype(int)).tolist()
+        steps = len(next(iter(runs.values())).steps)
+        columns = np.unique(np.linspace(0, steps - 1, min(5, steps)).round().astype(int)).tolist()
     fig = Figure(figsize=(size * len(columns) + 1.2, size * len(runs) + 0.5))
     axes = np.asarray(fig.subplots(len(runs), len(columns), squeeze=False))
     centres = ring_centres()
@@ -55,8 +53,7 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
             points = run.points[k]
             counts = mode_cells(points).value_counts()
             per_mode = [int(counts.get(f"mode {i}", 0)) for i in range(len(centres))]
-            # A mode counts as covered with a quarter of its fair share of the points (the
-            # rule of toy_collapse_table); the counts show what a thin mode holds.
+            # Covered: a quarter of its fair share of the points (toy_collapse_table's rule).
             enough = 0.25 / len(centres) * len(points)
             modes = sum(n >= enough for n in per_mode)
             ax.scatter(*run.real[:500].T, s=2, c="0.75", label="real points")
@@ -73,9 +70,8 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
             ax.set_title(f"step {step}: {modes} of {len(centres)} modes", fontsize=10)
         row[0].set_ylabel(name, fontsize=10)
     # Below the panels, where it covers no mode.
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, markerscale=4,
-               frameon=False)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=9,
+               markerscale=4, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
