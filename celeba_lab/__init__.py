@@ -1,16 +1,8 @@
 """celeba_lab: face-attribute classifiers and face generators on CelebA, the package of the book.
 
-Type ``import celeba_lab as cl`` and use ``cl.load_celeba``, ``cl.balanced_sample``,
-``cl.train_classifier``, ``cl.train_gan`` and the rest of the public API: the names each module
-lists in its ``__all__`` (the book's API chapter documents them module by module). Anything
-else is internal and may change.
-
-A public name is written in one place, its module's ``__all__``. :data:`_API` (name -> module)
-is read from those lists when the package is imported, without importing the modules, so that
-importing the package is instant and starts Keras only when a name from a module that needs it
-is used (``python -m celeba_lab synth`` and the data layer work without TensorFlow). The
-``TYPE_CHECKING`` imports at the end name each module once, for editors and static tools,
-which follow ``cl.train_gan`` to its definition through the module's ``__all__``.
+``cl.<name>`` is public for every name in a module's ``__all__`` (the rest is internal), read
+into :data:`_API` (name -> module) without importing the modules: importing is instant and
+starts Keras only when a name needs it. The ``TYPE_CHECKING`` imports are for static tools.
 """
 
 from __future__ import annotations
@@ -60,8 +52,7 @@ __all__ = sorted(_API)
 
 def __getattr__(name: str):
     if name in _API:
-        module = importlib.import_module(f"{__name__}.{_API[name]}")
-        value = getattr(module, name)
+        value = getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
         globals()[name] = value
         return value
     if name in _SUBMODULES:

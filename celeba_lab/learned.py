@@ -1,26 +1,9 @@
-"""Has a generator learned anything? The check that comes before any verdict about it.
+"""Has a generator learned anything? The checks that come before any verdict about it.
 
-A generator that has not left its starting point draws the same flat picture for every noise
-vector. Measured like a trained one, it "covers one mode", "has no variety" and "sits far from
-the data": every symptom of mode collapse, and none of them means anything. So before a page
-calls a generator collapsed (or a remedy better), it asks two questions, each against the same
-real faces:
-
-* **Does it vary?** The pixel spread (each pixel's standard deviation across faces, averaged)
-  of its faces, against the real faces' spread. An untrained generator's is near zero.
-* **Did training bring it closer to real faces?** The Fréchet distance between its faces and
-  real ones in a classifier's feature space, against the same distance for the *same network
-  before its first step* (same settings and seed). Learning means a clear fall.
-* **Is it close enough to measure?** The same distance against the distance between two
-  disjoint sets of real faces of the same size (what "no difference" reads at this sample
-  size): a generator whose faces are worth measuring stays within :data:`MAX_REAL_RATIO` times
-  it.
-
-A verdict also needs an instrument that reads the generator's faces:
-:func:`reading_check` compares the attribute reader's error rates on generated faces whose
-intended attributes are known with its rates on real faces, and :func:`verdict_gate` allows a
-verdict only where the generator passed its check and the reader reads every attribute the
-verdict uses.
+An untrained generator shows every symptom of mode collapse, none of them meaningful.
+:class:`GeneratorCheck` asks whether its faces vary, came closer to real faces than its
+untrained self and are close enough to measure; :func:`reading_check`, whether the reader reads
+generated faces; :func:`verdict_gate` allows a verdict only where both hold.
 
 Example:
     >>> check = GeneratorCheck("toy", pixel_spread=0.2, real_spread=0.25, distance=1.0,
@@ -49,10 +32,9 @@ MAX_REAL_RATIO = 4.0
 #: The reader reads an attribute on generated faces at this balanced accuracy or more.
 READABLE_BAR = 0.75
 
-__all__ = [
-    "GeneratorCheck", "NotLearnedError", "check_generator", "require_learned", "learning_table",
-    "MAX_REAL_RATIO", "READABLE_BAR", "reading_check", "VerdictGate", "verdict_gate",
-]
+__all__ = ["GeneratorCheck", "NotLearnedError", "check_generator", "require_learned",
+           "learning_table", "MAX_REAL_RATIO", "READABLE_BAR", "reading_check", "VerdictGate",
+           "verdict_gate"]
 
 
 class NotLearnedError(RuntimeError):
@@ -69,8 +51,7 @@ class GeneratorCheck:
         real_spread: The same for the real faces it is compared with.
         distance: Fréchet distance between its faces and the real ones (classifier features).
         untrained_distance: The same for the untrained network (same settings and seed).
-        real_distance: The same between the real faces and a second, disjoint set of real
-            faces of the same size (NaN when not measured: the test is then skipped).
+        real_distance: The same between two disjoint, equal-sized real sets (NaN: not measured).
     """
 
     name: str
@@ -94,8 +75,7 @@ class GeneratorCheck:
     @property
     def real_ratio(self) -> float:
         """Its feature distance over the distance between two sets of real faces."""
-        return (self.distance / self.real_distance if self.real_distance > 0
-                else float("nan"))
+        return self.distance / self.real_distance if self.real_distance > 0 else float("nan")
 
     @property
     def learned(self) -> bool:
@@ -107,17 +87,14 @@ class GeneratorCheck:
 
     def reason(self) -> str:
         """One sentence: why it counts as learned, or what is missing."""
-        text = self._reason()
-        return text[:1].upper() + text[1:]
-
-    def _reason(self) -> str:
         if self.learned:
             close = ("" if np.isnan(self.real_distance) else
                      f"; that distance is {self.real_ratio:.1f} times the distance between two "
                      f"sets of real faces (at most {MAX_REAL_RATIO:.0f} passes)")
-            return (f"{self.name} has learned: its faces vary ({self.spread_ratio:.0%} of the "
+            text = (f"{self.name} has learned: its faces vary ({self.spread_ratio:.0%} of the "
                     f"real faces' pixel spread) and training cut their distance from real faces "
                     f"to {self.distance_ratio:.0%} of the untrained network's{close}.")
+            return text[:1].upper() + text[1:]
         missing = []
         if not self.spread_ratio >= MIN_SPREAD_RATIO:
             missing.append(f"its faces barely vary ({self.spread_ratio:.0%} of the real "
@@ -130,7 +107,8 @@ class GeneratorCheck:
             missing.append(f"its distance from real faces is {self.real_ratio:.1f} times the "
                            f"distance between two sets of real faces (faces worth measuring: "
                            f"at most {MAX_REAL_RATIO:.0f})")
-        return f"{self.name} has not learned: " + "; ".join(missing) + "."
+        text = f"{self.name} has not learned: " + "; ".join(missing) + "."
+        return text[:1].upper() + text[1:]
 
 
 def pixel_spread(images: np.ndarray) -> float:
@@ -167,8 +145,7 @@ def check_generator(name: str, generated: np.ndarray, untrained: np.ndarray, rea
         real: Real faces at the same size.
         features: Images -> feature vectors, e.g. ``lambda x: cl.classifier_features(model,
             x, resize=True)``.
-        other_real: A second set of real faces, disjoint from ``real``, as many as
-            ``generated``: the real-versus-real distance that :data:`MAX_REAL_RATIO` scales.
+        other_real: Real faces disjoint from ``real``, as many as ``generated``; see real_distance.
 
     Returns:
         A :class:`GeneratorCheck`.
@@ -184,8 +161,7 @@ def check_generator(name: str, generated: np.ndarray, untrained: np.ndarray, rea
         >>> check_generator("grey", grey, grey, real, flat).learned
         False
     """
-    sets = (generated, untrained, real) + (() if other_real is None else (other_real,))
-    shapes = {np.shape(a)[1:] for a in sets}
+    shapes = {np.shape(a)[1:] for a in (generated, untrained, real, other_real) if a is not None}
     if len(shapes) != 1:
         raise ValueError(f"Generated, untrained and real faces must share one image size; got "
                          f"{sorted(shapes)}.")
@@ -245,25 +221,19 @@ def reading_check(true_labels: pd.DataFrame, real: pd.DataFrame, generated: pd.D
                   bar: float = READABLE_BAR, threshold: float = 0.5) -> pd.DataFrame:
     """Does the reader read generated faces as it reads real ones? Its error rates on both.
 
-    ``real`` and ``generated`` are the reader's probabilities for the same annotated faces:
-    the real faces, and generated faces meant to show them (for example the generator's
-    reconstructions of them, :func:`celeba_lab.invert_generator`). An attribute is *readable*
-    on generated faces when its balanced accuracy there reaches ``bar``; the two readings
-    *differ* when their balanced accuracies are further apart than sampling explains (beyond
-    1.96 standard errors of the difference). Where they differ, the generated-face rates are
-    the ones that apply to a generator's faces (``use``).
-
     Args:
         true_labels: Annotated 0/1 labels of the faces.
         real: The reader's probabilities for the real faces (one column per attribute).
-        generated: Its probabilities for the generated faces, in the same order.
+        generated: Its probabilities for generated faces meant to show the same faces, in the
+            same order (e.g. reconstructions from :func:`celeba_lab.invert_generator`).
         bar: Balanced accuracy an attribute needs on generated faces to be read at all.
         threshold: Decision threshold.
 
     Returns:
         One row per attribute: sensitivity, specificity and balanced accuracy on real and on
-        generated faces, ``difference`` (generated minus real balanced accuracy), ``differs``,
-        ``readable`` and ``use`` (``"generated"`` or ``"real"``).
+        generated faces; ``difference`` (generated minus real balanced accuracy); ``differs``
+        (more than 1.96 standard errors apart); ``readable`` (reaches ``bar`` on generated
+        faces); ``use``: ``"generated"`` where they differ, else ``"real"``.
 
     Raises:
         ValueError: ``real`` and ``generated`` differ in shape or columns, or ``bar`` is
@@ -311,8 +281,7 @@ class VerdictGate:
     Attributes:
         generator: The generator's name.
         learned: It passed its learning check (:class:`GeneratorCheck`).
-        unreadable: The attributes the verdict needs that the reader cannot read on generated
-            faces (:func:`reading_check`).
+        unreadable: Attributes the verdict needs that :func:`reading_check` found unreadable.
         learning_reason: The learning check's own sentence.
     """
 

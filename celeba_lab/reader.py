@@ -1,17 +1,9 @@
 """The attribute reader: one small network that reads seven attributes at the generator's size.
 
-Chapter 5 counts who a generator draws, so it needs an instrument that reads sex, glasses,
-smile and hair colour from a generated face. Classifiers trained on 218 x 178 photographs and
-fed enlarged 32 x 32 faces read them badly (the faces are blurred, the instrument was never
-trained on anything like them). This reader is trained where it is used: one flat
-``Sequential`` on real faces at the generator's own size, with one sigmoid output per
-attribute, in about a minute on a CPU.
-
-It is then checked on the images it will read. :func:`invert_generator` finds, for held-out real
-faces whose attributes are annotated, the noise from which the generator draws each face most
-closely: those reconstructions are *generated* faces whose intended attributes are known, and
-:func:`~celeba_lab.learned.reading_check` compares the reader's error rates on them with its
-error rates on the real faces.
+Classifiers trained on full-size photographs read enlarged 32 x 32 generated faces badly, so
+chapter 5 reads them with a flat ``Sequential`` trained on real faces at the generator's size
+(about a minute on a CPU), checked (:func:`~celeba_lab.learned.reading_check`) on generated
+faces with known intended attributes from :func:`invert_generator`.
 
 Example:
     >>> attribute_reader(image_size=32).count_params()
@@ -58,7 +50,6 @@ def attribute_reader(*, image_size: int = 32,
         # learns to read the face rather than the texture of its pixels.
         layers.RandomGaussianBlur(factor=1.0, kernel_size=5, sigma=1.0, value_range=(0, 1)),
         layers.GaussianNoise(0.05),
-        # Three blocks halve the face three times: 32 -> 16 -> 8 -> 4.
         layers.Conv2D(32, 3, padding="same", activation="relu"),
         layers.MaxPooling2D(2),
         layers.Conv2D(64, 3, padding="same", activation="relu"),
@@ -117,8 +108,7 @@ def read_faces(reader: keras.Model, faces: np.ndarray, *, batch_size: int = 256)
         batch_size: Faces per forward pass.
 
     Returns:
-        A :class:`~celeba_lab.collapse.Measurement` (probabilities per attribute, and the
-        64 features of the ``features`` layer).
+        A :class:`~celeba_lab.collapse.Measurement`: probabilities, and the 64 ``features``.
 
     Raises:
         ValueError: faces of another size than the reader's.
@@ -164,12 +154,9 @@ def invert_generator(generator: keras.Model, faces: np.ndarray, *, steps: int = 
                      seed: int = 0) -> Inversion:
     """Find the noise from which a trained generator draws each face most closely.
 
-    The generator is frozen; one noise vector per face is a trainable table (a Keras
-    ``Embedding``), fitted by Adam on the mean squared pixel error, all faces in one batch.
-    What comes out is a set of *generated* faces, each meant to show the face it
-    reconstructs: where the annotations of the originals are known, they are the intended
-    attributes of the reconstructions (a generator that cannot draw a trait draws it wrongly
-    here too, so errors of the generator count against the reader: the check is strict).
+    The generator is frozen; one noise vector per face (a Keras ``Embedding``) is fitted by Adam
+    on the mean squared pixel error, all faces in one batch. A trait the generator cannot draw
+    is wrong in its reconstruction too, and counts against the reader: the check is strict.
 
     Args:
         generator: A trained generator (noise, or ``[noise, conditions]``, to faces in [0, 1]).
@@ -180,11 +167,10 @@ def invert_generator(generator: keras.Model, faces: np.ndarray, *, steps: int = 
         seed: Seed of the starting noise.
 
     Returns:
-        An :class:`Inversion`.
+        An :class:`Inversion`; the originals' annotations are its faces' intended attributes.
 
     Raises:
-        ValueError: faces of another size than the generator's, or conditions missing or
-            given for the wrong generator.
+        ValueError: faces not at the generator's size, or conditions missing or not expected.
 
     Example:
         >>> from celeba_lab.gan import report_generator
@@ -207,20 +193,15 @@ def invert_generator(generator: keras.Model, faces: np.ndarray, *, steps: int = 
     index = keras.Input(shape=(), dtype="int32", name="face_index")
     latent = layers.Embedding(n, latent_dim, name="latents", embeddings_initializer=
                               keras.initializers.RandomNormal(seed=seed))(index)
-    inputs = [index]
     if conditional:
         condition = keras.Input(shape=(np.shape(conditions)[1],), name="conditions")
-        inputs.append(condition)
-        drawn = generator([latent, condition], training=False)
+        search = keras.Model([index, condition], generator([latent, condition], training=False))
     else:
-        drawn = generator(latent, training=False)
-    search = keras.Model(inputs, drawn)
+        search = keras.Model([index], generator(latent, training=False))
     search.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    x = [np.arange(n)] + ([np.asarray(conditions, "float32")] if conditional else [])
-    search.fit(x if conditional else x[0], faces, batch_size=n, epochs=steps, verbose=0,
-               shuffle=False)
+    x = [np.arange(n), np.asarray(conditions, "float32")] if conditional else np.arange(n)
+    search.fit(x, faces, batch_size=n, epochs=steps, verbose=0, shuffle=False)
     latents = keras.ops.convert_to_numpy(search.get_layer("latents").embeddings)
-    reconstructions = np.asarray(search.predict(x if conditional else x[0], batch_size=256,
-                                                verbose=0), dtype="float32")
+    reconstructions = np.asarray(search.predict(x, batch_size=256, verbose=0), dtype="float32")
     errors = ((reconstructions - faces) ** 2).reshape(n, -1).mean(axis=1)
     return Inversion(np.asarray(latents, "float32"), reconstructions, errors)

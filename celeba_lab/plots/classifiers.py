@@ -1,8 +1,4 @@
-"""Figures and tables of the classifier chapters: architecture, faces, curves, confusion, errors.
-
-Every figure function returns a :class:`matplotlib.figure.Figure`; table helpers return
-:class:`pandas.DataFrame` objects.
-"""
+"""Figures (and the architecture table) of the classifier chapters: faces, curves, confusion."""
 
 from __future__ import annotations
 
@@ -12,18 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = [
-    "architecture_table", "plot_labelled_faces", "plot_learning_curves", "plot_confusion_matrix",
-    "plot_confusion_matrices", "plot_confident_errors", "plot_recipe_comparison",
-]
-
-
-def _history_of(trained_or_history) -> dict[str, list[float]]:
-    return dict(getattr(trained_or_history, "history", trained_or_history))
-
-
-def _model_of(trained_or_model):
-    return getattr(trained_or_model, "model", trained_or_model)
+__all__ = ["architecture_table", "plot_labelled_faces", "plot_learning_curves",
+           "plot_confusion_matrix", "plot_confusion_matrices", "plot_confident_errors",
+           "plot_recipe_comparison"]
 
 
 def _load_face(data, image_id: str) -> np.ndarray:
@@ -47,18 +34,14 @@ def architecture_table(trained_or_model) -> pd.DataFrame:
         >>> int(architecture_table(report_classifier()).loc["total", "parameters"])
         623490
     """
-    model = _model_of(trained_or_model)
+    model = getattr(trained_or_model, "model", trained_or_model)
     rows = []
     for layer in model.layers:
-        shape = tuple(layer.output.shape[1:])
         activation = getattr(layer, "activation", None)
-        rows.append({
-            "layer": layer.name,
-            "kind": type(layer).__name__,
-            "output shape": " x ".join(str(s) for s in shape),
-            "parameters": int(layer.count_params()),
-            "activation": getattr(activation, "__name__", "") if activation else "",
-        })
+        rows.append({"layer": layer.name, "kind": type(layer).__name__,
+                     "output shape": " x ".join(str(s) for s in layer.output.shape[1:]),
+                     "parameters": int(layer.count_params()),
+                     "activation": getattr(activation, "__name__", "") if activation else ""})
     table = pd.DataFrame(rows).set_index("layer")
     table.loc["total"] = ["", "", int(table["parameters"].sum()), ""]
     table["parameters"] = table["parameters"].astype(int)
@@ -118,19 +101,18 @@ def plot_learning_curves(trained_or_history, *, title: str | None = None) -> plt
         >>> fig = plot_learning_curves(cl.train_classifier("Male"))  # trains: # doctest: +SKIP
         >>> fig = plot_learning_curves({"loss": [0.7, 0.5], "accuracy": [0.6, 0.8]})
     """
-    history = _history_of(trained_or_history)
+    history = dict(getattr(trained_or_history, "history", trained_or_history))
     meta = getattr(trained_or_history, "metadata", {}) or {}
     if title is None and meta:
         title = f"{meta.get('attribute', '')} ({meta.get('recipe', '')} recipe)"
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        for key, label, style in ((metric, "training", "-o"), (f"val_{metric}", "validation",
-                                                               "-s")):
+        for key, label, style in ((metric, "training", "-o"),
+                                  (f"val_{metric}", "validation", "-s")):
             values = history.get(key, [])
             if values:
                 ax.plot(np.arange(1, len(values) + 1), values, style, label=label, markersize=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set(xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
         ax.legend()
         epochs = len(history.get(metric, []))
@@ -154,8 +136,7 @@ def _draw_confusion(ax, evaluation, *, title: str | None = None, cbar: bool = Fa
     sns.heatmap(counts, annot=annotations, fmt="", cmap="Blues", cbar=cbar, ax=ax,
                 xticklabels=names, yticklabels=names, square=True, linewidths=0.5,
                 annot_kws={"fontsize": 10})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set(xlabel="predicted", ylabel="true")
     ax.set_title(title if title is not None else
                  f"{attribute}: {evaluation.split} (n = {evaluation.n:,})", fontsize=10)
 
@@ -185,8 +166,7 @@ def plot_confusion_matrices(evaluations: Mapping[str, Any] | Sequence[Any], *,
     """Confusion matrices side by side, e.g. one per attribute.
 
     Args:
-        evaluations: ``{panel title: ClassifierEvaluation}`` or a list of evaluations
-            (titled by their attribute).
+        evaluations: ``{panel title: evaluation}``, or a list of evaluations (titled by attribute).
         title: Figure title.
 
     Returns:
@@ -197,10 +177,8 @@ def plot_confusion_matrices(evaluations: Mapping[str, Any] | Sequence[Any], *,
         ...     {a: evaluate_balanced_test(c, data) for a, c in classifiers.items()},
         ...     title="Balanced test samples")    # needs trained models: # doctest: +SKIP
     """
-    if isinstance(evaluations, Mapping):
-        items = list(evaluations.items())
-    else:
-        items = [(e.attribute, e) for e in evaluations]
+    items = (list(evaluations.items()) if isinstance(evaluations, Mapping)
+             else [(e.attribute, e) for e in evaluations])
     fig, axes = plt.subplots(1, len(items), figsize=(4.0 * len(items), 3.9), squeeze=False)
     for ax, (name, evaluation) in zip(axes.flat, items):
         _draw_confusion(ax, evaluation,
@@ -221,8 +199,7 @@ def plot_confident_errors(evaluation, data, *, n: int = 8, cols: int = 8) -> plt
         cols: Faces per row.
 
     Returns:
-        A figure of the faces, each titled with its true label and score; when there is no
-        error, a figure saying so.
+        A figure of the faces, titled with true label and score (or saying there is no error).
 
     Example:
         >>> evaluation = cl.evaluate_balanced_test(male, data)  # a trained model: # doctest: +SKIP
@@ -258,8 +235,7 @@ def plot_recipe_comparison(table: pd.DataFrame, *, metric: str = "balanced_accur
     Args:
         table: DataFrame indexed by attribute, one column per model, values of ``metric``.
         metric: Name for the axis label.
-        baseline: Optional per-attribute value drawn as a dashed mark (e.g. the majority
-            baseline or chance).
+        baseline: Per-attribute value drawn as a dashed mark (e.g. majority baseline or chance).
 
     Returns:
         A bar chart, one group per attribute, each bar labelled with its value.
@@ -282,8 +258,7 @@ def plot_recipe_comparison(table: pd.DataFrame, *, metric: str = "balanced_accur
             ax.hlines(baseline[attribute], xi - 0.45, xi + 0.45, colors="black",
                       linestyles="dashed", label="baseline" if xi == 0 else None)
     ax.set_xticks(x, table.index)
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_ylim(0, 1.08)
+    ax.set(ylabel=metric.replace("_", " "), ylim=(0, 1.08))
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

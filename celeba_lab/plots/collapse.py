@@ -1,8 +1,6 @@
 """Figures of the mode-collapse chapter: who the generators make, how far from real, do they copy.
 
-Every function takes the tables and arrays that :mod:`celeba_lab.collapse` computes and returns
-a :class:`matplotlib.figure.Figure` (not tied to pyplot's global state), which a chapter shows,
-saves, or glues into its text with a caption and alt text.
+Each draws :mod:`celeba_lab.collapse`'s tables or arrays into a Figure not tied to pyplot.
 """
 
 from __future__ import annotations
@@ -16,11 +14,10 @@ from matplotlib.figure import Figure
 from ..collapse import SEX_HAIR_CELLS, SEXES, cell_table
 from ..collapse.background import BACKGROUND_CELLS
 
-__all__ = [
-    "plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion", "plot_nearest_neighbours",
-    "plot_remedy_samples", "plot_condition_grid", "plot_instrument_validation",
-    "plot_backgrounds", "plot_faces_by_cell", "plot_reading_check",
-]
+__all__ = ["plot_attribute_shares", "plot_cell_heatmaps", "plot_cell_confusion",
+           "plot_nearest_neighbours", "plot_remedy_samples", "plot_condition_grid",
+           "plot_instrument_validation", "plot_backgrounds", "plot_faces_by_cell",
+           "plot_reading_check"]
 
 #: The colour each background cell is drawn in.
 _BACKGROUND_COLOURS = {"dark": "#262626", "grey": "#a6a6a6", "red": "#d62728",
@@ -36,17 +33,15 @@ def plot_attribute_shares(table: pd.DataFrame, *, title: str | None = None,
     """Grouped bars: the share of each attribute per source, with confidence intervals.
 
     Args:
-        table: Long table with columns ``source, attribute, share, low, high``
-            (:func:`~celeba_lab.collapse.cells.attribute_share_table`).
+        table: :func:`~celeba_lab.collapse.cells.attribute_share_table`'s long table.
         title: Figure title.
         figsize: Figure size in inches.
 
     Returns:
-        The figure: one group of bars per attribute, one bar per source, error bars the
-        intervals.
+        The figure: one group of bars per attribute, one bar per source, with the intervals.
 
     Raises:
-        ValueError: The table lacks a required column or is empty.
+        ValueError: The table is empty or lacks ``source, attribute, share, low`` or ``high``.
 
     Example:
         >>> real, other = data.attributes.iloc[:1000], data.attributes.iloc[1000:]
@@ -73,8 +68,7 @@ def plot_attribute_shares(table: pd.DataFrame, *, title: str | None = None,
                label=source, color=f"C{i}")
     ax.set_xticks(x, [_HAIR_LABELS.get(a, a).replace("_", " ") for a in attributes],
                   rotation=30, ha="right")
-    ax.set_ylabel("share of faces")
-    ax.set_ylim(0, 1)
+    ax.set(ylabel="share of faces", ylim=(0, 1))
     # Beside the axes: inside, the legend would hide the bars of the first attributes.
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
@@ -88,11 +82,9 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
     """Sex x hair-colour shares as heatmaps: real beside each generated source (and differences).
 
     Args:
-        real: Shares over the ten cells of real faces
-            (:func:`~celeba_lab.collapse.cells.cell_shares`).
+        real: Real faces' shares of the ten cells (:func:`~celeba_lab.collapse.cells.cell_shares`).
         generated: Shares of one generated source, or a mapping name -> shares for several.
-        difference: Add, per source, a panel of ``generated - real`` (red: too many, blue: too
-            few).
+        difference: Add per source a ``generated - real`` panel (red: too many, blue: too few).
         real_label: Title of the real panel.
         figsize: Figure size; by default it grows with the number of panels.
 
@@ -122,9 +114,8 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
     grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in grid[len(panels):]:
         ax.set_visible(False)
-    axes = grid[:len(panels)]
     top = max(float(t.to_numpy().max()) for _, t, kind in panels if kind == "shares")
-    for ax, (name, values, kind) in zip(axes, panels):
+    for ax, (name, values, kind) in zip(grid, panels):
         values = values.rename(columns=_HAIR_LABELS)
         if kind == "shares":
             sns.heatmap(values, ax=ax, vmin=0, vmax=top, cmap="viridis", annot=True, fmt=".2f",
@@ -134,8 +125,7 @@ def plot_cell_heatmaps(real: pd.Series, generated: pd.Series | Mapping[str, pd.S
             sns.heatmap(values, ax=ax, vmin=-bound, vmax=bound, cmap="RdBu_r", annot=True,
                         fmt="+.2f", cbar=False, annot_kws={"fontsize": 9})
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("hair colour")
-        ax.set_ylabel("")
+        ax.set(xlabel="hair colour", ylabel="")
         ax.tick_params(axis="y", rotation=0)
     return fig
 
@@ -145,8 +135,7 @@ def plot_cell_confusion(confusion: pd.DataFrame, *, title: str | None = None,
     """The classifiers' confusion matrix over the joint cells, P(predicted | true).
 
     Args:
-        confusion: Row-normalised matrix
-            (:func:`~celeba_lab.collapse.correction.cell_confusion_matrix`).
+        confusion: From :func:`~celeba_lab.collapse.correction.cell_confusion_matrix`.
         title: Figure title.
         figsize: Figure size in inches.
 
@@ -166,8 +155,7 @@ def plot_cell_confusion(confusion: pd.DataFrame, *, title: str | None = None,
                 fmt=".2f", annot_kws={"fontsize": 7}, xticklabels=labels,
                 yticklabels=[_short_cell(c) for c in confusion.index],
                 cbar_kws={"label": "P(predicted | true)"})
-    ax.set_xlabel("predicted cell")
-    ax.set_ylabel("true cell (annotation)")
+    ax.set(xlabel="predicted cell", ylabel="true cell (annotation)")
     if title:
         ax.set_title(title)
     return fig
@@ -181,8 +169,7 @@ def plot_nearest_neighbours(generated: np.ndarray, train: np.ndarray, indices: n
     Args:
         generated: Generated images (Ng, H, W, 3) in [0, 1].
         train: Training images (Nt, H', W', 3) in [0, 1], indexed by ``indices``.
-        indices: (Ng, k) neighbour indices
-            (:func:`~celeba_lab.collapse.distances.nearest_neighbours`).
+        indices: (Ng, k) indices of :func:`~celeba_lab.collapse.distances.nearest_neighbours`.
         distances: (Ng, k) neighbour distances.
         rows: How many generated faces to show (the first ``rows``).
         image_size: Inches per image.
@@ -238,8 +225,7 @@ def plot_condition_grid(images_by_condition: Mapping[str, np.ndarray], *, per_ro
     """A conditional generator's faces, one row per requested attribute combination.
 
     Args:
-        images_by_condition: Label of the request (e.g. ``"Male, Blond_Hair, Smiling"``) ->
-            images generated with it.
+        images_by_condition: Request label (e.g. ``"Male, Blond_Hair"``) -> images drawn with it.
         per_row: Images per row.
         image_size: Inches per image.
 
@@ -261,25 +247,21 @@ def _labelled_rows(groups: Mapping[str, np.ndarray], per_row: int, image_size: f
                  layout="constrained")
     axes = fig.subplots(len(groups), per_row, squeeze=False)
     for r, (name, images) in enumerate(groups.items()):
-        for c in range(per_row):
-            ax = axes[r, c]
+        for c, ax in enumerate(axes[r]):
             if c < len(images):
                 _show(ax, images[c])
             else:
                 ax.axis("off")
-        axes[r, 0].axis("on")
-        axes[r, 0].set_xticks([])
-        axes[r, 0].set_yticks([])
-        for spine in axes[r, 0].spines.values():
-            spine.set_visible(False)
+        axes[r, 0].axis("on")  # for its label; no ticks, no frame
+        axes[r, 0].set(xticks=[], yticks=[])
+        axes[r, 0].spines[:].set_visible(False)
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     return fig
 
 
 def _show(ax, image: np.ndarray, title: str | None = None) -> None:
     ax.imshow(np.clip(np.asarray(image, dtype=float), 0, 1))
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set(xticks=[], yticks=[])
     if title:
         ax.set_title(title, fontsize=8)
 
@@ -289,14 +271,12 @@ def _short_cell(cell: str) -> str:
     return f"{'F' if sex == SEXES[0] else 'M'} {_HAIR_LABELS.get(hair, hair)}"
 
 
-
 def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
                                figsize: tuple[float, float] = (4.8, 4.2)) -> Figure:
     """True against estimated TV for the validation sources, with the old estimator beside.
 
     Args:
-        table: :func:`~celeba_lab.collapse.instrument.validate_instrument`'s frame (columns
-            ``true TV, TV, low, high, old TV``, indexed by source).
+        table: :func:`~celeba_lab.collapse.instrument.validate_instrument`'s frame.
         title: Figure title.
         figsize: Figure size in inches.
 
@@ -305,7 +285,7 @@ def plot_instrument_validation(table: pd.DataFrame, *, title: str | None = None,
         the old least-squares estimates as crosses, and the noise floors as ticks.
 
     Raises:
-        ValueError: The table lacks a required column or is empty.
+        ValueError: The table lacks a column (``true TV, TV, low, high, old TV``) or is empty.
 
     Example:
         >>> table = pd.DataFrame({"true TV": [0.0, 0.3], "TV": [0.05, 0.28], "low": [0.0, 0.2],
@@ -340,7 +320,7 @@ def plot_backgrounds(sources: Mapping[str, tuple[np.ndarray, pd.Series]], *, per
     """Background cells per source: one bar of shares each, then faces to check them by eye.
 
     Args:
-        sources: Name -> (faces (n, s, s, 3) in [0, 1], their background cells, from
+        sources: Name -> (faces (n, s, s, 3) in [0, 1], their
             :func:`celeba_lab.collapse.background_cells`).
         per_row: Faces shown per source, each over a strip of its cell's colour.
         image_size: Inches per face.
@@ -379,20 +359,16 @@ def plot_backgrounds(sources: Mapping[str, tuple[np.ndarray, pd.Series]], *, per
             left += share
     bars.set_yticks(range(n), names)
     bars.invert_yaxis()
-    bars.set_xlim(0, 1)
-    bars.set_xlabel("share of faces in each background cell")
-    for spine in ("top", "right"):
-        bars.spines[spine].set_visible(False)
-    for row, name in enumerate(names, start=1):
-        faces, cells = sources[name]
+    bars.set(xlim=(0, 1), xlabel="share of faces in each background cell")
+    bars.spines[["top", "right"]].set_visible(False)
+    for row, (name, (faces, cells)) in enumerate(sources.items(), start=1):
         cells = np.asarray(cells, dtype=object)
         for c in range(per_row):
             ax = fig.add_subplot(grid[row, c])
             if c < len(faces):
                 _show(ax, faces[c])
-                for spine in ax.spines.values():
-                    spine.set_edgecolor(_BACKGROUND_COLOURS[cells[c]])
-                    spine.set_linewidth(3)
+                ax.spines[:].set_edgecolor(_BACKGROUND_COLOURS[cells[c]])
+                ax.spines[:].set_linewidth(3)
             else:
                 ax.axis("off")
             if c == 0:
@@ -460,8 +436,7 @@ def plot_reading_check(table: pd.DataFrame, *, bar: float, title: str | None = N
     ax.axvline(0.5, color="0.8", linewidth=1)
     ax.set_yticks(y, list(table.index))
     ax.invert_yaxis()
-    ax.set_xlim(0.45, 1.0)
-    ax.set_xlabel("balanced accuracy (0.5: chance)")
+    ax.set(xlim=(0.45, 1.0), xlabel="balanced accuracy (0.5: chance)")
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)

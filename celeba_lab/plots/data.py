@@ -1,7 +1,6 @@
 """Figures of the data chapter: faces, attribute statistics, partitions, samples, memory.
 
-Every function returns a :class:`matplotlib.figure.Figure` that is already closed in pyplot,
-so a notebook shows it once (as a cell's value or through ``glue``) and never twice.
+Each returns a :class:`matplotlib.figure.Figure` already closed in pyplot (shown once).
 """
 
 from __future__ import annotations
@@ -18,22 +17,16 @@ from ..attributes import ATTRIBUTES, PARTITION_SIZES, PARTITIONS, REPORT_ATTRIBU
 from ..data import (CELEBA_PREVALENCE, CELEBA_PREVALENCE_BY_SEX, BalancedSample, CelebA,
                     attribute_prevalence, check_attribute)
 
-__all__ = [
-    "plot_face_grid", "plot_prevalence", "plot_attribute_correlation", "correlated_attributes",
-    "plot_prevalence_by", "plot_partition_sizes", "plot_balanced_sample", "plot_memory",
-]
+__all__ = ["plot_face_grid", "plot_prevalence", "plot_attribute_correlation",
+           "correlated_attributes", "plot_prevalence_by", "plot_partition_sizes",
+           "plot_balanced_sample", "plot_memory"]
 
 #: Attributes named under each face in :func:`plot_face_grid` when present.
-GRID_ATTRIBUTES: tuple[str, ...] = (
-    "Male", "Smiling", "Eyeglasses", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
-    "Bald", "Wearing_Hat", "Wearing_Lipstick", "Mustache", "Goatee", "Pale_Skin",
-)
+GRID_ATTRIBUTES: tuple[str, ...] = ("Male", "Smiling", "Eyeglasses", "Black_Hair", "Blond_Hair",
+                                    "Brown_Hair", "Gray_Hair", "Bald", "Wearing_Hat",
+                                    "Wearing_Lipstick", "Mustache", "Goatee", "Pale_Skin")
 
 _POSITIVE, _NEGATIVE = sns.color_palette("deep")[0], sns.color_palette("deep")[1]
-
-
-def _style():
-    return sns.axes_style("whitegrid")
 
 
 def _done(fig: Figure) -> Figure:
@@ -54,8 +47,7 @@ def plot_face_grid(data: CelebA, ids: Iterable[str] | None = None, *,
     Args:
         data: The data set.
         ids: The images to show (default: ``n`` drawn at random with ``seed``).
-        attributes: Which positive attributes to name under each face (``Male`` is written as
-            "male" or "female").
+        attributes: Positive attributes to name under each face (``Male``: "male"/"female").
         n: Number of faces when ``ids`` is not given.
         ncols: Faces per row.
         seed: Seed of the random choice.
@@ -74,9 +66,8 @@ def plot_face_grid(data: CelebA, ids: Iterable[str] | None = None, *,
 
     attributes = [check_attribute(a) for a in attributes]
     if ids is None:
-        rng = np.random.default_rng(seed)
-        ids = data.attributes.index[np.sort(rng.choice(len(data), min(n, len(data)),
-                                                       replace=False))]
+        drawn = np.random.default_rng(seed).choice(len(data), min(n, len(data)), replace=False)
+        ids = data.attributes.index[np.sort(drawn)]
     ids = list(ids)
     nrows = int(np.ceil(len(ids) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 3.2 * nrows), squeeze=False)
@@ -111,8 +102,7 @@ def plot_prevalence(data: CelebA, *, published: bool = True) -> Figure:
 
     Args:
         data: The data set.
-        published: Also draw :data:`celeba_lab.data.CELEBA_PREVALENCE` (real CelebA, first
-            20,000 images).
+        published: Also draw :data:`celeba_lab.data.CELEBA_PREVALENCE` (real CelebA).
 
     Returns:
         The figure (attributes sorted by published prevalence).
@@ -127,13 +117,11 @@ def plot_prevalence(data: CelebA, *, published: bool = True) -> Figure:
     if published:
         rows += [(a, CELEBA_PREVALENCE[a], "real CelebA (published)") for a in order]
     table = pd.DataFrame(rows, columns=["attribute", "percent positive", "data"])
-    with _style():
+    with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(7.5, 10))
         sns.barplot(table, y="attribute", x="percent positive", hue="data", order=order, ax=ax,
                     palette="deep")
-        ax.set_xlim(0, 100)
-        ax.set_ylabel("")
-        ax.set_title("How common each attribute is")
+        ax.set(xlim=(0, 100), ylabel="", title="How common each attribute is")
         ax.legend(title=None, loc="lower right")
     return _done(fig)
 
@@ -171,8 +159,7 @@ def correlated_attributes(data: CelebA, n: int = 14,
 
 
 def _seriation(corr: pd.DataFrame) -> list[str]:
-    """Attributes ordered along the correlation matrix's leading eigenvector, so that those
-    that go together sit next to each other (the first one's coordinate made positive)."""
+    """Order along the leading eigenvector of the correlations: related attributes side by side."""
     values, vectors = np.linalg.eigh(corr.to_numpy())
     lead = vectors[:, np.argmax(values)]
     lead = lead if lead[0] >= 0 else -lead
@@ -182,16 +169,12 @@ def _seriation(corr: pd.DataFrame) -> list[str]:
 def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = None, *,
                                n: int = 14, include: Sequence[str] = REPORT_ATTRIBUTES,
                                annotate: bool | None = None) -> Figure:
-    """Correlation (phi coefficient) between pairs of attributes, as a heatmap.
-
-    By default it shows the ``n`` attributes of :func:`correlated_attributes` (``include``
-    and those in the strongest pairs), ordered so that attributes that go together sit
-    together, each pair once, with its value written in the cell.
+    """Correlation (phi coefficient) between pairs of attributes, as a heatmap, each pair once.
 
     Args:
         data: The data set.
         attributes: The attributes to show, in this order (``cl.ATTRIBUTES``: all 40); default:
-            :func:`correlated_attributes` ``(data, n, include)``, reordered.
+            :func:`correlated_attributes` ``(data, n, include)``, related ones side by side.
         n: Number of attributes when ``attributes`` is not given.
         include: Attributes always shown when ``attributes`` is not given.
         annotate: Write each value in its cell (default: when at most 20 attributes).
@@ -206,11 +189,9 @@ def plot_attribute_correlation(data: CelebA, attributes: Sequence[str] | None = 
         >>> fig = plot_attribute_correlation(data, n=12)
         >>> fig.savefig("figure.png")
     """
-    if attributes is None:
-        columns = correlated_attributes(data, n, include)
-        reorder = True
-    else:
-        columns, reorder = [check_attribute(a) for a in attributes], False
+    reorder = attributes is None
+    columns = (correlated_attributes(data, n, include) if reorder
+               else [check_attribute(a) for a in attributes])
     # A constant column has no correlation; show 0 rather than a blank.
     corr = data.attributes[columns].astype(np.float32).corr().fillna(0.0)
     if reorder:
@@ -264,7 +245,7 @@ def plot_prevalence_by(data: CelebA, by: str = "Male", attributes: Sequence[str]
               f"{by}=0": "female" if by == "Male" else f"not {by}"}
     long = table.rename(columns=labels).reset_index(names="attribute").melt(
         id_vars="attribute", var_name="group", value_name="percent positive")
-    with _style():
+    with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(9, 4.8))
         sns.barplot(long, x="attribute", y="percent positive", hue="group", ax=ax,
                     palette="deep", hue_order=list(labels.values()))
@@ -274,8 +255,7 @@ def plot_prevalence_by(data: CelebA, by: str = "Male", attributes: Sequence[str]
                 ax.scatter(np.arange(len(names)) + offset, ref[:, column], marker="_", s=160,
                            color="black", zorder=3,
                            label="real CelebA (published)" if column == 0 else None)
-        ax.set_ylim(0, 100)
-        ax.set_xlabel("")
+        ax.set(ylim=(0, 100), xlabel="")
         ax.tick_params(axis="x", labelrotation=60, labelsize=8)
         ax.legend(title=None, fontsize=8)
         ax.set_title(f"Attributes among {labels[f'{by}=1']} and {labels[f'{by}=0']} images "
@@ -298,16 +278,15 @@ def plot_partition_sizes(data: CelebA) -> Figure:
     """
     counts = data.partition.value_counts(sort=False).reindex(list(PARTITIONS), fill_value=0)
     real = pd.Series(PARTITION_SIZES)
-    with _style():
+    with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(6, 3.6))
         sns.barplot(x=list(PARTITIONS), y=counts.to_numpy(), ax=ax, color=_POSITIVE)
         for i, name in enumerate(PARTITIONS):
             ax.annotate(f"{counts[name]:,}\n{100 * counts[name] / counts.sum():.1f} % "
                         f"(real: {100 * real[name] / real.sum():.1f} %)",
                         (i, counts[name]), ha="center", va="bottom", fontsize=8)
-        ax.set_ylim(0, counts.max() * 1.3)
-        ax.set_ylabel("images")
-        ax.set_title(f"Official partitions of {_source(data)}")
+        ax.set(ylim=(0, counts.max() * 1.3), ylabel="images",
+               title=f"Official partitions of {_source(data)}")
     return _done(fig)
 
 
@@ -330,7 +309,7 @@ def plot_balanced_sample(sample: BalancedSample) -> Figure:
         rows += [(split, f"{sample.attribute} = 1", int((labels == 1).sum())),
                  (split, f"{sample.attribute} = 0", int((labels == 0).sum()))]
     table = pd.DataFrame(rows, columns=["split", "label", "images"])
-    with _style():
+    with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(6, 3.6))
         sns.barplot(table, x="split", y="images", hue="label", ax=ax,
                     palette=[_POSITIVE, _NEGATIVE])
@@ -353,14 +332,13 @@ def plot_memory(streaming: pd.DataFrame, in_memory: pd.DataFrame, *,
         labels: Legend entries of the two traces.
 
     Returns:
-        The figure; memory is shown as growth over each trace's first measurement (MiB). When
-        the array was filled with fewer images than were streamed (a whole data set would not
-        fit), a dashed line carries its growth per image on to the streamed count.
+        The figure: growth over each trace's first measurement (MiB); where the array held
+        fewer images than were streamed, a dashed line projects its growth per image.
 
     Example:
         >>> fig = plot_memory(streaming, in_memory)  # chapter 6's two traces: # doctest: +SKIP
     """
-    with _style():
+    with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(7, 3.8))
         for trace, label, colour in ((streaming, labels[0], _POSITIVE),
                                      (in_memory, labels[1], _NEGATIVE)):
@@ -372,8 +350,7 @@ def plot_memory(streaming: pd.DataFrame, in_memory: pd.DataFrame, *,
             ax.plot([loaded, streamed], [per_image * loaded, per_image * streamed],
                     color=_NEGATIVE, lw=2, ls="--",
                     label=f"the same array for all {streamed:,} images (projected)")
-        ax.set_xlabel("images used")
-        ax.set_ylabel("memory growth (MiB, RSS)")
-        ax.set_title("Memory while using the images")
+        ax.set(xlabel="images used", ylabel="memory growth (MiB, RSS)",
+               title="Memory while using the images")
         ax.legend(fontsize=8)
     return _done(fig)

@@ -1,8 +1,6 @@
 """Pictures of GAN training: the monitor's grids, an animation of them, losses, samples, walks.
 
-Every function returns a :class:`matplotlib.figure.Figure`, except :func:`animate_epoch_grids`,
-which writes an animated GIF and returns its path (show it in a notebook with
-:func:`show_animation`).
+Each returns a :class:`matplotlib.figure.Figure`, but the GIF helpers (a path, a notebook image).
 """
 
 from __future__ import annotations
@@ -15,38 +13,38 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = [
-    "plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses", "plot_samples",
-    "plot_latent_walk", "plot_conditional_samples",
-]
-
-
-def _run(run_or_dir):
-    from ..gan_training import GANRun, load_gan_run
-
-    return run_or_dir if isinstance(run_or_dir, GANRun) else load_gan_run(run_or_dir)
+__all__ = ["plot_epoch_grids", "animate_epoch_grids", "show_animation", "plot_gan_losses",
+           "plot_samples", "plot_latent_walk", "plot_conditional_samples"]
 
 
 def _grids(run_or_dir):
     # The monitor's faces without rebuilding the GAN: (epoch numbers, uint8 array).
     if hasattr(run_or_dir, "grids"):
-        return run_or_dir.grids()
-    paths = sorted((Path(run_or_dir) / "grids").glob("epoch_*.npy"))
-    return [int(p.stem.split("_")[1]) for p in paths], np.stack([np.load(p) for p in paths])
+        epochs, images = run_or_dir.grids()
+    else:
+        paths = sorted((Path(run_or_dir) / "grids").glob("epoch_*.npy"))
+        epochs, images = [int(p.stem.split("_")[1]) for p in paths], [np.load(p) for p in paths]
+    if len(epochs) == 0:
+        raise ValueError("This run has no monitor grids (trained with monitor=False?).")
+    return epochs, np.stack(images)
 
 
 def _pick_epochs(epochs: Sequence[int], at_most: int) -> list[int]:
-    # First and last always; the rest evenly spaced.
     if len(epochs) <= at_most:
         return list(range(len(epochs)))
     return sorted({int(round(i)) for i in np.linspace(0, len(epochs) - 1, at_most)})
 
 
 def _hide_axes(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.set(xticks=[], yticks=[])
+    ax.spines[:].set_visible(False)
+
+
+def _face_row(axes, faces, label: str, **text) -> None:
+    for ax, face in zip(axes, faces):
+        ax.imshow(face)
+        _hide_axes(ax)
+    axes[0].set_ylabel(label, rotation=0, ha="right", va="center", **text)
 
 
 def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
@@ -69,16 +67,12 @@ def plot_epoch_grids(run, *, faces: int = 8, max_epochs: int = 8) -> Figure:
     from ..gan_images import image_grid
 
     epochs, images = _grids(run)
-    if len(epochs) == 0:
-        raise ValueError("This run has no monitor grids (trained with monitor=False?).")
     rows = _pick_epochs(epochs, max_epochs)
     faces = min(faces, images.shape[1])
     fig, axes = plt.subplots(len(rows), 1, figsize=(faces * 0.9, len(rows) * 1.0 + 0.3),
                              squeeze=False)
     for ax, row in zip(axes[:, 0], rows):
-        ax.imshow(image_grid(images[row, :faces], ncols=faces))
-        _hide_axes(ax)
-        ax.set_ylabel(f"epoch {epochs[row]}", rotation=0, ha="right", va="center")
+        _face_row([ax], [image_grid(images[row, :faces], ncols=faces)], f"epoch {epochs[row]}")
     fig.suptitle("The same noise, epoch after epoch")
     fig.tight_layout()
     return fig
@@ -109,8 +103,6 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
     from ..gan_images import image_grid
 
     epochs, images = _grids(run)
-    if len(epochs) == 0:
-        raise ValueError("This run has no monitor grids (trained with monitor=False?).")
     run_dir = Path(run.run_dir if hasattr(run, "run_dir") else run)
     path = Path(path) if path is not None else run_dir / "grids" / "animation.gif"
     frames = []
@@ -131,10 +123,7 @@ def animate_epoch_grids(run, path: str | os.PathLike | None = None, *,
 
 
 def show_animation(path: str | os.PathLike):
-    """The GIF at ``path`` as a notebook output (``IPython.display.Image``, image/gif).
-
-    Display it, or ``glue`` it and place it with a ``{glue:figure}`` that gives the caption
-    and alt text.
+    """The GIF at ``path`` as a notebook output, to display or to ``glue`` into a figure.
 
     Args:
         path: The GIF, e.g. from :func:`animate_epoch_grids`.
@@ -151,14 +140,13 @@ def show_animation(path: str | os.PathLike):
 
 
 def plot_gan_losses(history: Mapping[str, Sequence[float]] | object) -> Figure:
-    """Discriminator and generator losses (per step, faint; per-epoch means, bold) and D's
-    accuracy on real and generated faces per epoch.
+    """D's and G's losses (per step, faint; per-epoch means, bold) and D's accuracy per epoch.
 
     Args:
         history: ``GANRun.history`` or the run itself.
 
     Returns:
-        The figure (two panels).
+        The figure: the losses, and D's accuracy on real and on generated faces.
 
     Example:
         >>> history = {"d_loss": [1.4, 1.2, 1.3], "g_loss": [0.7, 0.9, 0.8],
@@ -170,22 +158,19 @@ def plot_gan_losses(history: Mapping[str, Sequence[float]] | object) -> Figure:
     fig, (ax, acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     steps = len(history.get("step_d_loss", []))
     if steps and len(epochs):
-        per_epoch = steps / len(epochs)
-        x = np.arange(1, steps + 1) / per_epoch
+        x = np.arange(1, steps + 1) / (steps / len(epochs))
         ax.plot(x, history["step_d_loss"], color="C0", alpha=0.25, lw=0.8)
         ax.plot(x, history["step_g_loss"], color="C1", alpha=0.25, lw=0.8)
     ax.plot(epochs, history["d_loss"], "o-", color="C0", label="discriminator")
     ax.plot(epochs, history["g_loss"], "o-", color="C1", label="generator")
     ax.axhline(np.log(2), color="grey", ls=":", lw=1, label="ln 2 (D guessing)")
     ax.set(xlabel="epoch", ylabel="binary cross-entropy", title="Losses")
-    ax.legend()
     acc.plot(epochs, history["d_real_accuracy"], "o-", color="C2", label="real faces")
     acc.plot(epochs, history["d_fake_accuracy"], "o-", color="C3", label="generated faces")
     acc.axhline(0.5, color="grey", ls=":", lw=1)
-    acc.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02),
-            title="Discriminator accuracy")
-    acc.legend()
+    acc.set(xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="Discriminator accuracy")
     for a in (ax, acc):
+        a.legend()
         a.set_xticks(epochs if len(epochs) <= 15 else a.get_xticks())
     fig.tight_layout()
     return fig
@@ -209,8 +194,7 @@ def plot_samples(images: np.ndarray, *, ncols: int = 8, title: str | None = None
     """
     n = len(images)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.1, nrows * 1.1 + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.1, nrows * 1.1 + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         _hide_axes(ax)
         if i < n:
@@ -245,10 +229,7 @@ def plot_latent_walk(generator, *, steps: int = 8, seed: int = 0, conditions=Non
     fig, axes = plt.subplots(2, steps, figsize=(steps * 1.1, 2.7), squeeze=False)
     for row, method in enumerate(("linear", "spherical")):
         faces = latent_walk(generator, steps, seed=seed, method=method, conditions=conditions)
-        for ax, face in zip(axes[row], faces):
-            ax.imshow(face)
-            _hide_axes(ax)
-        axes[row, 0].set_ylabel(method, rotation=0, ha="right", va="center")
+        _face_row(axes[row], faces, method)
     fig.suptitle("A walk through latent space between two faces")
     fig.tight_layout(pad=0.3)
     return fig
@@ -256,14 +237,11 @@ def plot_latent_walk(generator, *, steps: int = 8, seed: int = 0, conditions=Non
 
 def plot_conditional_samples(gan, combinations: Sequence[Mapping[str, int]], *,
                              per_row: int = 8, seed: int = 0) -> Figure:
-    """One row of generated faces per requested attribute combination.
-
-    The same noise is used in every row, so rows differ only by the conditions.
+    """One row of generated faces per requested attribute combination, the same noise in each.
 
     Args:
         gan: A conditional :class:`~celeba_lab.gan.DCGAN` or a GANRun holding one.
-        combinations: E.g. ``[{"Male": 1, "Black_Hair": 1}, {"Male": 0, "Blond_Hair": 1}]``
-            (attributes not named are 0).
+        combinations: E.g. ``[{"Male": 1, "Black_Hair": 1}, {"Blond_Hair": 1}]`` (others 0).
         per_row: Faces per combination.
         seed: Seed of the shared noise.
 
@@ -284,11 +262,8 @@ def plot_conditional_samples(gan, combinations: Sequence[Mapping[str, int]], *,
                              squeeze=False)
     for row, combination in enumerate(combinations):
         faces = gan.generate(per_row, seed=seed, conditions=dict(combination))
-        for ax, face in zip(axes[row], faces):
-            ax.imshow(face)
-            _hide_axes(ax)
         label = "\n".join(f"{k}={v}" for k, v in combination.items() if v) or "none"
-        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        _face_row(axes[row], faces, label, fontsize=8)
     fig.suptitle("Faces drawn with chosen attributes (same noise in every row)")
     fig.tight_layout(pad=0.3)
     return fig

@@ -1,8 +1,6 @@
 """Figures of the performance appendix: data throughput, memory, training speed, projections.
 
-The functions take the plain rows the benchmarks write (``bench/results/*.json``: lists of
-dictionaries), so they draw results read from a file exactly as results measured a moment ago.
-Every function returns a :class:`matplotlib.figure.Figure` that is already closed in pyplot.
+Each draws benchmark rows (``bench/results/*.json``) into a Figure already closed in pyplot.
 """
 
 from __future__ import annotations
@@ -15,24 +13,20 @@ import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
 
-__all__ = [
-    "plot_data_throughput", "plot_data_memory", "plot_training_speed", "plot_recipe_projection",
-    "plot_chapter_memory",
-]
+__all__ = ["plot_data_throughput", "plot_data_memory", "plot_training_speed",
+           "plot_recipe_projection", "plot_chapter_memory"]
 
 #: How each way of preparing images is named in the figures.
-WAY_LABELS: dict[str, str] = {
-    "package": "celeba_lab: disk cache, streamed",
-    "keras": "Keras image_dataset_from_directory",
-    "numpy": "the report: one array in RAM",
-}
+WAY_LABELS: dict[str, str] = {"package": "celeba_lab: disk cache, streamed",
+                              "keras": "Keras image_dataset_from_directory",
+                              "numpy": "the report: one array in RAM"}
 
 _TARGET_LABELS = {"gan": "GAN input, 64 x 64", "classifier": "classifier input, 218 x 178"}
 _COLOURS = dict(zip(WAY_LABELS, sns.color_palette("deep")))
 
 
-def _done(fig: Figure) -> Figure:
-    fig.tight_layout()
+def _done(fig: Figure, **layout) -> Figure:
+    fig.tight_layout(**layout)
     plt.close(fig)  # the caller displays it; pyplot must not show it a second time
     return fig
 
@@ -45,8 +39,7 @@ def _targets(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [t for t in _TARGET_LABELS if any(r["target"] == t for r in rows)]
 
 
-def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None = None
-                         ) -> Figure:
+def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None = None) -> Figure:
     """Images per second of each way, first (cold) and second (warm) epoch, for every N.
 
     Args:
@@ -100,24 +93,18 @@ def plot_data_throughput(rows: Sequence[Mapping[str, Any]], target: str | None =
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=1, fontsize=9, frameon=False)
         legend_inches = 0.1 + 0.2 * len(ways)
-        fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
-    plt.close(fig)  # the caller displays it; pyplot must not show it a second time
-    return fig
+    return _done(fig, rect=(0, legend_inches / fig.get_figheight(), 1, 1))
 
 
 def plot_data_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Peak memory each way adds as N grows, one panel per input.
 
-    Measured points are filled; runs of the in-RAM way that were skipped because they would
-    not fit are drawn hollow at the memory they would need (computed, never measured) and
-    labelled so.
-
     Args:
-        rows: The data benchmark's rows (``delta_rss_mib``, the peak resident memory added,
-            for measured runs; ``needed_gib`` for skipped ones).
+        rows: Data-benchmark rows (``delta_rss_mib``: peak RSS added; skipped: ``needed_gib``).
 
     Returns:
-        A log-log figure of memory added (MiB) against N.
+        A log-log figure of memory added (MiB) against N: measured points filled, skipped
+        runs hollow at the memory they would need (computed, not measured).
 
     Raises:
         ValueError: No row for any known input (``"gan"`` or ``"classifier"``).
@@ -147,10 +134,8 @@ def plot_data_memory(rows: Sequence[Mapping[str, Any]]) -> Figure:
                     ax.plot([r["n"] for r in skipped], [r["needed_gib"] * 1024 for r in skipped],
                             "o", mfc="none", color=_COLOURS[way], ls="none",
                             label=f"{WAY_LABELS[way]}: would need (computed, not run)")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("images N (log scale)")
-            ax.set_title(_TARGET_LABELS[target])
+            ax.set(xscale="log", yscale="log", xlabel="images N (log scale)",
+                   title=_TARGET_LABELS[target])
         axes[0][0].set_ylabel("peak memory added (MiB, log scale)")
         axes[0][-1].legend(fontsize=7, loc="upper left")
     return _done(fig)
@@ -193,9 +178,8 @@ def plot_training_speed(ratios: Sequence[Mapping[str, Any]]) -> Figure:
             for yi, value, note in zip(y, values, notes):
                 ax.text(value, yi, f"  x{note}", va="center", fontsize=8)
             ax.set_yticks(y, labels, fontsize=8)
-            ax.set_xlim(0, max(values) * 1.25)
+            ax.set(xlim=(0, max(values) * 1.25), xlabel="training steps per second")
             ax.set_title(titles[model], fontsize=10)
-            ax.set_xlabel("training steps per second")
     return _done(fig)
 
 
@@ -239,25 +223,19 @@ def plot_recipe_projection(rows: Sequence[Mapping[str, Any]], *, goal_s: float =
         hours = [r["gan_s"] / 3600 for r in rows]
         ax.barh(y, hours, color=[palette.get(r.get("kind"), "0.3") for r in rows])
         ax.set_yticks(y, [r["label"] for r in rows], fontsize=10)
-        ax.set_xscale("log")
+        ax.set(xscale="log", ylim=(-0.7, y.max() + 1.2),
+               xlabel="hours for 30 epochs over 202,599 images (log scale)")
         ax.axvline(goal_s / 3600, color="k", ls="--", lw=1)
         ax.text(goal_s / 3600, y.max() + 0.6, f" goal: {goal_s / 60:.0f} min", fontsize=8,
                 va="bottom")
-        ax.set_ylim(-0.7, y.max() + 1.2)
-        ax.set_xlabel("hours for 30 epochs over 202,599 images (log scale)")
         for yi, h in zip(y, hours):
             ax.text(h, yi, f" {_duration(h * 3600)}", va="center", fontsize=7)
         ax.set_xlim(right=max(hours) * 8)
     return _done(fig)
 
 
-def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float = 12.7
-                        ) -> Figure:
+def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float = 12.7) -> Figure:
     """Each chapter's peak memory on the full data set, against a RAM limit.
-
-    Two bars per chapter: the anonymous memory of its kernel and worker processes (arrays and
-    framework buffers, which the system cannot drop) and its resident memory (which also
-    counts pages of memory-mapped caches, dropped when memory runs short).
 
     Args:
         rows: ``bench/results/chapter_memory.json``'s rows (``chapter``, ``peak_anon_mib``,
@@ -265,7 +243,9 @@ def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float =
         limit_gib: The RAM to draw as the limit (Colab's free tier: 12.7 GiB).
 
     Returns:
-        A horizontal bar chart in GiB, one row per chapter; a chapter that failed, or was
+        A horizontal bar chart in GiB, one row per chapter with two bars: anonymous memory
+        (arrays and buffers, which the system cannot drop) and resident memory (which also
+        counts memory-mapped cache pages, dropped when short); a chapter that failed, or was
         stopped before its end (``stopped_early``), is marked.
 
     Raises:
@@ -295,9 +275,8 @@ def plot_chapter_memory(rows: Sequence[Mapping[str, Any]], *, limit_gib: float =
                 fontsize=8, va="center", ha="right")
         ax.set_yticks(y, names)
         ax.invert_yaxis()
-        ax.set_xlim(0, limit_gib * 1.12)
-        ax.set_ylim(len(rows) - 0.4, -1.1)
-        ax.set_xlabel("peak memory (GiB)")
+        ax.set(xlim=(0, limit_gib * 1.12), ylim=(len(rows) - 0.4, -1.1),
+               xlabel="peak memory (GiB)")
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
                   frameon=False)
     return _done(fig)

@@ -18,9 +18,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:  # celeba_lab.toy needs Keras; importing cl.plots must not start it
     from ..toy import ToyRun
 
-__all__ = [
-    "plot_toy_snapshots", "plot_toy_distance",
-]
+__all__ = ["plot_toy_snapshots", "plot_toy_distance"]
 
 
 def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] | None = None,
@@ -29,26 +27,24 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
 
     Args:
         runs: Named :class:`~celeba_lab.toy.ToyRun` objects (rows, in order).
-        columns: Snapshot indices to show (default: up to five, evenly spaced, the last
-            included).
+        columns: Snapshot indices to show (default: up to five, evenly spaced, the last too).
         size: Side of each panel in inches.
 
     Returns:
-        The figure; each panel is titled with its step and the modes its points cover (a
-        quarter of a mode's fair share at least), and each mode is labelled with how many
-        generated points it holds (in red where too few to count as covered); the legend
-        sits below the panels.
+        The figure: each panel titled with its step and the modes its points cover (a quarter
+        of a mode's fair share at least), each mode labelled with its count (red: not covered).
 
     Example:
         >>> from celeba_lab.toy import train_toy_gan
         >>> fig = plot_toy_snapshots({"plain": train_toy_gan(steps=20, snapshots=2)})
     """
-    from ..toy import mode_cells, ring_centres
+    from matplotlib.patches import Circle
 
-    first = next(iter(runs.values()))
+    from ..toy import MODE_REACH, mode_cells, ring_centres
+
     if columns is None:
-        columns = np.unique(np.linspace(0, len(first.steps) - 1, min(5, len(first.steps)))
-                            .round().astype(int)).tolist()
+        steps = len(next(iter(runs.values())).steps)
+        columns = np.unique(np.linspace(0, steps - 1, min(5, steps)).round().astype(int)).tolist()
     fig = Figure(figsize=(size * len(columns) + 1.2, size * len(runs) + 0.5))
     axes = np.asarray(fig.subplots(len(runs), len(columns), squeeze=False))
     centres = ring_centres()
@@ -57,14 +53,14 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
             points = run.points[k]
             counts = mode_cells(points).value_counts()
             per_mode = [int(counts.get(f"mode {i}", 0)) for i in range(len(centres))]
-            # A mode counts as covered with a quarter of its fair share of the points (the
-            # rule of toy_collapse_table); the counts show what a thin mode holds.
-            modes = sum(n >= 0.25 / len(centres) * len(points) for n in per_mode)
+            # Covered: a quarter of its fair share of the points (toy_collapse_table's rule).
+            enough = 0.25 / len(centres) * len(points)
+            modes = sum(n >= enough for n in per_mode)
             ax.scatter(*run.real[:500].T, s=2, c="0.75", label="real points")
             ax.scatter(*points[:1000].T, s=2, c="C3", alpha=0.5, label="generated points")
             for i, c in enumerate(centres):
-                ax.add_patch(_circle(c))
-                covered = per_mode[i] >= 0.25 / len(centres) * len(points)
+                ax.add_patch(Circle(c, MODE_REACH, fill=False, lw=0.6, color="0.4"))
+                covered = per_mode[i] >= enough
                 ax.text(*(1.42 * c), f"{per_mode[i]}", ha="center", va="center", fontsize=7,
                         color="0.1" if covered else "C3",
                         fontweight="normal" if covered else "bold")
@@ -74,19 +70,10 @@ def plot_toy_snapshots(runs: Mapping[str, "ToyRun"], *, columns: Sequence[int] |
             ax.set_title(f"step {step}: {modes} of {len(centres)} modes", fontsize=10)
         row[0].set_ylabel(name, fontsize=10)
     # Below the panels, where it covers no mode.
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, markerscale=4,
-               frameon=False)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=9,
+               markerscale=4, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
-
-
-def _circle(centre):
-    from matplotlib.patches import Circle
-
-    from ..toy import MODE_REACH
-
-    return Circle(centre, MODE_REACH, fill=False, lw=0.6, color="0.4")
 
 
 def plot_toy_distance(tables: Mapping[str, pd.DataFrame], *,
