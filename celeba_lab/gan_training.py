@@ -1,11 +1,7 @@
-"""Training the DCGAN: resumable runs with a monitor, checkpoints, and loading them back.
+"""Training the DCGAN: resumable runs with a monitor and checkpoints, loading and recording them.
 
-:func:`train_gan` trains a :class:`~celeba_lab.gan.DCGAN` (built by :func:`build_gan`) on the
-64 x 64 pipeline, with a monitor that draws the same faces (fixed noise) after every epoch, a
-loss history, and an atomic checkpoint after every epoch (both networks, both optimizers, the
-random state) from which a killed run resumes. The run folder's generic promises (one run and
-one process per folder, nothing of the user's deleted, no half-written file trusted) are kept
-by :class:`celeba_lab.runs.RunFolder`; this module adds what a GAN checkpoint holds.
+The run folder's promises are :class:`celeba_lab.runs.RunFolder`'s; this module adds what a GAN
+run holds (fixed-noise grids per epoch, the history, both networks and optimizers).
 
 Example:
     >>> run = train_gan(data, recipe="small", epochs=1, steps_per_epoch=2, verbose=0)
@@ -40,9 +36,7 @@ from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _folder, _restor
 from .gan_images import to_uint8, image_grid
 from .runs import Checkpoint, fingerprint, read_json
 
-# --------------------------------------------------------------------------------------------
-# Building and training
-# --------------------------------------------------------------------------------------------
+# Building and training ---------------------------------------------------------------------
 
 @dataclass
 class GANRun:
@@ -70,11 +64,6 @@ class GANRun:
     def discriminator(self) -> keras.Model:
         """The trained discriminator."""
         return self.gan.discriminator
-
-    @property
-    def model(self) -> DCGAN:
-        """The :class:`DCGAN` (same as :attr:`gan`)."""
-        return self.gan
 
     @property
     def epochs_done(self) -> int:
@@ -305,15 +294,8 @@ def _celeba_source(data, ids, conditions, image_size: int = IMAGE_SIZE) -> _Sour
 
 
 def default_run_dir(name: str, settings: Mapping[str, Any]) -> Path:
-    """``runs_dir()/"gans"/f"{name}-{key}"``, the key hashing the data and the settings.
-
-    Args:
-        name: Readable first part of the folder name.
-        settings: Everything that makes a run different (data fingerprint, ids, conditions,
-            batch size, steps, sizes, stabilisers, seed).
-
-    Returns:
-        The folder (not created).
+    """The folder (not created) ``runs_dir()/"gans"/f"{name}-{key}"``; ``key`` hashes
+    ``settings``, everything that makes a run different (data, ids, sizes, seed, ...).
 
     Example:
         >>> default_run_dir("dcgan", {"seed": 0}).name
@@ -333,12 +315,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
               recorded: str | os.PathLike | None = None) -> GANRun:
     """Train a DCGAN (the report's by default) with a monitor and per-epoch checkpoints.
 
-    The run folder keeps everything: the fixed noise the monitor draws from, a grid of faces
-    after every epoch (``grids/epoch_001.png`` and ``.npy``), a checkpoint after every epoch
-    (both networks, both optimizers, the random state, the history; written atomically), and at
-    the end ``generator.keras`` with ``metadata.json``. Calling again with the same data and
-    settings resumes an interrupted run from its last finished epoch, or loads a finished one
-    without training.
+    The run folder keeps the monitor's fixed noise and its grid of faces after every epoch
+    (``grids/epoch_001.png``, ``.npy``), an atomic checkpoint after every epoch, and at the end
+    ``generator.keras`` with ``metadata.json``. The same call again resumes an interrupted run
+    from its last finished epoch, or loads a finished one.
 
     Args:
         data: A :class:`~celeba_lab.data.CelebA` (default: :func:`~celeba_lab.load_celeba`),
@@ -370,11 +350,9 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
             it did not write) and starts over.
         monitor: Save the per-epoch grids of faces from fixed noise.
         grid_size: Faces in each monitor grid.
-        verbose: ``"auto"``: a progress bar on a terminal, one line for the whole run in a
-            notebook or a log (what trains, then how long it took and the last epoch's
-            losses; every epoch's are in ``history``); 2: one line per epoch; 0: silent.
-            Unless 0, the first line printed names the run profile in force
-            (:func:`celeba_lab.config.training_announcement`).
+        verbose: ``"auto"``: a progress bar on a terminal, one line per run in a notebook or
+            a log (what trains, its time and last losses; the first names the profile in
+            force); 2: one line per epoch; 0: silent.
         callbacks: Extra Keras callbacks.
         recorded: A folder written by :func:`record_gan_run`: loaded instead of training when
             it was trained with exactly this call's data, settings and epochs (its label is in
@@ -384,11 +362,10 @@ def train_gan(data=None, *, ids=None, conditions=None, epochs: int | None = None
         The :class:`GANRun`.
 
     Raises:
-        CheckpointError: The run folder holds a run of other settings (the message says what
-            to do); another process is training it; ``run_dir`` is not a GAN run folder (no
-            marker); or the disk filled up while a checkpoint was written (the last complete
-            one is kept). A damaged checkpoint is no error: it is named in a
-            ``RuntimeWarning`` and the run trained again from epoch 1.
+        CheckpointError: The run folder holds a run of other settings, another process trains
+            it, ``run_dir`` is no GAN run folder (no marker), or the disk filled up while
+            checkpointing (the last complete checkpoint is kept). A damaged checkpoint is no
+            error: a ``RuntimeWarning`` names it and the run trains again from epoch 1.
         ValueError: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``latent_dim`` or
             ``grid_size`` is not a whole number of at least 1, ``seed`` one of at least 0;
             ``width`` is not a finite number above 0; ``ids`` is empty.
@@ -610,9 +587,7 @@ class _Monitor(keras.callbacks.Callback):
             Image.fromarray(image_grid(images)).save(tmp, format="PNG")
 
 
-# --------------------------------------------------------------------------------------------
-# Recorded runs: a long run trained once, committed, and loaded by the chapters
-# --------------------------------------------------------------------------------------------
+# Recorded runs: a long run trained once, committed, and loaded by the chapters --------------
 
 _RECORDING = "recording.json"
 _NETWORKS = ("generator", "discriminator")

@@ -32,13 +32,8 @@ MAX_REAL_RATIO = 4.0
 #: The reader reads an attribute on generated faces at this balanced accuracy or more.
 READABLE_BAR = 0.75
 
-__all__ = ["GeneratorCheck", "NotLearnedError", "check_generator", "require_learned",
-           "learning_table", "MAX_REAL_RATIO", "READABLE_BAR", "reading_check", "VerdictGate",
-           "verdict_gate"]
-
-
-class NotLearnedError(RuntimeError):
-    """A verdict (collapse, a remedy's effect) was asked about a generator that has not learned."""
+__all__ = ["GeneratorCheck", "check_generator", "learning_table", "MAX_REAL_RATIO",
+           "READABLE_BAR", "reading_check", "VerdictGate", "verdict_gate"]
 
 
 @dataclass(frozen=True)
@@ -172,27 +167,6 @@ def check_generator(name: str, generated: np.ndarray, untrained: np.ndarray, rea
         untrained_distance=frechet_distance(features(untrained), real_features),
         real_distance=(float("nan") if other_real is None else
                        frechet_distance(features(other_real), real_features)))
-
-
-def require_learned(checks: Mapping[str, GeneratorCheck] | GeneratorCheck) -> None:
-    """Refuse a verdict about generators that have not learned.
-
-    Args:
-        checks: One :class:`GeneratorCheck` or several by name.
-
-    Raises:
-        NotLearnedError: one or more checks failed; the message gives each one's reason.
-
-    Example:
-        >>> require_learned(GeneratorCheck("g", 0.2, 0.25, 1.0, 9.0))
-    """
-    if isinstance(checks, GeneratorCheck):
-        checks = {checks.name: checks}
-    failed = [c.reason() for c in checks.values() if not c.learned]
-    if failed:
-        raise NotLearnedError(
-            "No verdict on a generator that has not learned: " + " ".join(failed)
-            + " Train it longer (more epochs or steps) before reading its numbers as collapse.")
 
 
 def learning_table(checks: Mapping[str, GeneratorCheck]) -> pd.DataFrame:

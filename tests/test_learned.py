@@ -27,15 +27,12 @@ def test_an_untrained_generator_is_refused_a_verdict():
     check = L.check_generator("grey", grey, grey, real, _features)
     assert not check.learned and check.spread_ratio < 0.1
     assert "has not learned" in check.reason() and "barely vary" in check.reason()
-    with pytest.raises(L.NotLearnedError, match="No verdict.*Grey has not learned"):
-        L.require_learned({"grey": check})
 
 
 def test_a_generator_that_learned_passes_and_one_that_only_varies_does_not():
     real, untrained = _faces(seed=1), np.full((64, 8, 8, 3), 0.5)
     good = L.check_generator("good", _faces(seed=3), untrained, real, _features)
     assert good.learned and good.distance_ratio < 0.1
-    L.require_learned(good)  # no error
     # Noise varies as much as faces but is no closer to them than the untrained network.
     noise = np.random.default_rng(4).random((64, 8, 8, 3))
     noisy = L.check_generator("noise", noise, untrained, real, _features)

@@ -27,7 +27,7 @@ from .simulation import *  # noqa: F403
 
 # Helpers reachable as collapse.<name> but not public (not in __all__, not cl.<name>).
 from .cells import SEXES, cell_table, hair_colour, hair_colour_from_scores, joint_cells
-from .distances import frechet_distance_from_moments, pixel_diversity
+from .distances import frechet_distance_from_moments
 from .features import inception_weights_path, resize_faces, simulate_generator_resolution
 from .instrument import (BELT_GRID, COLLAPSE_CELLS, SPARSITY, belt_path, check_confusion,
                          ml_cell_shares, shifted_shares)

@@ -229,29 +229,6 @@ def cell_table(shares: pd.Series) -> pd.DataFrame:
     return table
 
 
-def attribute_shares(labels: pd.DataFrame,
-                     attributes: Sequence[str] = ("Male", "Eyeglasses", "Smiling")) -> pd.Series:
-    """Share of faces with each binary attribute, and the share of each hair colour.
-
-    Args:
-        labels: 0/1 frame (annotations or :func:`predicted_labels`).
-        attributes: Binary attributes to report; hair-colour shares are added when the four
-            hair columns are present (they sum to 1 with ``Other``).
-
-    Returns:
-        Series of shares indexed by attribute names, then :data:`HAIR_CATEGORIES`.
-
-    Example:
-        >>> labels = pd.DataFrame({"Male": [1, 0, 0, 0], "Eyeglasses": [0, 0, 0, 1],
-        ...                        "Smiling": [1, 1, 0, 0]})
-        >>> attribute_shares(labels).tolist()
-        [0.25, 0.25, 0.5]
-    """
-    indicators = _share_indicators(labels, attributes)
-    return pd.Series({name: float(column.mean()) for name, column in indicators.items()},
-                     name="share")
-
-
 def attribute_share_table(sources: Mapping[str, pd.DataFrame], *,
                           attributes: Sequence[str] = ("Male", "Eyeglasses", "Smiling"),
                           n_boot: int = 1000, level: float = 0.95,
@@ -260,7 +237,7 @@ def attribute_share_table(sources: Mapping[str, pd.DataFrame], *,
 
     Args:
         sources: Source name (``"real"``, ``"report GAN"``, ...) -> 0/1 label frame.
-        attributes: Binary attributes; hair colours are added as in :func:`attribute_shares`.
+        attributes: Binary attributes; with the four hair columns, the hair colours too.
         n_boot: Bootstrap resamples.
         level: Confidence level.
         seed: Random seed.
@@ -439,6 +416,6 @@ def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> 
 
 __all__ = [
     "HAIR_CATEGORIES", "SEX_HAIR_CELLS", "MEASURED_ATTRIBUTES", "MissingClassifierError",
-    "predicted_labels", "sex_hair_cells", "cell_shares", "attribute_shares",
+    "predicted_labels", "sex_hair_cells", "cell_shares",
     "attribute_share_table", "attribute_balanced_ids", "balance_table", "feasible_sizes",
 ]

@@ -221,28 +221,6 @@ def diversity_score(features: np.ndarray, *, metric: str = "euclidean", max_pair
     return float(total / len(first))
 
 
-def pixel_diversity(images: np.ndarray, *, max_pairs: int = 50_000, seed: int = 0) -> float:
-    """Mean pairwise root-mean-square pixel difference: the classic, model-free diversity score.
-
-    Any difference counts (a shifted background as much as another face), so prefer
-    :func:`diversity_score` on classifier features; this one needs no model.
-
-    Args:
-        images: (N, H, W, C) in [0, 1].
-        max_pairs: Most pairs evaluated.
-        seed: Random seed.
-
-    Returns:
-        The mean pairwise RMS distance, in [0, 1]; 0 for identical images.
-
-    Example:
-        >>> pixel_diversity(np.zeros((4, 8, 8, 3)))
-        0.0
-    """
-    x = _as_matrix(images)
-    return float(diversity_score(x, max_pairs=max_pairs, seed=seed) / np.sqrt(x.shape[1]))
-
-
 def nearest_neighbours(query: np.ndarray, reference: np.ndarray, k: int = 1, *,
                        exclude_self: bool = False,
                        chunk_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
