@@ -353,6 +353,21 @@ def test_make_chapters_hands_its_outputs_to_the_book_build():
     assert book_config["execute"]["execute_notebooks"] == "cache"
 
 
+def test_the_reproduce_appendix_profile_table_is_the_configured_profiles():
+    from celeba_lab.config import PROFILES
+
+    text = (BOOK / "reproduce.md").read_text()
+    for name, p in PROFILES.items():
+        row = next(x for x in text.splitlines() if x.startswith(f"| `{name}` |"))
+        steps = p.classifier_sizes[0] // p.classifier_batch * p.classifier_epochs
+        sizes = " / ".join(f"{n:,}" for n in p.classifier_sizes)
+        assert f"| {sizes}, {p.classifier_epochs} ({steps:,}) |" in row, row
+        gan_steps = p.gan_steps_per_epoch
+        if gan_steps is not None:  # otherwise one pass over CelebA per epoch
+            faces = p.gan_epochs * gan_steps * p.gan_batch
+            assert f"`{p.gan_recipe}`, {p.gan_epochs} x {gan_steps:,} ({faces:,})" in row, row
+
+
 def test_the_reproduce_appendix_agrees_with_the_measurements():
     """Its times are computed from bench/gpu_results (rounded as the page rounds them)."""
     import json
