@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import keras
 import numpy as np
 
 from . import config
@@ -237,8 +238,6 @@ def fit_resumable(
         0 1
         1 2
     """
-    import keras
-
     folder = _folder(run_dir)
     folder.refuse_foreign()
     folder.path.mkdir(parents=True, exist_ok=True)
@@ -274,8 +273,6 @@ def fit_resumable(
 def _run_metadata(data, settings: dict, history: dict, model, seconds: float,
                   parameters: int) -> dict[str, Any]:
     """The content of a finished run's ``metadata.json``."""
-    import keras
-
     last = {k: v[-1] for k, v in history.items() if v}
     return {
         **{k: settings[k] for k in ("attribute", "recipe", "sizes", "epochs", "batch_size",
@@ -311,8 +308,6 @@ def _save_finished(run_dir: Path, model, metadata: Mapping[str, Any]) -> None:
 def _read_run(path: str | Path) -> tuple[Any, dict[str, Any], Path]:
     """(model, metadata, run folder) of the finished run at ``path``; raises the errors
     :func:`celeba_lab.load_classifier` documents."""
-    import keras
-
     path = Path(path)
     run_dir = path.parent if path.suffix == ".keras" else path
     model_file = path if path.suffix == ".keras" else run_dir / _MODEL_FILE

@@ -61,8 +61,8 @@ PREVALENCE: dict[str, float] = {
     "Wearing_Necktie": 0.074, "Young": 0.780,
 }
 
-#: CelebA's strong correlations with sex, ``attribute: (P(attribute | male), P(attribute |
-#: female))`` (first 20,000 images, from the facts sheet).
+#: CelebA's strong correlations with sex (first 20,000 images, from the facts sheet):
+#: ``{attribute: (P(attribute | male), P(attribute | female))}``.
 CONDITIONAL: dict[str, tuple[float, float]] = {
     "Eyeglasses": (0.120, 0.024), "Smiling": (0.401, 0.537), "Blond_Hair": (0.022, 0.241),
     "Black_Hair": (0.297, 0.203), "Brown_Hair": (0.152, 0.240), "Gray_Hair": (0.086, 0.010),
