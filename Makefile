@@ -82,7 +82,7 @@ sync: install
 # Train (or load from the cache) the GAN runs chapters load as recorded, and write them under
 # book/recorded/ (see scripts/record_gans.py); about 10 minutes on a 2-core CPU.
 record-gans: install
-	$(BIN)/python scripts/record_gans.py
+	$(BIN)/python -m scripts.record_gans
 
 bench: install
 	$(BIN)/python -m bench

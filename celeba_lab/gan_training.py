@@ -34,7 +34,7 @@ from .gan import (DEFAULT_STABILISERS, GAN_RECIPES, IMAGE_SIZE, LABEL_SMOOTHING,
 from .gan_checkpoints import (_FORMAT_VERSION, CheckpointError, _folder, _restore_checkpoint,
                               _save_generator, _write_checkpoint)
 from .gan_images import to_uint8, image_grid
-from .runs import Checkpoint, fingerprint, read_json
+from .runs import Checkpoint, RunFolder, RunFolderError, differing_keys, fingerprint, read_json
 
 # Building and training ---------------------------------------------------------------------
 
@@ -629,33 +629,34 @@ def record_gan_run(run: GANRun, folder: str | os.PathLike, **label: Any) -> Path
                 "seconds": round(seconds, 1), "backend": keras.backend.backend(),
                 "keras_version": keras.__version__, **label}
     with atomic_path(folder, directory=True) as tmp:  # all files or none
-        files = {}
         for network in _NETWORKS:
-            name = f"{network}.weights.h5"
-            getattr(run, network).save_weights(tmp / name)
-            files[name] = file_digest(tmp / name)
-        write_json_atomic(tmp / _RECORDING, {
-            "settings": run.metadata["settings"], "epochs": run.epochs_done,
-            "history": run.history, "files": files, "recorded": recorded})
+            getattr(run, network).save_weights(tmp / f"{network}.weights.h5")
+        # The checkpoints' manifest: each file's SHA-256, then the recording's entries.
+        RunFolder(tmp, manifest=_RECORDING).commit(
+            tmp, [f"{network}.weights.h5" for network in _NETWORKS],
+            settings=run.metadata["settings"], epochs=run.epochs_done, history=run.history,
+            recorded=recorded)
     return folder / _RECORDING
 
 
 def _load_recording(folder: Path, settings: Mapping[str, Any], epochs: int,
                     verbose: str | int) -> GANRun | None:
     """The recorded run in ``folder`` if it is this call's, else None (and a line says why)."""
+    recorded = RunFolder(folder, kind="recorded run", manifest=_RECORDING)
     recording = read_json(folder / _RECORDING)
     if recording is None:
         raise FileNotFoundError(f"No readable {_RECORDING} in {folder}: pass a folder written "
                                 "by record_gan_run (make record-gans), or recorded=None.")
-    differ = sorted(k for k in {*settings, *recording["settings"]}
-                    if settings.get(k) != recording["settings"].get(k))
+    differ = differing_keys(recording["settings"], settings)
     if recording["epochs"] != epochs:
         differ.append("epochs")
-    damaged = [name for name, digest in recording["files"].items()
-               if not (folder / name).is_file() or file_digest(folder / name) != digest]
-    if differ or damaged:
-        why = (f"its {', '.join(differ)} differ from this call's" if differ
-               else f"{', '.join(damaged)} do not match their checksums")
+    why = f"its {', '.join(differ)} differ from this call's" if differ else None
+    if why is None:
+        try:
+            recorded.verify(recording)
+        except RunFolderError as damage:
+            why = str(damage)
+    if why:
         print(f"The run recorded in {folder} does not apply ({why}); training instead.")
         return None
     gan = _gan_from_settings(recording["settings"])

@@ -69,6 +69,17 @@ def fingerprint(*parts: Any, length: int = 12) -> str:
     return h.hexdigest()[:length]
 
 
+def differing_keys(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """Sorted keys whose values differ, compared as JSON stores them (a tuple equals its list).
+
+    Example:
+        >>> differing_keys({"seed": 0, "stabilise": ["a"]}, {"seed": 1, "stabilise": ("a",)})
+        ['seed']
+    """
+    existing, wanted = (json.loads(json.dumps(dict(s), default=str)) for s in (existing, wanted))
+    return sorted(k for k in {*existing, *wanted} if existing.get(k) != wanted.get(k))
+
+
 def read_json(path: str | os.PathLike) -> dict | None:
     """The JSON object in the file ``path``, or ``None`` when it is missing or unreadable.
 
@@ -258,11 +269,9 @@ class RunFolder:
             Traceback (most recent call last):
             celeba_lab.runs.RunFolderError: Cannot resume the run in run: it was trained with other settings (differences: epochs)...
         """
-        wanted = json.loads(json.dumps(dict(wanted), default=str))
-        if existing is None or dict(existing) == wanted:
+        changed = [] if existing is None else differing_keys(existing, wanted)
+        if not changed:
             return
-        changed = sorted(k for k in set(existing) | set(wanted)
-                         if existing.get(k) != wanted.get(k))
         raise self.error(self.advice(f"it was trained with other settings "
                                      f"(differences: {', '.join(changed)})"))
 

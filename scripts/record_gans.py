@@ -1,19 +1,18 @@
 """Train the GANs that the chapters load as recorded runs, and write their recordings.
 
-`make record-gans` runs this. A recording is a long run trained once on a CPU and committed
-under book/recorded/ with its machine, data, profile, date and code version: chapter 5 loads
-it instead of training for ten minutes, when its call has exactly the recorded data and
-settings. tests/test_gan_training.py checks that every recording is what the code trains.
+`make record-gans` runs this (`python -m scripts.record_gans` from the repository root). A
+recording is a long run trained once on a CPU and committed under book/recorded/ with its
+machine, data, profile, date and code version: chapter 5 loads it instead of training for ten
+minutes, when its call has exactly the recorded data and settings. tests/test_gan_training.py checks that every recording is what the code trains.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import subprocess
 from pathlib import Path
 
 import celeba_lab as cl
+from bench.machine import describe_machine, machine_line
 from celeba_lab.gan_training import record_gan_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,16 +21,6 @@ PROFILE = "quick"
 RECORDINGS = {
     "stabilised-gan": dict(stabilise=True),  # chapter 5's remedy
 }
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path(
-            "/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{model}, {os.cpu_count()} cores, no GPU"
 
 
 def code_version() -> str:
@@ -44,7 +33,8 @@ def main() -> None:
     data = cl.load_celeba()
     for name, call in RECORDINGS.items():
         run = cl.train_gan(data, **call)
-        path = record_gan_run(run, ROOT / "book" / "recorded" / name, machine=machine(),
+        path = record_gan_run(run, ROOT / "book" / "recorded" / name,
+                              machine=machine_line(describe_machine()),
                               code_version=code_version(), profile=PROFILE)
         print(f"{path}: {run.epochs_done} epochs, "
               f"{run.metadata['sessions'][-1]['seconds'] / 60:.1f} min of training")
